@@ -1,0 +1,50 @@
+"""The text-level interface the server and `pinchjax infer` drive: requests in, completions out.
+
+A `Generator` owns a tokenizer, a chat template and a decoder; the server only sees this
+interface, so it can be exercised with a stand-in and run over any decoder.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol, Sequence
+
+from pinchjax.infer.sampling import SamplingParams
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+  """One prompt to complete. `prompt` is text exactly as the model sees it (template applied)."""
+  prompt: str
+  max_new_tokens: int
+  sampling: SamplingParams = SamplingParams()
+  stop: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Completion:
+  text: str
+  finish_reason: str  # "stop" (EOS or a stop string) or "length" (max_new_tokens reached)
+  prompt_tokens: int
+  completion_tokens: int
+
+
+class Generator(Protocol):
+  """What a server or a writer needs from a loaded model."""
+  max_context: int  # prompt tokens + new tokens must fit
+
+  def count_tokens(self, text: str) -> int:
+    ...
+
+  def chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:
+    """The prompt text for OpenAI-style chat messages ({role, content})."""
+    ...
+
+  def generate(self, requests: Sequence[Request]) -> list[Completion]:
+    """Completes a batch; each completion depends only on its own request."""
+    ...
+
+
+def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+  """Cuts `text` before the earliest stop string; says whether one was found."""
+  cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+  return (text[:cut], True) if cut >= 0 else (text, False)
