@@ -1,0 +1,211 @@
+"""A study (the paper's experiments over one dataset) expanded into a DAG of steps.
+
+Each tuned model is one `train` step on a named mixture of the data layer
+(`{dataset}_mono_{lang}`, `{dataset}_pinch_p{P}`, `{dataset}_pinch_seen_p{P}`,
+`{dataset}_k{K}_o{ORDER}`, `{dataset}_pair_{l1}_{l2}`). Each (model, language) it is scored in
+is an `infer` step on the eval task `{evalset}_{lang}` and a `judge` step against the
+baseline M_L, the model tuned on the full set in L: IF_L(M) = SxS(M, M_L). Models shared by
+experiments (the monolingual baselines above all) are one step, however many use them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+from typing import Any, Sequence
+
+import gin
+
+from pinchjax import languages as langreg
+
+EXPERIMENTS = ("mono", "pinch", "seen", "num_langs", "pairs")
+BASE = "base"  # the untuned starting checkpoint, scored like any model
+
+
+def _spec(value: str | Sequence[str]) -> str | list[str]:
+  """A set name or comma list stays a string for `resolve`; gin lists become lists."""
+  return value if isinstance(value, str) else list(value)
+
+
+@gin.configurable
+@dataclasses.dataclass(frozen=True)
+class Study:
+  """What to run; every field is a gin binding (`Study.budget = 4640`)."""
+  name: str = gin.REQUIRED
+  dataset: str = gin.REQUIRED  # mixtures are named `{dataset}_...`
+  evalset: str = gin.REQUIRED  # eval tasks are named `{evalset}_{lang}`
+  experiments: Sequence[str] = EXPERIMENTS
+  languages: Sequence[str] = langreg.PAPER_LANGUAGES  # evaluated languages
+  seen: Sequence[str] | None = None  # None: the paper's seen set among `languages`
+  pinch_values: Sequence[int] = (0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+  seen_pinch_values: Sequence[int] = (0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+  k_values: Sequence[int] = (1, 2, 3, 4, 5, 6)
+  orderings: Sequence[int] = (0, 1, 2)
+  pairs: Sequence[Sequence[str]] | None = None  # None: random pairs of `languages`
+  pairs_seed: int = 0
+  seeds: Sequence[int] = (0,)
+  base_checkpoint: str | None = None  # scored as the model `base` when set
+  # How each kind of step is run; passed to the executors and part of every config hash.
+  train: dict[str, Any] = dataclasses.field(default_factory=dict)
+  infer: dict[str, Any] = dataclasses.field(default_factory=dict)
+  judge: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+  def __post_init__(self):
+    for exp in self.experiments:
+      if exp not in EXPERIMENTS:
+        raise ValueError(f"Study.experiments: unknown experiment {exp!r}; "
+                         f"known: {', '.join(EXPERIMENTS)}")
+    langs = langreg.resolve(_spec(self.languages))
+    seen = langreg.resolve(_spec(self.seen)) if self.seen is not None else tuple(
+        l for l in langs if l in langreg.SEEN)
+    object.__setattr__(self, "languages", langs)
+    object.__setattr__(self, "seen", seen)
+    if "en" not in self.languages:
+      raise ValueError("Study.languages must include 'en': the pinch sweeps start from it")
+    missing = set(self.seen) - set(self.languages)
+    if missing:
+      raise ValueError(f"Study.seen has languages not in Study.languages: {sorted(missing)}")
+
+  @property
+  def unseen(self) -> tuple[str, ...]:
+    return tuple(l for l in self.languages if l not in self.seen)
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+  """A model of the study: the mixture it is tuned on (None: the base) and what it stands for."""
+  id: str  # e.g. `pinch_p10_s0`
+  mixture: str | None
+  seed: int
+  tags: dict[str, Any]  # experiment -> its coordinate (P, K/order, pair, tuning language)
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+  id: str  # `train/M`, `infer/M/L`, `judge/M/L`: also its path under the results directory
+  kind: str  # train | infer | judge
+  params: dict[str, Any]
+  deps: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Grid:
+  study: Study
+  models: dict[str, Model]
+  cells: tuple[tuple[str, str], ...]  # (model id, language) pairs that are scored
+  steps: tuple[Step, ...]  # in an order where every step follows its dependencies
+
+
+def random_pairs(langs: Sequence[str], seed: int) -> tuple[tuple[str, str], ...]:
+  """The languages split into pairs by a seeded shuffle (the paper's random pairs)."""
+  if len(langs) % 2:
+    raise ValueError(f"cannot split an odd number of languages into pairs: {list(langs)}")
+  order = list(langs)
+  random.Random(seed).shuffle(order)
+  return tuple(tuple(sorted(order[i:i + 2])) for i in range(0, len(order), 2))
+
+
+class _Builder:
+  """Collects models and scored cells; a model or cell added twice is kept once."""
+
+  def __init__(self, study: Study):
+    self.study = study
+    self.models: dict[str, Model] = {}
+    self.cells: dict[tuple[str, str], None] = {}
+
+  def model(self, name: str, seed: int, exp: str, coord: Any, mixture: str | None) -> str:
+    mid = name if mixture is None else f"{name}_s{seed}"
+    old = self.models.get(mid)
+    tags = dict(old.tags) if old else {}
+    tags[exp] = coord
+    self.models[mid] = Model(mid, mixture, seed, tags)
+    return mid
+
+  def tuned(self, suffix: str, seed: int, exp: str, coord: Any) -> str:
+    return self.model(suffix, seed, exp, coord, f"{self.study.dataset}_{suffix}")
+
+  def score(self, mid: str, langs: Sequence[str]) -> None:
+    for lang in langs:
+      self.cells[(mid, lang)] = None
+
+  def score_all(self, cells: Sequence[tuple[str, str]]) -> None:
+    for mid, lang in cells:
+      self.score(mid, [lang])
+
+
+def _add_experiments(b: _Builder, seed: int) -> None:
+  s = b.study
+  langs = s.languages
+  if "mono" in s.experiments:
+    for lang in langs:
+      b.score(b.tuned(f"mono_{lang}", seed, "mono", lang), langs)
+  if "pinch" in s.experiments:
+    for p in s.pinch_values:
+      b.score(b.tuned(f"pinch_p{p}", seed, "pinch", p), langs)
+  if "seen" in s.experiments:
+    for p in s.seen_pinch_values:
+      # With P=0 nothing is multilingual: the seen sweep's start is the pinch sweep's.
+      name = "pinch_p0" if p == 0 else f"pinch_seen_p{p}"
+      b.score(b.tuned(name, seed, "seen", p), langs)
+  if "num_langs" in s.experiments:
+    if not s.unseen:
+      raise ValueError("the num_langs experiment is scored on unseen languages; "
+                       "Study.languages has none outside Study.seen")
+    for k in s.k_values:
+      if not 1 <= k <= len(s.seen):
+        raise ValueError(f"Study.k_values: {k} is not in 1..{len(s.seen)} (the seen languages)")
+      for order in s.orderings:
+        b.score(b.tuned(f"k{k}_o{order}", seed, "num_langs", [k, order]), s.unseen)
+  if "pairs" in s.experiments:
+    pairs = s.pairs if s.pairs is not None else random_pairs(langs, s.pairs_seed)
+    for pair in pairs:
+      l1, l2 = sorted(langreg.resolve(list(pair)))
+      mid = b.tuned(f"pair_{l1}_{l2}", seed, "pairs", [l1, l2])
+      b.score(mid, [l for l in langs if l not in (l1, l2)])
+
+
+def expand(study: Study) -> Grid:
+  """The study's models, scored cells and steps (train -> infer -> judge), deduplicated."""
+  b = _Builder(study)
+  for seed in study.seeds:
+    _add_experiments(b, seed)
+  if study.base_checkpoint:  # one base model, judged against the first seed's baselines
+    b.score(b.model(BASE, study.seeds[0], BASE, None, None), study.languages)
+  # Every scored language needs its baseline M_L, tuned with the same seed.
+  baselines: dict[tuple[str, str], str] = {}
+  for mid, lang in list(b.cells):
+    baselines[(mid, lang)] = b.tuned(f"mono_{lang}", b.models[mid].seed, "baseline", lang)
+  for base in dict.fromkeys(baselines.values()):  # ordered: the step order is deterministic
+    baselines[(base, b.models[base].tags["baseline"])] = base
+  b.score_all(baselines)
+
+  steps: list[Step] = []
+  for m in b.models.values():
+    if m.mixture is not None:
+      steps.append(Step(f"train/{m.id}", "train",
+                        {"model": m.id, "mixture": m.mixture, "seed": m.seed, **study.train}))
+  cells = tuple(b.cells)
+  for mid, lang in cells:
+    m = b.models[mid]
+    deps = (f"train/{mid}",) if m.mixture is not None else ()
+    steps.append(Step(f"infer/{mid}/{lang}", "infer",
+                      {"model": mid, "lang": lang, "task": f"{study.evalset}_{lang}",
+                       "checkpoint": study.base_checkpoint if m.mixture is None else None,
+                       **study.infer}, deps))
+  for mid, lang in cells:
+    base = baselines[(mid, lang)]
+    deps = tuple(dict.fromkeys((f"infer/{mid}/{lang}", f"infer/{base}/{lang}")))
+    steps.append(Step(f"judge/{mid}/{lang}", "judge",
+                      {"model": mid, "lang": lang, "baseline": base, **study.judge}, deps))
+  return Grid(study, dict(b.models), cells, tuple(steps))
+
+
+def describe(grid: Grid) -> dict[str, Any]:
+  """The JSON the report reads: the study's languages and every model's coordinates."""
+  s = grid.study
+  return {
+      "name": s.name, "dataset": s.dataset, "evalset": s.evalset,
+      "experiments": list(s.experiments), "languages": list(s.languages),
+      "seen": list(s.seen), "unseen": list(s.unseen), "seeds": list(s.seeds),
+      "models": {m.id: {"mixture": m.mixture, "seed": m.seed, "tags": m.tags}
+                 for m in grid.models.values()},
+  }

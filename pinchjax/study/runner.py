@@ -1,0 +1,173 @@
+"""Runs a study's steps in a results directory, resumably, with a manifest.
+
+Layout of a results directory:
+  manifest.json        every step: kind, config hash, deps, status, outputs, timings, error;
+                       and `invocations`: what each run of the study did (ran / reused / ...)
+  study.json           the study's languages and models (what the report reads with it)
+  steps/<step id>/     each step's own directory (`steps/train/mono_en_s0/...`)
+
+A step's config hash covers its parameters, the contents of the gin files it names and its
+dependencies' hashes, so a changed config reruns the step and everything downstream. A step
+already `done` with the same hash is reused. A study killed mid-step leaves that step
+`running`; the rerun starts it again in the same directory (trainer and decoder resume from
+what they wrote), whereas a step whose hash changed starts from an empty directory. The
+manifest is replaced atomically (write, fsync, rename) at every status change.
+
+An executor is a function `(step, inputs, out_dir) -> outputs`: `inputs` maps each
+dependency's id to its outputs as absolute paths; `outputs` maps names to the files the step
+wrote, relative to `out_dir`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+import traceback
+from typing import Any, Callable, Mapping
+
+from pinchjax.study import grid as grid_lib
+
+Executor = Callable[[grid_lib.Step, dict[str, dict[str, str]], str], dict[str, str]]
+MANIFEST = "manifest.json"
+STUDY = "study.json"
+
+
+def write_json(path: str, obj: Any) -> None:
+  """Writes JSON so that a reader (or a kill) never sees a partial file."""
+  tmp = f"{path}.tmp.{os.getpid()}"
+  with open(tmp, "w", encoding="utf-8") as f:
+    json.dump(obj, f, indent=1, sort_keys=True, ensure_ascii=False)
+    f.flush()
+    os.fsync(f.fileno())
+  os.replace(tmp, path)
+
+
+def read_json(path: str) -> Any:
+  with open(path, encoding="utf-8") as f:
+    return json.load(f)
+
+
+def _file_digest(path: str) -> str:
+  with open(path, "rb") as f:
+    return hashlib.sha256(f.read()).hexdigest()
+
+
+def config_hash(step: grid_lib.Step, dep_hashes: list[str],
+                resolve: Callable[[str], str] = lambda p: p) -> str:
+  """Hash of what determines a step's result; `resolve` finds the gin files it names."""
+  files = {f: _file_digest(resolve(f)) for f in step.params.get("gin_files", ())}
+  blob = json.dumps({"kind": step.kind, "params": step.params, "files": files,
+                     "deps": dep_hashes}, sort_keys=True)
+  return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclasses.dataclass
+class Summary:
+  ran: list[str] = dataclasses.field(default_factory=list)
+  reused: list[str] = dataclasses.field(default_factory=list)
+  failed: list[str] = dataclasses.field(default_factory=list)
+  skipped: list[str] = dataclasses.field(default_factory=list)
+
+  @property
+  def ok(self) -> bool:
+    return not self.failed and not self.skipped
+
+
+class Runner:
+  """Executes a grid's steps in order; one instance per invocation of the study."""
+
+  def __init__(self, grid: grid_lib.Grid, results_dir: str, executors: Mapping[str, Executor],
+               log: Callable[[str], None] = print,
+               resolve: Callable[[str], str] = lambda p: p):
+    self.grid = grid
+    self.root = os.path.abspath(results_dir)
+    self.executors = executors
+    self.log = log
+    self.path = os.path.join(self.root, MANIFEST)
+    self.manifest = (read_json(self.path) if os.path.exists(self.path)
+                     else {"study": grid.study.name, "steps": {}, "invocations": []})
+    self.hashes: dict[str, str] = {}
+    for step in grid.steps:
+      self.hashes[step.id] = config_hash(step, [self.hashes[d] for d in step.deps], resolve)
+
+  def step_dir(self, step_id: str) -> str:
+    return os.path.join(self.root, "steps", *step_id.split("/"))
+
+  def is_done(self, step: grid_lib.Step) -> bool:
+    entry = self.manifest["steps"].get(step.id)
+    return bool(entry and entry["status"] == "done"
+                and entry["config_hash"] == self.hashes[step.id])
+
+  def plan(self) -> list[tuple[grid_lib.Step, str]]:
+    """Each step with what a run would do to it: `reuse` or `run`."""
+    return [(s, "reuse" if self.is_done(s) else "run") for s in self.grid.steps]
+
+  def _save(self) -> None:
+    write_json(self.path, self.manifest)
+
+  def _set(self, step: grid_lib.Step, **fields: Any) -> None:
+    entry = self.manifest["steps"].setdefault(step.id, {})
+    entry.update(kind=step.kind, config_hash=self.hashes[step.id], deps=list(step.deps),
+                 **fields)
+    self._save()
+
+  def run(self) -> Summary:
+    os.makedirs(self.root, exist_ok=True)
+    write_json(os.path.join(self.root, STUDY), grid_lib.describe(self.grid))
+    invocation = {"started": time.time(), "ran": [], "failed": [], "skipped": [], "reused": 0}
+    self.manifest["invocations"].append(invocation)
+    summary = Summary()
+    bad: dict[str, str] = {}  # step id -> the failed step that stops it
+    total = len(self.grid.steps)
+    for i, step in enumerate(self.grid.steps, 1):
+      blocker = next((bad[d] for d in step.deps if d in bad), None)
+      if blocker is not None:
+        bad[step.id] = blocker
+        summary.skipped.append(step.id)
+        self._set(step, status="skipped", error=f"dependency {blocker} failed", outputs={})
+        self.log(f"[{i}/{total}] {step.id}: skipped ({blocker} failed)")
+        continue
+      if self.is_done(step):
+        summary.reused.append(step.id)
+        continue
+      self.log(f"[{i}/{total}] {step.id}: running")
+      if self._execute(step):
+        summary.ran.append(step.id)
+        entry = self.manifest["steps"][step.id]
+        self.log(f"[{i}/{total}] {step.id}: done in {entry['seconds']:.1f}s")
+      else:
+        bad[step.id] = step.id
+        summary.failed.append(step.id)
+        self.log(f"[{i}/{total}] {step.id}: FAILED: {self.manifest['steps'][step.id]['error']}")
+      invocation.update(ran=summary.ran, failed=summary.failed)
+      self._save()
+    invocation.update(finished=time.time(), reused=len(summary.reused), ran=summary.ran,
+                      failed=summary.failed, skipped=summary.skipped)
+    self._save()
+    return summary
+
+  def _execute(self, step: grid_lib.Step) -> bool:
+    out_dir = self.step_dir(step.id)
+    old = self.manifest["steps"].get(step.id)
+    if old is not None and old.get("config_hash") != self.hashes[step.id]:
+      shutil.rmtree(out_dir, ignore_errors=True)  # never resume from another config's files
+    os.makedirs(out_dir, exist_ok=True)
+    inputs = {d: {k: os.path.join(self.step_dir(d), v)
+                  for k, v in self.manifest["steps"][d]["outputs"].items()}
+              for d in step.deps}
+    runs = (old or {}).get("runs", 0) + 1
+    start = time.time()
+    self._set(step, status="running", started=start, outputs={}, error=None, runs=runs)
+    try:
+      outputs = dict(self.executors[step.kind](step, inputs, out_dir))
+    except Exception as e:  # a failed step is reported; the rest of the study continues
+      tail = traceback.format_exc().strip().splitlines()[-3:]
+      self._set(step, status="failed", finished=time.time(), seconds=time.time() - start,
+                error=f"{type(e).__name__}: {e}", traceback=tail)
+      return False
+    self._set(step, status="done", finished=time.time(), seconds=time.time() - start,
+              outputs=outputs)
+    return True

@@ -1,0 +1,115 @@
+"""The study grid: the paper's experiments as deduplicated train -> infer -> judge steps."""
+import gin
+import pytest
+
+from pinchjax import languages
+from pinchjax.study import grid
+
+
+def _study(**kw):
+  return grid.Study(name="t", dataset="toy", evalset="toy_eval", **kw)
+
+
+def test_full_paper_grid_counts():
+  g = grid.expand(_study())
+  kinds = [s.kind for s in g.steps]
+  # 12 mono + 12 pinch + 11 seen (P=0 is pinch_p0) + 6x3 num_langs + 6 pairs.
+  assert kinds.count("train") == 12 + 12 + 11 + 18 + 6 == 59
+  # 12x12 + 12x12 + 11x12 + 18 models x 6 unseen + 6 pairs x 10 others.
+  assert kinds.count("infer") == kinds.count("judge") == 144 + 144 + 132 + 108 + 60 == 588
+  assert len({s.id for s in g.steps}) == len(g.steps)
+
+
+def test_steps_follow_their_dependencies():
+  g = grid.expand(_study())
+  seen = set()
+  for s in g.steps:
+    assert set(s.deps) <= seen, s.id
+    seen.add(s.id)
+
+
+def test_judge_against_monolingual_baseline():
+  g = grid.expand(_study(experiments=("pinch",), pinch_values=(10,), languages=("en", "fi")))
+  steps = {s.id: s for s in g.steps}
+  judge = steps["judge/pinch_p10_s0/fi"]
+  assert judge.params["baseline"] == "mono_fi_s0"
+  assert judge.deps == ("infer/pinch_p10_s0/fi", "infer/mono_fi_s0/fi")
+  assert steps["train/mono_fi_s0"].params["mixture"] == "toy_mono_fi"
+  assert steps["infer/pinch_p10_s0/fi"].params["task"] == "toy_eval_fi"
+  # Baselines are trained and scored only in their own language when not in the mono matrix.
+  assert "infer/mono_fi_s0/en" not in steps
+  # The diagonal (baseline against itself) depends on one generation file.
+  assert steps["judge/mono_fi_s0/fi"].deps == ("infer/mono_fi_s0/fi",)
+  assert sorted(g.models) == ["mono_en_s0", "mono_fi_s0", "pinch_p10_s0"]
+
+
+def test_shared_models_are_one_step_with_all_tags():
+  g = grid.expand(_study(experiments=("pinch", "seen"), languages=("en", "fi", "cs"),
+                         seen=("en", "fi"), pinch_values=(0, 10), seen_pinch_values=(0, 10)))
+  assert g.models["pinch_p0_s0"].tags == {"pinch": 0, "seen": 0}
+  assert g.models["pinch_seen_p10_s0"].mixture == "toy_pinch_seen_p10"
+  assert [s.id for s in g.steps].count("train/pinch_p0_s0") == 1
+
+
+def test_num_langs_scored_on_unseen_and_pairs_on_the_others():
+  g = grid.expand(_study(experiments=("num_langs", "pairs"), languages=("en", "fi", "cs", "zh"),
+                         seen=("en", "fi"), k_values=(1, 2), pairs=(("fi", "en"), ("zh", "cs"))))
+  cells = set(g.cells)
+  assert {("k2_o1_s0", "cs"), ("k2_o1_s0", "zh")} <= cells
+  assert ("k2_o1_s0", "en") not in cells
+  assert g.models["k2_o2_s0"].tags == {"num_langs": [2, 2]}
+  assert {("pair_en_fi_s0", "cs"), ("pair_en_fi_s0", "zh")} <= cells
+  assert ("pair_en_fi_s0", "en") not in cells
+  assert g.models["pair_cs_zh_s0"].mixture == "toy_pair_cs_zh"
+
+
+def test_seeds_and_base_model():
+  g = grid.expand(_study(experiments=("mono",), languages=("en", "fi"), seeds=(0, 1),
+                         base_checkpoint="toy_base/checkpoint"))
+  assert sorted(g.models) == ["base", "mono_en_s0", "mono_en_s1", "mono_fi_s0", "mono_fi_s1"]
+  steps = {s.id: s for s in g.steps}
+  assert steps["infer/base/fi"].params["checkpoint"] == "toy_base/checkpoint"
+  assert steps["infer/base/fi"].deps == ()
+  assert steps["judge/base/fi"].params["baseline"] == "mono_fi_s0"
+  assert steps["judge/mono_en_s1/fi"].params["baseline"] == "mono_fi_s1"
+
+
+def test_random_pairs_are_a_seeded_partition():
+  a = grid.random_pairs(languages.PAPER_LANGUAGES, 0)
+  assert a == grid.random_pairs(languages.PAPER_LANGUAGES, 0)
+  assert a != grid.random_pairs(languages.PAPER_LANGUAGES, 1)
+  assert sorted(l for p in a for l in p) == sorted(languages.PAPER_LANGUAGES)
+  with pytest.raises(ValueError, match="odd"):
+    grid.random_pairs(("en", "fi", "cs"), 0)
+
+
+def test_bad_studies_fail_with_the_field_named():
+  with pytest.raises(ValueError, match="unknown experiment 'monolingual'"):
+    _study(experiments=("monolingual",))
+  with pytest.raises(ValueError, match="k_values: 7"):
+    grid.expand(_study(experiments=("num_langs",), k_values=(7,)))
+  with pytest.raises(languages.UnknownLanguageError):
+    _study(languages=("en", "xx"))
+  with pytest.raises(ValueError, match="include 'en'"):
+    _study(languages=("fi", "cs"), seen=("fi",))
+
+
+def test_study_from_gin():
+  gin.clear_config()
+  gin.parse_config("""
+      Study.name = 'g'
+      Study.dataset = 'toy'
+      Study.evalset = 'toy_eval'
+      Study.languages = 'en,fi'
+      Study.seen = ['en']
+      Study.experiments = ['mono']
+      Study.train = {'gin_files': ['gin/runs/tune.gin']}
+  """)
+  try:
+    study = grid.Study()
+  finally:
+    gin.clear_config()
+  assert study.languages == ("en", "fi") and study.unseen == ("fi",)
+  train = [s for s in grid.expand(study).steps if s.kind == "train"]
+  assert train[0].params == {"model": "mono_en_s0", "mixture": "toy_mono_en", "seed": 0,
+                             "gin_files": ["gin/runs/tune.gin"]}
