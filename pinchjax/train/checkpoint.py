@@ -1,0 +1,100 @@
+"""Orbax checkpoints of a train state, with the data position saved alongside.
+
+A checkpoint step directory holds three items:
+  params/     the model parameters (a plain nested dict; what inference and tuning load),
+  optimizer/  {"step", "opt_state"},
+  data/       JSON: the data iterator position that goes with this step.
+Every restore goes into an abstract target (`jax.ShapeDtypeStruct`s carrying shardings), so a
+checkpoint written on one mesh loads onto any other, each host reading only its shards.
+Orbax coordinates hosts itself: arrays are written shard by shard, JSON by the primary host.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import jax
+import orbax.checkpoint as ocp
+
+ITEMS = ("params", "optimizer", "data")
+
+
+def abstract(tree: Any) -> Any:
+  """The shapes, dtypes and shardings of a pytree of arrays, as a restore target."""
+  return jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
+      tree)
+
+
+class Checkpointer:
+  """Saves every `save_every` steps (and when forced), keeping the `keep` most recent."""
+
+  def __init__(self, directory: str, save_every: int = 1000, keep: int | None = 3,
+               async_save: bool = True):
+    self.directory = os.path.abspath(directory)
+    options = ocp.CheckpointManagerOptions(
+        save_interval_steps=save_every, max_to_keep=keep,
+        enable_async_checkpointing=async_save, create=True)
+    self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
+
+  def latest_step(self) -> int | None:
+    return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return list(self._manager.all_steps())
+
+  def save(self, state: dict[str, Any], data_state: dict[str, Any], force: bool = False) -> bool:
+    """Saves `state` at its own step if the interval says so (or `force`); True if saved."""
+    step = int(jax.device_get(state["step"]))
+    return self._manager.save(step, force=force, args=ocp.args.Composite(
+        params=ocp.args.StandardSave(state["params"]),
+        optimizer=ocp.args.StandardSave({"step": state["step"],
+                                         "opt_state": state["opt_state"]}),
+        data=ocp.args.JsonSave(data_state)))
+
+  def restore(self, target: dict[str, Any], step: int | None = None
+              ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Restores (state, data_state) into the abstract `target` state; latest step by default."""
+    step = self._resolve(step)
+    out = self._manager.restore(step, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(target["params"]),
+        optimizer=ocp.args.StandardRestore({"step": target["step"],
+                                            "opt_state": target["opt_state"]}),
+        data=ocp.args.JsonRestore()))
+    state = {"step": out["optimizer"]["step"], "params": out["params"],
+             "opt_state": out["optimizer"]["opt_state"]}
+    return state, dict(out["data"])
+
+  def restore_params(self, target: Any, step: int | None = None) -> Any:
+    """Restores only the parameters into the abstract `target` (latest step by default)."""
+    out = self._manager.restore(self._resolve(step), args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(target)))
+    return out["params"]
+
+  def wait(self) -> None:
+    """Blocks until an asynchronous save has been committed to disk."""
+    self._manager.wait_until_finished()
+
+  def close(self) -> None:
+    self._manager.wait_until_finished()
+    self._manager.close()
+
+  def _resolve(self, step: int | None) -> int:
+    step = self.latest_step() if step is None else step
+    if step is None or step not in self._manager.all_steps():
+      raise FileNotFoundError(f"no checkpoint{'' if step is None else f' for step {step}'} "
+                              f"in {self.directory}; available: {self.all_steps()}")
+    return step
+
+
+def load_params(directory: str, target: Any, step: int | None = None) -> Any:
+  """Loads only the parameters of a pinchjax checkpoint (latest step by default).
+
+  `directory` is a run's checkpoint directory; `target` the abstract (sharded) parameters.
+  This is how tuning starts from a pretrained run and how inference loads a tuned model.
+  """
+  ckpt = Checkpointer(directory, async_save=False)
+  try:
+    return ckpt.restore_params(target, step)
+  finally:
+    ckpt.close()
