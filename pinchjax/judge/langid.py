@@ -21,6 +21,11 @@ def _identifier(candidates: tuple[str, ...] | None):
   return ident
 
 
+def supported(code: str) -> bool:
+  """Whether py3langid's model knows `code` (toy-world languages, for one, are unknown)."""
+  return code in _identifier(None).nb_classes
+
+
 def classify(text: str, candidates: tuple[str, ...] | None = None) -> tuple[str, float]:
   """(language code, probability) of one piece of text."""
   lang, prob = _identifier(candidates).classify(text)

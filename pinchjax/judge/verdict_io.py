@@ -1,0 +1,16 @@
+"""Verdicts JSONL: one game a line (pinchjax.judge.protocol.GameVerdict fields + outcome)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from pinchjax.judge import protocol
+from pinchjax.judge import records
+
+
+def write_verdicts(path: str, verdicts: Sequence[protocol.GameVerdict]) -> None:
+  records.write(path, (v.to_json() for v in verdicts))
+
+
+def read_verdicts(path: str) -> list[protocol.GameVerdict]:
+  return [protocol.GameVerdict.from_json(obj, where)
+          for where, obj in records.iter_jsonl(path)]
