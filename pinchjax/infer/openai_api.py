@@ -112,8 +112,11 @@ class OpenAIApi:
       messages = body.get("messages")
       if not isinstance(messages, list) or not messages:
         raise ApiError(400, "'messages' must be a non-empty list", "messages")
-      prompts = [self.generator.chat_prompt(
-          [_message_text(m, i) for i, m in enumerate(messages)])]
+      try:
+        prompts = [self.generator.chat_prompt(
+            [_message_text(m, i) for i, m in enumerate(messages)])]
+      except ValueError as e:  # a conversation the template cannot frame
+        raise ApiError(400, str(e), "messages") from None
     else:
       prompt = body.get("prompt")
       prompts = [prompt] if isinstance(prompt, str) else prompt

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Sequence
 
-import gin
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -125,10 +124,9 @@ class TopP(Sampler):
     return SamplingParams(temperature=self.temperature, top_p=self.p, seed=seed)
 
 
-@gin.configurable
 def make_sampler(name: str = "greedy", temperature: float = 1.0, top_k: int = 40,
                  top_p: float = 0.95) -> Sampler:
-  """A sampler by name, for gin files and the CLI: greedy, temperature, top_k, top_p."""
+  """A sampler by name (as decode configs name them): greedy, temperature, top_k, top_p."""
   samplers = {
       "greedy": Greedy,
       "temperature": lambda: Temperature(temperature),
