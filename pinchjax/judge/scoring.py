@@ -24,8 +24,8 @@ def _by_lang(items: Sequence[protocol.Item]) -> dict[str, list[protocol.Item]]:
   return out
 
 
-def _rounded(interval: tuple[float, float] | None) -> list[float] | None:
-  return None if interval is None else [round(100 * x, 4) for x in interval]
+def _percent(interval: tuple[float, float] | None) -> list[float] | None:
+  return None if interval is None else [100 * x for x in interval]
 
 
 def score(verdicts: Sequence[protocol.GameVerdict], *, n_boot: int = 1000, seed: int = 0,
@@ -46,8 +46,8 @@ def score(verdicts: Sequence[protocol.GameVerdict], *, n_boot: int = 1000, seed:
   for lang, its in by_lang.items():
     v = values[lang]
     per_language[lang] = {
-        "score": round(100 * float(v.mean()), 4) if len(v) else None,
-        "ci": _rounded(cis.get(lang)),
+        "score": 100 * float(v.mean()) if len(v) else None,
+        "ci": _percent(cis.get(lang)),
         "n": len(its), "scored": len(v), "unscored": len(its) - len(v),
         "wins": int((v == 1).sum()), "ties": int((v == 0.5).sum()),
         "losses": int((v == 0).sum()),
@@ -60,8 +60,8 @@ def score(verdicts: Sequence[protocol.GameVerdict], *, n_boot: int = 1000, seed:
       "judge_id": head.judge_id, "prompt_id": head.prompt_id, "prompt_hash": head.prompt_hash,
       "ci_level": level, "n_boot": n_boot, "seed": seed,
       "per_language": per_language,
-      "macro": {"score": round(float(np.mean(scored)), 4) if scored else None,
-                "ci": _rounded(macro_ci), "languages": len(scored)},
+      "macro": {"score": float(np.mean(scored)) if scored else None,
+                "ci": _percent(macro_ci), "languages": len(scored)},
       "diagnostics": protocol.diagnostics(verdicts, items),
       "fidelity": {
           "candidate": fidelity.summarize(
@@ -91,15 +91,15 @@ def compare(verdicts_x: Sequence[protocol.GameVerdict],
     diffs.setdefault(key[0], []).append(x[key] - y[key])
   values = {lang: np.array(d) for lang, d in diffs.items()}
   cis, macro_ci = bootstrap.intervals(values, n_boot, seed, level)
-  per_language = {lang: {"difference": round(100 * float(v.mean()), 4),
-                         "ci": _rounded(cis[lang]), "n": len(v)}
+  per_language = {lang: {"difference": 100 * float(v.mean()),
+                         "ci": _percent(cis[lang]), "n": len(v)}
                   for lang, v in values.items()}
   means = [100 * float(v.mean()) for v in values.values()]
   return {
       "x_run": verdicts_x[0].candidate_run, "y_run": verdicts_y[0].candidate_run,
       "baseline_run": bases.pop(), "ci_level": level, "n_boot": n_boot, "seed": seed,
       "per_language": per_language,
-      "macro": {"difference": round(float(np.mean(means)), 4) if means else None,
-                "ci": _rounded(macro_ci)},
+      "macro": {"difference": float(np.mean(means)) if means else None,
+                "ci": _percent(macro_ci)},
       "unpaired_items": len(x.keys() ^ y.keys()),
   }
