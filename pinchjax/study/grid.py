@@ -44,6 +44,8 @@ class Study:
   pairs_seed: int = 0
   seeds: Sequence[int] = (0,)
   base_checkpoint: str | None = None  # scored as the model `base` when set
+  # Each language's share of the base model's pretraining data, when known (a finding).
+  pretraining_share: dict[str, float] | None = None
   # How each kind of step is run; passed to the executors and part of every config hash.
   train: dict[str, Any] = dataclasses.field(default_factory=dict)
   infer: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -206,6 +208,7 @@ def describe(grid: Grid) -> dict[str, Any]:
       "name": s.name, "dataset": s.dataset, "evalset": s.evalset,
       "experiments": list(s.experiments), "languages": list(s.languages),
       "seen": list(s.seen), "unseen": list(s.unseen), "seeds": list(s.seeds),
+      "pretraining_share": s.pretraining_share,
       "models": {m.id: {"mixture": m.mixture, "seed": m.seed, "tags": m.tags}
                  for m in grid.models.values()},
   }

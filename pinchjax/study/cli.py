@@ -1,0 +1,63 @@
+"""`pinchjax study GIN [--dry-run] [--results DIR]`: run a study's grid, then its report.
+
+The study file is parsed while the arguments are parsed, before `pinchjax.cli` applies
+`--gin_file` and `--gin.X=Y`, so command-line overrides win over the study file:
+  pinchjax study gin/studies/toy_demo.gin --gin.Study.seeds=[0,1]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+
+import gin
+
+from pinchjax import cli as cli_lib
+from pinchjax.study import grid, report, runner
+
+
+def _parse_study_file(path: str) -> str:
+  cli_lib.parse_gin([path], [])
+  return path
+
+
+def find_gin(path: str) -> str:
+  """A gin file as `pinchjax.cli` finds it: relative to the working directory, then the repo."""
+  return path if os.path.exists(path) else os.path.join(cli_lib.REPO_ROOT, path)
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+  parser.description = "Run a study (a gin file of gin/studies/) as a resumable grid of steps."
+  parser.add_argument("gin", type=_parse_study_file, help="the study's gin file")
+  parser.add_argument("--dry-run", action="store_true",
+                      help="list the steps and what a run would do to each, run nothing")
+  parser.add_argument("--results", default=None,
+                      help="results directory (default: results/STUDY_NAME)")
+  parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+  study = grid.Study()
+  g = grid.expand(study)
+  results = args.results or os.path.join("results", study.name)
+  if args.dry_run:
+    run = runner.Runner(g, results, {}, resolve=find_gin)
+    plan = run.plan()
+    for step, action in plan:
+      print(f"{action:5s}  {step.id}")
+    todo = sum(action == "run" for _, action in plan)
+    print(f"{len(plan)} steps ({len(g.models)} models, {len(g.cells)} scored cells): "
+          f"{todo} to run, {len(plan) - todo} done in {results}")
+    return 0
+  from pinchjax.study import executors  # the real stages: imported only when they run
+  run = runner.Runner(g, results, executors.default(), resolve=find_gin)
+  os.makedirs(run.root, exist_ok=True)
+  with open(os.path.join(run.root, "config.gin"), "w", encoding="utf-8") as f:
+    f.write(gin.config_str())  # the study as run, overrides applied
+  summary = run.run()
+  print(f"{len(summary.ran)} steps ran, {len(summary.reused)} reused, "
+        f"{len(summary.failed)} failed, {len(summary.skipped)} skipped")
+  for step_id in summary.failed:
+    print(f"FAILED {step_id}: {run.manifest['steps'][step_id]['error']}")
+  path = report.build(results)
+  print(f"report: {path}")
+  return 0 if summary.ok else 1

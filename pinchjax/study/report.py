@@ -1,0 +1,166 @@
+"""report.md and its figures for a study's results directory.
+
+Written to `RESULTS_DIR/report/`: report.md (the headline findings with their verdicts and
+numbers, then one section per experiment with its table and figure) and the PNGs it links.
+Scores are IF_L(M) = SxS(M, M_L) in percent with 95% bootstrap intervals; checker accuracy
+and language fidelity are shares of responses in percent.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+from pinchjax.study import figures, findings
+from pinchjax.study.results import Estimate, Results
+
+REPORT_DIR = "report"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+  def line(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+  return [line(header), "|" + "---|" * len(header), *map(line, rows), ""]
+
+
+def _est(e: Estimate | None) -> str:
+  return "-" if e is None else str(e)
+
+
+def _pct(x: float | None) -> str:
+  return "-" if x is None else f"{100 * x:.1f}"
+
+
+def _mean_metric(r: Results, cfg: str, langs: Sequence[str], name: str) -> float | None:
+  values = [v for l in langs if (v := r.metric(cfg, l, name)) is not None]
+  return sum(values) / len(values) if values else None
+
+
+def _steps(r: Results) -> list[str]:
+  steps = r.manifest["steps"].values()
+  count = {s: sum(e["status"] == s for e in steps) for s in ("done", "failed", "skipped")}
+  seconds = sum(e.get("seconds", 0.0) for e in steps if e["status"] == "done")
+  lines = [f"Steps: {count['done']} done, {count['failed']} failed, {count['skipped']} "
+           f"skipped; {seconds:.0f} s of step time.", ""]
+  for step_id, e in sorted(r.manifest["steps"].items()):
+    if e["status"] == "failed":
+      lines.append(f"- FAILED `{step_id}`: {e['error']}")
+  return lines + [""] if len(lines) > 2 else lines
+
+
+def _findings(r: Results) -> list[str]:
+  rows = [(f.claim, f.here, f"**{f.verdict}**", f.rule) for f in findings.check_all(r)]
+  return ["## Headline findings of the paper, in these results", "",
+          *_table(("paper", "here", "verdict", "rule"), rows)]
+
+
+def _mono(r: Results, out: str) -> list[str]:
+  m = findings.mono_matrix(r)
+  if not m:
+    return []
+  langs = r.languages
+  lines = ["## Monolingual models: cross-lingual transfer", "",
+           "IF_L(M_tuned) = SxS(M_tuned, M_L); rows: tuning language, columns: evaluated "
+           "language. The diagonal is 50 by construction.", ""]
+  if figures.transfer_heatmap(r, os.path.join(out, "transfer_heatmap.png")):
+    lines += ["![transfer heatmap](transfer_heatmap.png)", ""]
+  rows = [[f"mono_{t}"] + [f"{m[t][l]:.1f}" if l in m[t] else "-" for l in langs]
+          for t in langs if t in m]
+  lines += _table(["tuned on"] + langs, rows)
+  rows = [[f"mono_{t}"] + [_pct(r.metric(f"mono_{t}", l, "accuracy")) for l in langs]
+          for t in langs if t in m]
+  if any(x != "-" for row in rows for x in row[1:]):
+    lines += ["Checker accuracy (% of responses with the right answer in the right language):",
+              "", *_table(["tuned on"] + langs, rows)]
+  return lines
+
+
+def _sweep(r: Results, out: str, experiment: str, groups: dict[str, list[str]], title: str,
+           figure: str, draw) -> list[str]:
+  points = figures.sweep(r, experiment, groups)
+  if not any(points.values()):
+    return []
+  lines = [f"## {title}", ""]
+  if draw(r, os.path.join(out, figure)):
+    lines += [f"![{title}]({figure})", ""]
+  by_p: dict[float, dict[str, Estimate]] = {}
+  for label, pts in points.items():
+    for p, e in pts:
+      by_p.setdefault(p, {})[label] = e
+  cfgs = dict(r.configs(experiment))
+  rows = [[f"{p:g}"] + [_est(by_p[p].get(label)) for label in groups]
+          + [_pct(_mean_metric(r, cfgs[p], langs, "accuracy")) for langs in groups.values()]
+          for p in sorted(by_p)]
+  header = (["P"] + [f"IF {label}" for label in groups]
+            + [f"accuracy {label}" for label in groups])
+  return lines + _table(header, rows)
+
+
+def _num_langs(r: Results, out: str) -> list[str]:
+  points = findings.unseen_points(r)
+  if not points:
+    return []
+  lines = ["## Number of tuning languages", "",
+           f"Unseen-language average IF ({', '.join(r.study['unseen'])}) of models tuned on "
+           "K seen languages, budget split evenly, per ordering.", ""]
+  if figures.num_languages_curve(r, os.path.join(out, "num_languages.png")):
+    lines += ["![number of languages](num_languages.png)", ""]
+  rows = [[f"k{k}_o{o}", str(k), str(o), _est(r.score(cfg, r.study["unseen"]))]
+          for (k, o), cfg in r.configs("num_langs")]
+  return lines + _table(["model", "K", "ordering", "IF unseen average"], rows)
+
+
+def _pairs(r: Results) -> list[str]:
+  configs = r.configs("pairs")
+  if not configs:
+    return []
+  rows = []
+  for (l1, l2), cfg in configs:
+    others = [l for l in r.languages if l not in (l1, l2)]
+    rows.append([f"{l1}+{l2}", _est(r.score(cfg, others)),
+                 _pct(_mean_metric(r, cfg, others, "accuracy"))])
+  return ["## Bilingual pairs", "", "Average over the languages outside each pair.", "",
+          *_table(["pair", "IF others", "accuracy others"], rows)]
+
+
+def _base(r: Results) -> list[str]:
+  langs = [l for l in r.languages if r.has("base", l)]
+  if not langs:
+    return []
+  return ["## The base model before tuning", "",
+          *_table(["", *langs],
+                  [["IF", *(f"{r.score('base', l).value:.1f}" for l in langs)],
+                   ["accuracy", *(_pct(r.metric("base", l, "accuracy")) for l in langs)],
+                   ["fidelity", *(_pct(r.metric("base", l, "fidelity")) for l in langs)]])]
+
+
+def _fidelity(r: Results, out: str) -> list[str]:
+  configs = sorted({cfg for cfg, _ in r.cells})
+  if not figures.fidelity_heatmap(r, configs, os.path.join(out, "fidelity.png")):
+    return []
+  rows = [[cfg, _pct(_mean_metric(r, cfg, r.languages, "fidelity"))] for cfg in configs]
+  return ["## Response-language fidelity", "",
+          "Share of responses written in the instruction's language.", "",
+          "![fidelity](fidelity.png)", "", *_table(["model", "fidelity (mean)"], rows)]
+
+
+def build(results_dir: str) -> str:
+  """Writes the report of a results directory; returns the path of report.md."""
+  r = Results(results_dir)
+  out = os.path.join(results_dir, REPORT_DIR)
+  os.makedirs(out, exist_ok=True)
+  s = r.study
+  lines = [f"# Study report: {s['name']}", "",
+           f"Dataset `{s['dataset']}`, eval set `{s['evalset']}`; languages "
+           f"{', '.join(s['languages'])} (seen: {', '.join(s['seen'])}; unseen: "
+           f"{', '.join(s['unseen']) or 'none'}); seeds {s['seeds']}; "
+           f"{len(s['models'])} models, {len(r.cells)} scored (model, language) cells.", "",
+           *_steps(r), *_findings(r), *_mono(r, out),
+           *_sweep(r, out, "pinch", figures.pinch_groups(r), "Pinch sweep", "pinch_curve.png",
+                   figures.pinch_curve),
+           *_sweep(r, out, "seen", figures.seen_groups(r), "Pinch over the seen languages",
+                   "seen_curve.png", figures.seen_curve),
+           *_num_langs(r, out), *_pairs(r), *_base(r), *_fidelity(r, out)]
+  path = os.path.join(out, "report.md")
+  with open(path, "w", encoding="utf-8") as f:
+    f.write("\n".join(lines))
+  return path

@@ -1,0 +1,112 @@
+"""A finished (or partly finished) study's numbers, read back from its results directory.
+
+The unit is a cell: one model's scores in one language, written by the study's judge step as
+`cell.json`:
+  {"model", "lang", "baseline", "items": {id: item score in [0, 1]},
+   "accuracy": share of checker-correct responses or null, "fidelity": share in the
+   instruction's language or null}
+A model is named `{config}_s{seed}`; a config's estimate in a language averages its seeds
+item by item, and every interval is a bootstrap over items (stratified by language for
+averages, paired for differences), through `pinchjax.judge.bootstrap`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from typing import Any, Sequence
+
+import numpy as np
+
+from pinchjax.judge import bootstrap
+from pinchjax.study import runner
+
+CELL = "cell.json"
+_SEED = re.compile(r"_s\d+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+  """A score in percent with its 95% interval; `n` items behind it."""
+  value: float
+  lo: float
+  hi: float
+  n: int
+
+  def __str__(self) -> str:
+    return f"{self.value:.1f} [{self.lo:.1f}, {self.hi:.1f}]"
+
+
+def config_of(model_id: str) -> str:
+  """`pinch_p10_s0` -> `pinch_p10`: what a model is, whatever its seed."""
+  return _SEED.sub("", model_id)
+
+
+class Results:
+  """Cells of one results directory, looked up by (config, language)."""
+
+  def __init__(self, results_dir: str, n_boot: int = 1000, seed: int = 0):
+    self.dir = results_dir
+    self.study: dict[str, Any] = runner.read_json(os.path.join(results_dir, runner.STUDY))
+    self.manifest: dict[str, Any] = runner.read_json(os.path.join(results_dir, runner.MANIFEST))
+    self.n_boot, self.seed = n_boot, seed
+    # (config, lang) -> cells of its seeds
+    self.cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for step_id, entry in sorted(self.manifest["steps"].items()):
+      if entry["kind"] != "judge" or entry["status"] != "done":
+        continue
+      cell = runner.read_json(os.path.join(results_dir, "steps", step_id, entry["outputs"]["cell"]))
+      self.cells.setdefault((config_of(cell["model"]), cell["lang"]), []).append(cell)
+
+  @property
+  def languages(self) -> list[str]:
+    return self.study["languages"]
+
+  def configs(self, experiment: str) -> list[tuple[Any, str]]:
+    """(coordinate, config) of the experiment's models, sorted by coordinate."""
+    out = {}
+    for model_id, model in self.study["models"].items():
+      if experiment in model["tags"]:
+        out[config_of(model_id)] = model["tags"][experiment]
+    return sorted(((coord, cfg) for cfg, coord in out.items()), key=lambda t: (t[0], t[1]))
+
+  def has(self, config: str, lang: str) -> bool:
+    return (config, lang) in self.cells
+
+  def _items(self, config: str, lang: str) -> dict[str, float]:
+    """Per-item scores (0..1) averaged over the config's seeds."""
+    sums: dict[str, list[float]] = {}
+    for cell in self.cells[(config, lang)]:
+      for item_id, score in cell["items"].items():
+        sums.setdefault(item_id, []).append(score)
+    return {i: float(np.mean(s)) for i, s in sorted(sums.items())}
+
+  def _estimate(self, values_by_lang: dict[str, np.ndarray]) -> Estimate | None:
+    values_by_lang = {l: v for l, v in values_by_lang.items() if len(v)}
+    if not values_by_lang:
+      return None
+    per_lang, macro = bootstrap.intervals(values_by_lang, self.n_boot, self.seed)
+    value = float(np.mean([np.mean(v) for v in values_by_lang.values()]))
+    lo, hi = macro if len(values_by_lang) > 1 else next(iter(per_lang.values()))
+    n = sum(len(v) for v in values_by_lang.values())
+    return Estimate(100 * value, 100 * lo, 100 * hi, n)
+
+  def score(self, config: str, langs: str | Sequence[str]) -> Estimate | None:
+    """IF of a config in one language, or the macro average over several (None if unscored)."""
+    langs = [langs] if isinstance(langs, str) else list(langs)
+    return self._estimate({l: np.array(list(self._items(config, l).values()))
+                           for l in langs if self.has(config, l)})
+
+  def gain(self, config: str, reference: str, langs: Sequence[str]) -> Estimate | None:
+    """Paired difference of two configs' average over `langs` (items scored in both)."""
+    diffs = {}
+    for l in langs:
+      if self.has(config, l) and self.has(reference, l):
+        a, b = self._items(config, l), self._items(reference, l)
+        diffs[l] = np.array([a[i] - b[i] for i in a if i in b])
+    return self._estimate(diffs)
+
+  def metric(self, config: str, lang: str, name: str) -> float | None:
+    """`accuracy` or `fidelity` of a config in a language, averaged over seeds (0..1)."""
+    values = [c[name] for c in self.cells.get((config, lang), []) if c.get(name) is not None]
+    return float(np.mean(values)) if values else None

@@ -1,0 +1,49 @@
+"""`pinchjax study --dry-run` and `pinchjax report` through the real entry point."""
+import gin
+import pytest
+
+import test_study_report
+from pinchjax import cli
+
+STUDY = """
+Study.name = 'cli_test'
+Study.dataset = 'toy'
+Study.evalset = 'toy_eval'
+Study.languages = ['en', 'fi', 'cs']
+Study.experiments = ['mono', 'pinch']
+Study.pinch_values = [0, 10]
+"""
+
+
+@pytest.fixture(autouse=True)
+def _clean_gin():
+  gin.clear_config()
+  yield
+  gin.clear_config()
+
+
+def test_dry_run_lists_steps_and_overrides_win(tmp_path, capsys):
+  path = tmp_path / "s.gin"
+  path.write_text(STUDY)
+  rc = cli.main(["study", str(path), "--dry-run", "--results", str(tmp_path / "r"),
+                 "--gin.Study.pinch_values=[10]"])
+  out = capsys.readouterr().out.splitlines()
+  assert rc == 0
+  assert "run    train/mono_en_s0" in out and "run    judge/pinch_p10_s0/cs" in out
+  assert not any("pinch_p0" in line for line in out)  # the override replaced [0, 10]
+  # 4 models trained; (3 mono x 3 + 1 pinch x 3) cells, each inferred and judged.
+  assert out[-1] == (f"{4 + 2 * 12} steps (4 models, 12 scored cells): 28 to run, 0 done in "
+                     f"{tmp_path / 'r'}")
+  assert not (tmp_path / "r").exists()
+
+
+def test_report_command(tmp_path, capsys):
+  test_study_report.build_fixture(str(tmp_path))
+  assert cli.main(["report", str(tmp_path)]) == 0
+  path = capsys.readouterr().out.strip()
+  assert path == str(tmp_path / "report" / "report.md")
+  assert "| mono_fi | 35.0 | 50.0 | 25.0 | 15.0 |" in open(path).read()
+  with pytest.raises(SystemExit):
+    cli.main(["report"])  # the results directory is required
+  with pytest.raises(FileNotFoundError, match="study.json"):
+    cli.main(["report", str(tmp_path / "missing")])

@@ -1,0 +1,107 @@
+"""The report on fixture results with known numbers: tables, findings and figures."""
+import os
+
+import numpy as np
+import pytest
+
+from pinchjax.study import findings, grid, report, runner
+from pinchjax.study.results import Results
+
+N = 200  # items per cell: a score of v% is v*2 ones (paired items line up by position)
+LANGS = ("en", "fi", "cs", "zh")
+IF = {  # config -> IF in en, fi, cs, zh
+    "mono_en": (50, 30, 20, 10), "mono_fi": (35, 50, 25, 15),
+    "mono_cs": (40, 30, 50, 20), "mono_zh": (20, 10, 15, 50),
+    "base": (0, 0, 0, 0),
+    "pinch_p0": (50, 30, 20, 10), "pinch_p1": (50, 45, 40, 35), "pinch_p100": (60, 55, 50, 20),
+    "pinch_seen_p10": (50, 40, 30, 20),
+    "k1_o0": (None, None, 20, 10), "k1_o1": (None, None, 25, 15),
+    "k2_o0": (None, None, 48, 46), "k2_o1": (None, None, 45, 45),
+    "pair_en_fi": (None, None, 30, 20), "pair_cs_zh": (40, 30, None, None),
+}
+SHARE = {"en": 0.5, "fi": 0.1, "cs": 0.2, "zh": 0.2}
+
+
+def _judge(step, inputs, out_dir):
+  cfg, lang = step.params["model"].rsplit("_s", 1)[0], step.params["lang"]
+  value = IF[cfg][LANGS.index(lang)]
+  items = {f"{i:03d}": 1.0 if i < 2 * value else 0.0 for i in range(N)}
+  runner.write_json(os.path.join(out_dir, "cell.json"), {
+      "model": step.params["model"], "lang": lang, "baseline": step.params["baseline"],
+      "items": items, "accuracy": value / 100, "fidelity": 0.8 if cfg == "base" else 1.0})
+  return {"cell": "cell.json"}
+
+
+def _noop(step, inputs, out_dir):
+  return {}
+
+
+def build_fixture(d: str) -> None:
+  """Runs the fixture study with fake executors whose judge writes the cells of IF."""
+  study = grid.Study(
+      name="fixture", dataset="toy", evalset="toy_eval", languages=LANGS, seen=("en", "fi"),
+      pinch_values=(0, 1, 100), seen_pinch_values=(0, 10), k_values=(1, 2), orderings=(0, 1),
+      pairs=(("en", "fi"), ("cs", "zh")), base_checkpoint="toy_base", pretraining_share=SHARE)
+  g = grid.expand(study)
+  executors = {"train": _noop, "infer": _noop, "judge": _judge}
+  assert runner.Runner(g, d, executors, log=lambda s: None).run().ok
+
+
+@pytest.fixture(scope="module")
+def results_dir(tmp_path_factory):
+  d = str(tmp_path_factory.mktemp("results"))
+  build_fixture(d)
+  return d
+
+
+def test_scores_and_intervals(results_dir):
+  r = Results(results_dir)
+  e = r.score("mono_fi", "en")
+  assert e.value == pytest.approx(35.0) and e.lo < 35 < e.hi and e.n == N
+  assert r.score("pinch_p1", ["fi", "cs", "zh"]).value == pytest.approx(40.0)
+  g = r.gain("pinch_p1", "pinch_p0", ["fi", "cs", "zh"])
+  assert g.value == pytest.approx(20.0) and g.lo > 10
+  assert r.metric("mono_en", "cs", "accuracy") == pytest.approx(0.2)
+  assert findings.unseen_by_k(r) == {1: pytest.approx(17.5), 2: pytest.approx(46.0)}
+
+
+def test_findings_verdicts_and_numbers(results_dir):
+  f = {x.claim.split()[0] + x.claim.split()[1]: x for x in findings.check_all(Results(results_dir))}
+  assert f["Monolingualtuning"].verdict == findings.HOLDS
+  assert "above the base in 4/4 languages" in f["Monolingualtuning"].here
+  assert "from 15.0 (zh) to 31.7" in f["Monolingualtuning"].here
+  assert f["P=1(about"].verdict == findings.HOLDS
+  assert "P=1 vs pinch_p0: non-English average gain 20.0 [" in f["P=1(about"].here
+  assert "3/3 languages gain" in f["P=1(about"].here
+  assert f["AtP=100"].verdict == findings.HOLDS
+  assert "matched or beaten in 3/4 languages (en, fi, cs)" in f["AtP=100"].here
+  assert f["2-4tuning"].verdict == findings.HOLDS
+  assert f["2-4tuning"].here == "unseen average by K: K=1: 17.5, K=2: 46.0"
+  cross = [np.mean([35, 40, 20]), np.mean([30, 30, 10]), np.mean([20, 25, 15]),
+           np.mean([10, 15, 20])]
+  rho = np.corrcoef([SHARE[l] for l in LANGS], cross)[0, 1]
+  assert f["Weakcorrelation"].here == f"r = {rho:.2f} over 4 languages"
+  assert f["Weakcorrelation"].verdict == (findings.HOLDS if abs(rho) < 0.3 else findings.NO)
+  assert f["Modelsanswer"].verdict == findings.HOLDS  # 0.8 only for the base model's 4 cells
+
+
+def test_report_shows_the_numbers(results_dir):
+  path = report.build(results_dir)
+  text = open(path).read()
+  assert "| mono_en | 50.0 | 30.0 | 20.0 | 10.0 |" in text
+  assert "| mono_zh | 20.0 | 10.0 | 15.0 | 50.0 |" in text
+  assert "| mono_cs | 40.0 | 30.0 | 50.0 | 20.0 |" in text  # checker accuracy table
+  pinch = [l for l in text.splitlines() if l.startswith("| 1 |")][0]
+  assert pinch.startswith("| 1 | 50.0 [") and "| 40.0 [" in pinch and pinch.endswith(
+      "| 50.0 | 40.0 |")
+  seen = [l for l in text.splitlines() if l.startswith("| 10 |")][0]
+  assert "| 40.0 [" in seen and "| 25.0 [" in seen
+  assert "| k2_o0 | 2 | 0 | 47.0 [" in text
+  assert "| en+fi | 25.0 [" in text and "| cs+zh | 35.0 [" in text
+  assert "| IF | 0.0 | 0.0 | 0.0 | 0.0 |" in text and "| fidelity | 80.0 | 80.0 |" in text
+  assert text.count("**holds**") == 5
+  assert "Steps: " in text and "0 failed, 0 skipped" in text
+  for png in ("transfer_heatmap", "pinch_curve", "seen_curve", "num_languages", "fidelity"):
+    assert f"({png}.png)" in text
+    with open(os.path.join(os.path.dirname(path), f"{png}.png"), "rb") as f:
+      assert f.read(8) == b"\x89PNG\r\n\x1a\n"
