@@ -1,0 +1,408 @@
+"""SeqIO registration of datasets on disk: language tasks, the paper's mixtures, eval tasks.
+
+Data layout (canonical JSONL, see pinchjax.data.canonical):
+
+  DATA_DIR/{dataset}/train/{lang}.jsonl        tuning examples; the same ids in every language
+  DATA_DIR/{dataset}/validation/{lang}.jsonl   optional held-out examples (validation loss)
+  DATA_DIR/{evalset}/test/{lang}.jsonl         evaluation instructions (response may be empty)
+
+`register_dataset("toy", data_dir, vocabulary, template)` registers
+
+  tasks     {dataset}_{lang}               every example of one language (train, validation)
+            {mixture}.{lang}               one language slice of a mixture (train)
+  mixtures  {dataset}_mono_{lang}          each language present
+            {dataset}_pinch_p{P}           P in `percents`, over `languages`, rest in English
+            {dataset}_pinch_seen_p{P}      the same over the `seen` languages
+            {dataset}_k{K}_o{ORDER}        K = 1..len(seen), ORDER = 0..n_orderings-1
+            {dataset}_pair_{l1}_{l2}       the random pairing of `languages` drawn by `seed`
+
+and `register_evalset("alpacafarm", data_dir, vocabulary, template)` registers
+`{evalset}_{lang}` tasks over the test split. Mixture rates are the slices' example counts
+(`slice_rate`: seqio.mixing_rate_num_examples' rule, with `temperature`), so sampling
+follows the partition.
+Partitions come from pinchjax.data.mixtures over the ids of the `base` language; every other
+language must have exactly the same ids (a parallel set), else registration fails, naming
+the language and some mismatched ids. Mixtures needing a language whose file is missing are
+not registered, and the result says so.
+
+Registration is idempotent: the same name with the same configuration and unchanged files is
+a no-op; anything else is an error unless `replace=True`. Tasks are seqio Tasks with features
+"inputs" (the chat prompt, no EOS) and "targets" (response + end-of-turn, EOS appended);
+`id` and `lang` pass through.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import logging
+import os
+from typing import Any, Sequence
+
+import gin
+import numpy as np
+import seqio
+import tensorflow as tf
+
+from pinchjax import languages as langs_lib
+from pinchjax.data import canonical, chat, mixtures, vocab as vocab_lib
+
+DEFAULT_PERCENTS = (0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+
+
+def layout_path(data_dir: str, dataset: str, split: str, lang: str) -> str:
+  return os.path.join(data_dir, dataset, split, f"{lang}.jsonl")
+
+
+@functools.lru_cache(maxsize=256)
+def _load(path: str, lang: str, require_response: bool, _stamp: tuple[int, int]
+          ) -> tuple[canonical.Record, ...]:
+  return tuple(canonical.read_jsonl(path, "raise", lang=lang, require_response=require_response))
+
+
+def load_records(path: str, lang: str, require_response: bool = True
+                 ) -> tuple[canonical.Record, ...]:
+  """A canonical file's records (bad lines raise), cached until the file changes."""
+  st = os.stat(path)
+  return _load(os.path.abspath(path), lang, require_response, (st.st_size, st.st_mtime_ns))
+
+
+class JsonlSource(seqio.DataSource):
+  """Canonical JSONL files of one language as a seqio DataSource.
+
+  `files` maps split -> path; `ids`, if given, keeps only those example ids (a mixture
+  slice, in file order). Shuffling is a seeded permutation, so it is deterministic.
+  """
+
+  def __init__(self, files: dict[str, str], lang: str, ids: frozenset[str] | None = None,
+               require_response: bool = True):
+    self._files, self._lang, self._ids = dict(files), lang, ids
+    self._require_response = require_response
+    super().__init__(splits=tuple(files), caching_permitted=False)
+
+  def records(self, split: str) -> list[canonical.Record]:
+    if split not in self._files:
+      raise ValueError(f"split {split!r} not available; have {sorted(self._files)}")
+    recs = load_records(self._files[split], self._lang, self._require_response)
+    return [r for r in recs if self._ids is None or r.id in self._ids]
+
+  @property
+  def supports_arbitrary_sharding(self) -> bool:
+    return True
+
+  def list_shards(self, split: str) -> Sequence[str]:
+    return [self._files[split]]
+
+  def num_input_examples(self, split: str) -> int:
+    return len(self.records(split))
+
+  def get_dataset(self, split: str = "train", shuffle: bool = True, seed: int | None = None,
+                  shard_info: seqio.ShardInfo | None = None, *, sequence_length=None,
+                  use_cached: bool = False, num_epochs: int | None = 1) -> tf.data.Dataset:
+    del sequence_length, use_cached  # the interface requires them; nothing to do
+    recs = self.records(split)
+    if shard_info is not None:
+      recs = recs[shard_info.index::shard_info.num_shards]
+    if shuffle:
+      order = np.random.default_rng(0 if seed is None else int(seed)).permutation(len(recs))
+      recs = [recs[i] for i in order]
+    columns = {f: tf.constant([getattr(r, f) for r in recs], tf.string)
+               for f in ("id", "lang", "instruction", "response")}
+    ds = tf.data.Dataset.from_tensor_slices(columns)
+    return ds.repeat(num_epochs) if num_epochs != 1 else ds
+
+
+def _apply_template(template: chat.Template):
+  head, tail = template.prompt.split("{instruction}")
+
+  @seqio.map_over_dataset
+  def fn(ex):
+    out = dict(ex)
+    out["inputs"] = tf.strings.join([head, ex["instruction"], tail])
+    out["targets"] = tf.strings.join([ex["response"], template.response_suffix])
+    return out
+  return fn
+
+
+def _task(name: str, source: JsonlSource, vocabulary: seqio.Vocabulary,
+          template: chat.Template) -> seqio.Task:
+  out = {"inputs": seqio.Feature(vocabulary, add_eos=False),
+         "targets": seqio.Feature(vocabulary, add_eos=True)}
+  return seqio.TaskRegistry.add(
+      name, source=source, output_features=out,
+      preprocessors=[_apply_template(template),
+                     functools.partial(seqio.preprocessors.tokenize, copy_pretokenized=False),
+                     seqio.preprocessors.append_eos_after_trim])
+
+
+def _fingerprint(config: dict[str, Any], files: Sequence[str]) -> str:
+  stamps = []
+  for f in sorted(files):
+    st = os.stat(f)
+    stamps.append((f, st.st_size, st.st_mtime_ns))
+  blob = json.dumps({"config": config, "files": stamps}, sort_keys=True, default=str)
+  return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _remove(names: Sequence[str]) -> None:
+  for n in names:
+    seqio.MixtureRegistry.remove(n)
+    seqio.TaskRegistry.remove(n)
+
+
+def _claim(name: str, fingerprint: str, replace: bool) -> Registered | None:
+  """The existing registration if it has this fingerprint; None if `name` must be registered."""
+  old = _REGISTERED.get(name)
+  if old is None:
+    return None
+  if old[0] == fingerprint:
+    logging.info("%s: already registered with this configuration", name)
+    return old[1]
+  if not replace:
+    raise ValueError(f"{name!r} is already registered with another configuration or other "
+                     "files; pass replace=True to re-register it")
+  _remove(old[1].names)
+  del _REGISTERED[name]
+  return None
+
+
+@dataclasses.dataclass
+class Registered:
+  """What a registration produced, and what it left out and why."""
+  name: str
+  tasks: list[str]
+  mixtures: list[str]
+  languages: list[str]
+  not_registered: dict[str, str]  # name or language -> reason
+
+  @property
+  def names(self) -> list[str]:
+    return self.tasks + self.mixtures
+
+  def summary(self) -> str:
+    s = (f"{self.name}: {len(self.tasks)} tasks, {len(self.mixtures)} mixtures, "
+         f"languages {','.join(self.languages)}")
+    if self.not_registered:
+      s += "; not registered: " + "; ".join(f"{k} ({v})" for k, v in self.not_registered.items())
+    return s
+
+
+_REGISTERED: dict[str, tuple[str, Registered]] = {}  # dataset name -> (fingerprint, result)
+
+
+def _as_vocabulary(vocabulary: seqio.Vocabulary | str) -> seqio.Vocabulary:
+  return vocab_lib.get_vocabulary(vocabulary) if isinstance(vocabulary, str) else vocabulary
+
+
+def _aligned_ids(per_lang: dict[str, Sequence[canonical.Record]], base: str, path_of
+                 ) -> list[str]:
+  """The base language's ids, after checking every language has exactly the same ids."""
+  ids = [r.id for r in per_lang[base]]
+  want = set(ids)
+  for lang, recs in per_lang.items():
+    have = {r.id for r in recs}
+    if have != want:
+      missing, extra = sorted(want - have), sorted(have - want)
+      raise ValueError(
+          f"{path_of(lang)}: not aligned with {path_of(base)}: {len(missing)} ids missing "
+          f"(e.g. {missing[:3]}), {len(extra)} ids not in {base} (e.g. {extra[:3]})")
+  return ids
+
+
+def slice_rate(task: seqio.Task, temperature: float = 1.0) -> float:
+  """num_examples ** (1 / temperature): seqio.mixing_rate_num_examples for uncached tasks,
+  without its per-task warning that the task is not cached."""
+  return float(task.num_input_examples("train")) ** (1.0 / temperature)
+
+
+def _tag(percent: float) -> str:
+  return f"{percent:g}"
+
+
+@gin.configurable
+def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | str,
+                     template: str, *, languages: Sequence[str] | str = "paper",
+                     seen: Sequence[str] | str = "seen", base: str = "en",
+                     budget: int | None = None, seed: int = 0,
+                     percents: Sequence[float] = DEFAULT_PERCENTS, n_orderings: int = 3,
+                     temperature: float = 1.0, replace: bool = False) -> Registered:
+  """Registers the tasks and mixtures of DATA_DIR/{name} (see the module docstring).
+
+  Args:
+    name: the dataset directory under data_dir, and the prefix of every registered name.
+    data_dir: the data root.
+    vocabulary: a seqio Vocabulary, or a path for pinchjax.data.vocab.get_vocabulary.
+    template: chat template name (pinchjax.data.chat).
+    languages: the mixture languages (a set name or codes); `base` must be among them.
+    seen: the languages of the `pinch_seen` and `k{K}` mixtures.
+    base: the language that keeps the non-multilingual share (English in the paper).
+    budget: examples per mixture; None = all ids of the parallel set.
+    seed: fixes id selection, remainders, orderings and pairs.
+    percents: the P values of the pinch mixtures.
+    n_orderings: orderings of the seen languages for the k{K}_o{ORDER} mixtures.
+    temperature: mixing temperature (1 = rates proportional to slice sizes).
+    replace: re-register a name that was registered with another configuration.
+  """
+  tmpl = chat.get_template(template)
+  vocabulary = _as_vocabulary(vocabulary)
+  languages, seen = langs_lib.resolve(languages), langs_lib.resolve(seen)
+  files = {lang: {split: layout_path(data_dir, name, split, lang)
+                  for split in ("train", "validation")
+                  if os.path.isfile(layout_path(data_dir, name, split, lang))}
+           for lang in dict.fromkeys(languages + seen)}
+  result = Registered(name, [], [], [], {})
+  for lang, f in files.items():
+    if "train" not in f:
+      result.not_registered[lang] = f"no {layout_path(data_dir, name, 'train', lang)}"
+  present = [l for l, f in files.items() if "train" in f]
+  if base not in present:
+    raise FileNotFoundError(f"{layout_path(data_dir, name, 'train', base)} is missing: "
+                            f"dataset {name!r} needs its base language {base!r}")
+  config = {"data_dir": os.path.abspath(data_dir), "vocab": vocab_lib.fingerprint(vocabulary),
+            "template": tmpl.name, "languages": languages, "seen": seen, "base": base,
+            "budget": budget, "seed": seed, "percents": list(percents),
+            "n_orderings": n_orderings, "temperature": temperature}
+  fp = _fingerprint(config, [p for f in files.values() for p in f.values()])
+  existing = _claim(name, fp, replace)
+  if existing is not None:
+    return existing
+
+  per_lang = {l: load_records(files[l]["train"], l) for l in present}
+  ids = _aligned_ids(per_lang, base, lambda l: files[l]["train"])
+  rate = functools.partial(slice_rate, temperature=temperature)
+  try:
+    _register_all(result, name, files, present, ids, vocabulary, tmpl, rate, languages=languages,
+                  seen=seen, base=base, budget=budget, seed=seed, percents=percents,
+                  n_orderings=n_orderings)
+  except Exception:
+    _remove(result.names)  # no half-registered dataset: a retry must start clean
+    raise
+  result.languages = present
+  _REGISTERED[name] = (fp, result)
+  logging.info("%s", result.summary())
+  return result
+
+
+def _register_all(result: Registered, name: str, files: dict[str, dict[str, str]],
+                  present: list[str], ids: list[str], vocabulary: seqio.Vocabulary,
+                  tmpl: chat.Template, rate, *, languages: Sequence[str],
+                  seen: Sequence[str], base: str, budget: int | None, seed: int,
+                  percents: Sequence[float], n_orderings: int) -> None:
+  """Adds the language tasks and every mixture to seqio, recording names in `result`."""
+  for lang in present:
+    _task(f"{name}_{lang}", JsonlSource(files[lang], lang), vocabulary, tmpl)
+    result.tasks.append(f"{name}_{lang}")
+
+  def add_mixture(mixture: str, partition: mixtures.Partition) -> None:
+    missing = sorted(set(partition) - set(present))
+    if missing:
+      result.not_registered[mixture] = f"needs missing languages {','.join(missing)}"
+      return
+    subtasks = []
+    for lang, slice_ids in partition.items():
+      task_name = f"{mixture}.{lang}"
+      src = JsonlSource({"train": files[lang]["train"]}, lang, frozenset(slice_ids))
+      subtasks.append(_task(task_name, src, vocabulary, tmpl))
+      result.tasks.append(task_name)
+    seqio.MixtureRegistry.add(mixture, [(t, rate) for t in subtasks])
+    result.mixtures.append(mixture)
+
+  for lang in languages:
+    add_mixture(f"{name}_mono_{lang}", mixtures.mono(ids, budget, lang, seed))
+  for p in percents:
+    add_mixture(f"{name}_pinch_p{_tag(p)}", mixtures.pinch(ids, budget, languages, p, seed, base))
+  if base in seen:
+    for p in percents:
+      add_mixture(f"{name}_pinch_seen_p{_tag(p)}", mixtures.pinch(ids, budget, seen, p, seed, base))
+    for o, order in enumerate(mixtures.orderings(seen, n_orderings, seed, first=base)):
+      for k in range(1, len(order) + 1):
+        add_mixture(f"{name}_k{k}_o{o}", mixtures.first_k(ids, budget, order, k, seed))
+  if len(languages) % 2 == 0:
+    for l1, l2 in mixtures.random_pairs(languages, seed):
+      add_mixture(f"{name}_pair_{l1}_{l2}", mixtures.pair(ids, budget, l1, l2, seed))
+
+
+@gin.configurable
+def register_evalset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | str,
+                     template: str, *, languages: Sequence[str] | str = "paper",
+                     split: str = "test", replace: bool = False) -> Registered:
+  """Registers `{name}_{lang}` tasks over DATA_DIR/{name}/{split}/{lang}.jsonl (responses may
+  be empty: these are the instructions models answer for the judge)."""
+  tmpl = chat.get_template(template)
+  vocabulary = _as_vocabulary(vocabulary)
+  languages = langs_lib.resolve(languages)
+  result = Registered(name, [], [], [], {})
+  files = {}
+  for lang in languages:
+    path = layout_path(data_dir, name, split, lang)
+    if os.path.isfile(path):
+      files[lang] = path
+    else:
+      result.not_registered[lang] = f"no {path}"
+  if not files:
+    raise FileNotFoundError(f"evaluation set {name!r}: no {split} files under "
+                            f"{os.path.join(data_dir, name, split)}")
+  config = {"data_dir": os.path.abspath(data_dir), "vocab": vocab_lib.fingerprint(vocabulary),
+            "template": tmpl.name, "languages": languages, "split": split}
+  fp = _fingerprint(config, list(files.values()))
+  existing = _claim(name, fp, replace)
+  if existing is not None:
+    return existing
+  for lang, path in files.items():
+    src = JsonlSource({split: path}, lang, require_response=False)
+    _task(f"{name}_{lang}", src, vocabulary, tmpl)
+    result.tasks.append(f"{name}_{lang}")
+  result.languages = list(files)
+  _REGISTERED[name] = (fp, result)
+  logging.info("%s", result.summary())
+  return result
+
+
+@gin.configurable
+def register_configured(data_dir: str | None = None, datasets: Sequence[str] = (),
+                        evalsets: Sequence[str] = (),
+                        vocabulary: seqio.Vocabulary | str | None = None,
+                        template: str | None = None) -> list[Registered]:
+  """Registers the gin-configured datasets and evaluation sets; never fails on missing data.
+
+  `data_dir` defaults to $PINCHJAX_DATA_DIR. Each registration that cannot happen (no data
+  directory, no vocabulary or template bound, a dataset directory missing) is logged and
+  skipped; other options come from gin bindings of register_dataset / register_evalset.
+  """
+  data_dir = data_dir or os.environ.get("PINCHJAX_DATA_DIR")
+  if not (datasets or evalsets):
+    return []
+  if not data_dir or vocabulary is None or template is None:
+    logging.warning("not registering %s: bind register_configured.data_dir (or set "
+                    "PINCHJAX_DATA_DIR), .vocabulary and .template",
+                    ", ".join([*datasets, *evalsets]))
+    return []
+  done = []
+  for fn, names in ((register_dataset, datasets), (register_evalset, evalsets)):
+    for n in names:
+      if not os.path.isdir(os.path.join(data_dir, n)):
+        logging.warning("not registering %s: no directory %s", n, os.path.join(data_dir, n))
+        continue
+      done.append(fn(n, data_dir, vocabulary, template))
+  return done
+
+
+def registered_names() -> list[str]:
+  """Every task and mixture name pinchjax registered in this process."""
+  return sorted(n for _, result in _REGISTERED.values() for n in result.names)
+
+
+def get_provider(name: str) -> seqio.Task | seqio.Mixture:
+  """A registered task or mixture; on a miss, registers the gin-configured data and retries."""
+  for attempt in range(2):
+    try:
+      return seqio.get_mixture_or_task(name)
+    except ValueError:
+      if attempt == 0:
+        register_configured()
+  known = registered_names()
+  raise ValueError(f"no SeqIO task or mixture {name!r}; pinchjax registered "
+                   f"{len(known)} names: {', '.join(known[:40])}"
+                   f"{' ...' if len(known) > 40 else ''}. Register data with "
+                   "pinchjax.data.registry.register_dataset or bind register_configured in gin.")
