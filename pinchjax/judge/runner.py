@@ -28,7 +28,8 @@ class _Progress:
 
   def __init__(self, total: int, enabled: bool, every_s: float = 5.0):
     self.total, self.enabled, self.every_s = total, enabled, every_s
-    self.done, self.start, self.last = 0, time.monotonic(), 0.0
+    self.done = 0
+    self.start = self.last = time.monotonic()
 
   def tick(self) -> None:
     self.done += 1

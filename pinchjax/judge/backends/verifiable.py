@@ -10,6 +10,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import gin
 
+from pinchjax.judge import dotted
 from pinchjax.judge import prompts
 from pinchjax.judge import verdicts as V
 from pinchjax.judge.backends import base
@@ -22,9 +23,11 @@ class VerifiableBackend(base.Backend):
   # A checker reads answer keys the cache key does not cover, and costs nothing to rerun.
   cacheable = False
 
-  def __init__(self, checker: Checker = gin.REQUIRED, name: str | None = None):
-    self._checker = checker
-    self._name = name or getattr(checker, "__qualname__", type(checker).__name__)
+  def __init__(self, checker: Checker | str = gin.REQUIRED, name: str | None = None):
+    """`checker`: a callable or its import path ('pinchjax.data.toyworld.checkers.check')."""
+    self._checker = dotted.resolve(checker)
+    self._name = name or (checker if isinstance(checker, str) else getattr(
+        checker, "__qualname__", type(checker).__name__))
 
   @property
   def judge_id(self) -> str:
