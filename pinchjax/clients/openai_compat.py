@@ -292,18 +292,26 @@ async def chat_many(client: ChatClient, requests: Sequence[Messages],
   """All requests concurrently (bounded by the client's semaphore), results in input order.
 
   A request's ClientError is returned in its slot instead of raised. `on_result(index,
-  result)` runs in the event loop as each request finishes.
+  result)` runs in the event loop as each request finishes. A fixed pool of workers pulls
+  requests, so a million requests cost a million results, not a million pending tasks.
   """
-  async def one(index: int, messages: Messages) -> Result:
-    try:
-      result: Result = await client.chat(messages, **overrides)
-    except ClientError as e:
-      result = e
-    if on_result is not None:
-      on_result(index, result)
-    return result
+  results: list[Result | None] = [None] * len(requests)
+  pending = iter(range(len(requests)))
 
-  return list(await asyncio.gather(*(one(i, m) for i, m in enumerate(requests))))
+  async def worker() -> None:
+    for index in pending:  # shared iterator: each index goes to exactly one worker
+      try:
+        result: Result = await client.chat(requests[index], **overrides)
+      except ClientError as e:
+        result = e
+      results[index] = result
+      if on_result is not None:
+        on_result(index, result)
+
+  # More workers than slots, so requests sleeping in backoff leave no slot idle.
+  n_workers = min(len(requests), 4 * client.config.max_concurrency)
+  await asyncio.gather(*(worker() for _ in range(n_workers)))
+  return results  # type: ignore[return-value]  # every slot is filled
 
 
 def run_chats(config: ClientConfig, requests: Sequence[Messages],
