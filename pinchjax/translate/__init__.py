@@ -1,0 +1,1 @@
+"""Parallel multilingual sets through an OpenAI-compatible translator (`pinchjax translate`)."""
