@@ -3,6 +3,7 @@ import gin
 import pytest
 
 from pinchjax import languages
+from pinchjax.data import mixtures
 from pinchjax.study import grid
 
 
@@ -13,10 +14,11 @@ def _study(**kw):
 def test_full_paper_grid_counts():
   g = grid.expand(_study())
   kinds = [s.kind for s in g.steps]
-  # 12 mono + 12 pinch + 11 seen (P=0 is pinch_p0) + 6x3 num_langs + 6 pairs.
-  assert kinds.count("train") == 12 + 12 + 11 + 18 + 6 == 59
-  # 12x12 + 12x12 + 11x12 + 18 models x 6 unseen + 6 pairs x 10 others.
-  assert kinds.count("infer") == kinds.count("judge") == 144 + 144 + 132 + 108 + 60 == 588
+  # 12 mono + 12 pinch + 11 seen (P=0 is pinch_p0) + (1 + 5x3) num_langs (K=1 is English
+  # only in every ordering) + 6 pairs.
+  assert kinds.count("train") == 12 + 12 + 11 + 16 + 6 == 57
+  # 12x12 + 12x12 + 11x12 + 16 models x 6 unseen + 6 pairs x 10 others.
+  assert kinds.count("infer") == kinds.count("judge") == 144 + 144 + 132 + 96 + 60 == 576
   assert len({s.id for s in g.steps}) == len(g.steps)
 
 
@@ -57,10 +59,12 @@ def test_num_langs_scored_on_unseen_and_pairs_on_the_others():
   cells = set(g.cells)
   assert {("k2_o1_s0", "cs"), ("k2_o1_s0", "zh")} <= cells
   assert ("k2_o1_s0", "en") not in cells
+  assert [m for m in g.models if m.startswith("k")] == ["k1_o0_s0", "k2_o0_s0", "k2_o1_s0",
+                                                         "k2_o2_s0"]
   assert g.models["k2_o2_s0"].tags == {"num_langs": [2, 2]}
-  assert {("pair_en_fi_s0", "cs"), ("pair_en_fi_s0", "zh")} <= cells
-  assert ("pair_en_fi_s0", "en") not in cells
-  assert g.models["pair_cs_zh_s0"].mixture == "toy_pair_cs_zh"
+  assert {("pair_fi_en_s0", "cs"), ("pair_fi_en_s0", "zh")} <= cells
+  assert ("pair_fi_en_s0", "en") not in cells
+  assert g.models["pair_zh_cs_s0"].mixture == "toy_pair_zh_cs"
 
 
 def test_seeds_and_base_model():
@@ -74,13 +78,13 @@ def test_seeds_and_base_model():
   assert steps["judge/mono_en_s1/fi"].params["baseline"] == "mono_fi_s1"
 
 
-def test_random_pairs_are_a_seeded_partition():
-  a = grid.random_pairs(languages.PAPER_LANGUAGES, 0)
-  assert a == grid.random_pairs(languages.PAPER_LANGUAGES, 0)
-  assert a != grid.random_pairs(languages.PAPER_LANGUAGES, 1)
-  assert sorted(l for p in a for l in p) == sorted(languages.PAPER_LANGUAGES)
+def test_default_pairs_are_the_data_layers():
+  g = grid.expand(_study(experiments=("pairs",), pairs_seed=3))
+  pairs = [tuple(m.tags["pairs"]) for m in g.models.values() if "pairs" in m.tags]
+  assert pairs == mixtures.random_pairs(languages.PAPER_LANGUAGES, 3)
+  assert sorted(l for p in pairs for l in p) == sorted(languages.PAPER_LANGUAGES)
   with pytest.raises(ValueError, match="odd"):
-    grid.random_pairs(("en", "fi", "cs"), 0)
+    grid.expand(_study(experiments=("pairs",), languages=("en", "fi", "cs")))
 
 
 def test_bad_studies_fail_with_the_field_named():

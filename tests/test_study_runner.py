@@ -105,7 +105,9 @@ def test_failed_step_skips_dependents_only(tmp_path):
 
 def test_changed_config_reruns_the_step_and_downstream_in_a_clean_dir(tmp_path):
   gin_file = tmp_path / "tune.gin"
-  gin_file.write_text("train.num_steps = 10\n")
+  included = tmp_path / "model.gin"
+  gin_file.write_text(f"include '{included}'\n")
+  included.write_text("train.num_steps = 10\n")
   g = _grid(train={"gin_files": [str(gin_file)]}, languages=("en",), pinch_values=(0,))
   results = tmp_path / "results"
   runner.Runner(g, str(results), Fake().executors(), log=lambda s: None).run()
@@ -114,7 +116,7 @@ def test_changed_config_reruns_the_step_and_downstream_in_a_clean_dir(tmp_path):
   assert runner.Runner(g, str(results), Fake().executors(), log=lambda s: None).plan() == [
       (s, "reuse") for s in g.steps]
 
-  gin_file.write_text("train.num_steps = 20\n")  # same step parameters, other file contents
+  included.write_text("train.num_steps = 20\n")  # same step parameters, an included file changed
   fake = Fake()
   summary = runner.Runner(g, str(results), fake.executors(), log=lambda s: None).run()
   assert fake.calls == [s.id for s in g.steps]  # every step depends on a train step here

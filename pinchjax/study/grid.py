@@ -10,12 +10,12 @@ experiments (the monolingual baselines above all) are one step, however many use
 from __future__ import annotations
 
 import dataclasses
-import random
 from typing import Any, Sequence
 
 import gin
 
 from pinchjax import languages as langreg
+from pinchjax.data import mixtures
 
 EXPERIMENTS = ("mono", "pinch", "seen", "num_langs", "pairs")
 BASE = "base"  # the untuned starting checkpoint, scored like any model
@@ -40,7 +40,9 @@ class Study:
   seen_pinch_values: Sequence[int] = (0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
   k_values: Sequence[int] = (1, 2, 3, 4, 5, 6)
   orderings: Sequence[int] = (0, 1, 2)
-  pairs: Sequence[Sequence[str]] | None = None  # None: random pairs of `languages`
+  # None: the data layer's random pairing of `languages` with `pairs_seed`, which is what it
+  # registers when both match its `register_dataset` arguments. Pairs are named in order.
+  pairs: Sequence[Sequence[str]] | None = None
   pairs_seed: int = 0
   seeds: Sequence[int] = (0,)
   base_checkpoint: str | None = None  # scored as the model `base` when set
@@ -97,15 +99,6 @@ class Grid:
   steps: tuple[Step, ...]  # in an order where every step follows its dependencies
 
 
-def random_pairs(langs: Sequence[str], seed: int) -> tuple[tuple[str, str], ...]:
-  """The languages split into pairs by a seeded shuffle (the paper's random pairs)."""
-  if len(langs) % 2:
-    raise ValueError(f"cannot split an odd number of languages into pairs: {list(langs)}")
-  order = list(langs)
-  random.Random(seed).shuffle(order)
-  return tuple(tuple(sorted(order[i:i + 2])) for i in range(0, len(order), 2))
-
-
 class _Builder:
   """Collects models and scored cells; a model or cell added twice is kept once."""
 
@@ -155,12 +148,13 @@ def _add_experiments(b: _Builder, seed: int) -> None:
     for k in s.k_values:
       if not 1 <= k <= len(s.seen):
         raise ValueError(f"Study.k_values: {k} is not in 1..{len(s.seen)} (the seen languages)")
-      for order in s.orderings:
+      # Every ordering starts with English (the data layer's rule), so K=1 is one model.
+      for order in s.orderings[:1] if k == 1 else s.orderings:
         b.score(b.tuned(f"k{k}_o{order}", seed, "num_langs", [k, order]), s.unseen)
   if "pairs" in s.experiments:
-    pairs = s.pairs if s.pairs is not None else random_pairs(langs, s.pairs_seed)
+    pairs = s.pairs if s.pairs is not None else mixtures.random_pairs(langs, s.pairs_seed)
     for pair in pairs:
-      l1, l2 = sorted(langreg.resolve(list(pair)))
+      l1, l2 = langreg.resolve(list(pair))
       mid = b.tuned(f"pair_{l1}_{l2}", seed, "pairs", [l1, l2])
       b.score(mid, [l for l in langs if l not in (l1, l2)])
 

@@ -6,8 +6,8 @@ Layout of a results directory:
   study.json           the study's languages and models (what the report reads with it)
   steps/<step id>/     each step's own directory (`steps/train/mono_en_s0/...`)
 
-A step's config hash covers its parameters, the contents of the gin files it names and its
-dependencies' hashes, so a changed config reruns the step and everything downstream. A step
+A step's config hash covers its parameters, the contents of the gin files it names (and of
+the files they include) and its dependencies' hashes, so a changed config reruns the step and everything downstream. A step
 already `done` with the same hash is reused. A study killed mid-step leaves that step
 `running`; the rerun starts it again in the same directory (trainer and decoder resume from
 what they wrote), whereas a step whose hash changed starts from an empty directory. The
@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import traceback
@@ -50,15 +51,28 @@ def read_json(path: str) -> Any:
     return json.load(f)
 
 
-def _file_digest(path: str) -> str:
-  with open(path, "rb") as f:
-    return hashlib.sha256(f.read()).hexdigest()
+_INCLUDE = re.compile(r"""^\s*include\s+['"]([^'"]+)['"]""", re.MULTILINE)
+
+
+def gin_digests(files: list[str], resolve: Callable[[str], str]) -> dict[str, str]:
+  """sha256 of each gin file and, recursively, of the files it `include`s."""
+  out: dict[str, str] = {}
+  todo = list(files)
+  while todo:
+    name = todo.pop()
+    if name in out:
+      continue
+    with open(resolve(name), "rb") as f:
+      data = f.read()
+    out[name] = hashlib.sha256(data).hexdigest()
+    todo += _INCLUDE.findall(data.decode("utf-8"))
+  return out
 
 
 def config_hash(step: grid_lib.Step, dep_hashes: list[str],
                 resolve: Callable[[str], str] = lambda p: p) -> str:
   """Hash of what determines a step's result; `resolve` finds the gin files it names."""
-  files = {f: _file_digest(resolve(f)) for f in step.params.get("gin_files", ())}
+  files = gin_digests(list(step.params.get("gin_files", ())), resolve)
   blob = json.dumps({"kind": step.kind, "params": step.params, "files": files,
                      "deps": dep_hashes}, sort_keys=True)
   return hashlib.sha256(blob.encode()).hexdigest()[:16]
