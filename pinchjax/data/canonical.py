@@ -22,7 +22,7 @@ import dataclasses
 import json
 import logging
 import os
-from typing import Any, Iterable, Iterator, Literal
+from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from pinchjax import languages
 
@@ -45,7 +45,7 @@ class Record:
 class RecordError(ValueError):
   """A bad input record; the message names the file, line and field."""
 
-  def __init__(self, path: str, line: int | None, field: str | None, problem: str):
+  def __init__(self, path: str, line: int | str | None, field: str | None, problem: str):
     self.path, self.line, self.field, self.problem = path, line, field, problem
     where = path if line is None else f"{path}:{line}"
     what = f" field {field!r}" if field else ""
@@ -184,3 +184,23 @@ def write_jsonl(path: str, records: Iterable[Record]) -> int:
       n += 1
   os.replace(tmp, path)
   return n
+
+
+def aligned_ids(per_lang: Mapping[str, Sequence[Record]], base: str,
+                path_of: Callable[[str], str] = str) -> list[str]:
+  """The base language's ids (file order) after checking every language has the same ids.
+
+  A parallel set holds one translation of each example per language; a missing or extra id
+  is an error naming the file (`path_of(lang)`) and a few of the offending ids.
+  """
+  ids = [r.id for r in per_lang[base]]
+  want = set(ids)
+  for lang, recs in per_lang.items():
+    have = {r.id for r in recs}
+    if have != want:
+      missing, extra = sorted(want - have), sorted(have - want)
+      raise RecordError(
+          path_of(lang), None, "id",
+          f"not aligned with {path_of(base)}: {len(missing)} ids missing (e.g. {missing[:3]}), "
+          f"{len(extra)} ids not in {base} (e.g. {extra[:3]})")
+  return ids

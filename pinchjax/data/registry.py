@@ -81,6 +81,10 @@ class JsonlSource(seqio.DataSource):
     self._require_response = require_response
     super().__init__(splits=tuple(files), caching_permitted=False)
 
+  @property
+  def lang(self) -> str:
+    return self._lang
+
   def records(self, split: str) -> list[canonical.Record]:
     if split not in self._files:
       raise ValueError(f"split {split!r} not available; have {sorted(self._files)}")
@@ -195,21 +199,6 @@ def _as_vocabulary(vocabulary: seqio.Vocabulary | str) -> seqio.Vocabulary:
   return vocab_lib.get_vocabulary(vocabulary) if isinstance(vocabulary, str) else vocabulary
 
 
-def _aligned_ids(per_lang: dict[str, Sequence[canonical.Record]], base: str, path_of
-                 ) -> list[str]:
-  """The base language's ids, after checking every language has exactly the same ids."""
-  ids = [r.id for r in per_lang[base]]
-  want = set(ids)
-  for lang, recs in per_lang.items():
-    have = {r.id for r in recs}
-    if have != want:
-      missing, extra = sorted(want - have), sorted(have - want)
-      raise ValueError(
-          f"{path_of(lang)}: not aligned with {path_of(base)}: {len(missing)} ids missing "
-          f"(e.g. {missing[:3]}), {len(extra)} ids not in {base} (e.g. {extra[:3]})")
-  return ids
-
-
 def slice_rate(task: seqio.Task, temperature: float = 1.0) -> float:
   """num_examples ** (1 / temperature): seqio.mixing_rate_num_examples for uncached tasks,
   without its per-task warning that the task is not cached."""
@@ -269,7 +258,7 @@ def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
     return existing
 
   per_lang = {l: load_records(files[l]["train"], l) for l in present}
-  ids = _aligned_ids(per_lang, base, lambda l: files[l]["train"])
+  ids = canonical.aligned_ids(per_lang, base, lambda l: files[l]["train"])
   rate = functools.partial(slice_rate, temperature=temperature)
   try:
     _register_all(result, name, files, present, ids, vocabulary, tmpl, rate, languages=languages,
@@ -388,6 +377,16 @@ def register_configured(data_dir: str | None = None, datasets: Sequence[str] = (
   return done
 
 
+def dataset_dir_for(name: str, data_dir: str) -> str | None:
+  """The dataset (or evaluation set) directory under data_dir that `name` was derived from:
+  the longest directory name d with name == d or name starting with d + "_"."""
+  if not os.path.isdir(data_dir):
+    return None
+  dirs = [d for d in os.listdir(data_dir) if os.path.isdir(os.path.join(data_dir, d))]
+  fits = [d for d in dirs if name == d or name.startswith(d + "_")]
+  return max(fits, key=len) if fits else None
+
+
 def registered_names() -> list[str]:
   """Every task and mixture name pinchjax registered in this process."""
   return sorted(n for _, result in _REGISTERED.values() for n in result.names)
@@ -406,3 +405,21 @@ def get_provider(name: str) -> seqio.Task | seqio.Mixture:
                    f"{len(known)} names: {', '.join(known[:40])}"
                    f"{' ...' if len(known) > 40 else ''}. Register data with "
                    "pinchjax.data.registry.register_dataset or bind register_configured in gin.")
+
+
+def mixture_stats(name: str, split: str = "train") -> dict[str, Any]:
+  """Examples per language, total and sampling share of a registered mixture or task."""
+  provider = get_provider(name)
+  tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
+  counts: dict[str, int] = {}
+  rates: dict[str, float] = {}
+  for task in tasks:
+    if not isinstance(task.source, JsonlSource):
+      raise ValueError(f"{task.name} is not a pinchjax task over canonical JSONL")
+    lang = task.source.lang
+    counts[lang] = counts.get(lang, 0) + task.num_input_examples(split)
+    rate = provider.get_rate(task) if isinstance(provider, seqio.Mixture) else 1.0
+    rates[lang] = rates.get(lang, 0.0) + rate
+  total_rate = sum(rates.values())
+  return {"name": name, "split": split, "languages": counts, "total": sum(counts.values()),
+          "shares": {l: r / total_rate for l, r in rates.items()}}
