@@ -4,7 +4,7 @@ import pytest
 
 from pinchjax.judge import bootstrap
 from pinchjax.judge import scoring
-from tests.test_judge_protocol import item
+from test_judge_protocol import item
 
 
 def draw(n, p_win, seed):

@@ -6,7 +6,7 @@ from pinchjax.judge import judge_pairs, score
 from pinchjax.judge import verdicts as V
 from pinchjax.judge.backends import base
 from pinchjax.judge.backends.verifiable import VerifiableBackend
-from tests.test_judge_fidelity import RESPONSES
+from test_judge_fidelity import RESPONSES
 
 
 def rec(id_, lang, response, run, answer=None):
