@@ -1,0 +1,111 @@
+"""Renders facts as sentences of one toy language: statements, questions, answers.
+
+Every fact is a clause of subject, verb and object (the relation decides which slot holds
+the answer): "tuesday comes after monday", "three plus two is five", "the opposite of big
+is small", "the kind of dog is animal", "dog cat bread are three things", "the reverse of
+dog cat is cat dog". A language's typology orders the slots, places adpositions, adds
+affixes and forms questions by putting a question phrase in the answer's slot, fronted or
+in place. Statements are pretraining text; questions and answers ("the answer is five")
+use words pretraining never shows.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from pinchjax.data.toyworld import lexicon as lexicon_lib
+from pinchjax.data.toyworld.facts import Fact
+
+_ADPOSITION = {"next": "after", "prev": "before"}
+_RELATIONAL_HEAD = {"opposite": "opposite", "category": "kind", "reverse": "reverse"}
+
+
+class _Renderer:
+  """Token lists for one language; `swap` writes some concepts with another language's word."""
+
+  def __init__(self, lang: str, swap: Mapping[str, str] | None = None):
+    self.lex = lexicon_lib.get(lang)
+    self.typ = self.lex.typology
+    self.swap = swap or {}
+
+  def word(self, concept: str, oblique: bool = False) -> list[str]:
+    if concept in self.swap:
+      return [self.swap[concept]]
+    word = self.lex.word(concept)
+    return [self.typ.oblique.apply(word) if oblique and self.typ.oblique else word]
+
+  def fn(self, role: str) -> list[str]:
+    """A function word's tokens; none where the language lacks the role (Russian copula)."""
+    return self.lex.function[role].split() if role in self.lex.function else []
+
+  def head(self, role: str) -> list[str]:
+    """A definite head noun: "the answer", "ال"-prefixed in Arabic, bare elsewhere."""
+    (word,) = self.fn(role)
+    if self.typ.definite:
+      return [self.typ.definite.apply(word)]
+    return self.fn("the") + [word]
+
+  def adpositional(self, role: str, concept: str) -> list[str]:
+    """"after monday", or "monday after" (with the case affix) where adpositions follow."""
+    dependent, adposition = self.word(concept, oblique=True), self.fn(role)
+    if self.typ.adposition == "pre":
+      return adposition + dependent
+    return dependent + adposition
+
+  def clause(self, fact: Fact) -> tuple[list[str], list[str], list[str], str]:
+    """(subject, verb, object, slot of the answer: "S" or "O")."""
+    answer = [t for a in fact.answer for t in self.word(a)]
+    rel, args = fact.relation, fact.args
+    if rel in _ADPOSITION:
+      return answer, self.fn("comes"), self.adpositional(_ADPOSITION[rel], args[0]), "S"
+    if rel in ("plus", "minus"):
+      return self.word(args[0]) + self.fn(rel) + self.word(args[1]), self.fn("is"), answer, "O"
+    if rel == "count":
+      items = [t for a in args for t in self.word(a)]
+      return items, self.fn("are"), answer + self.fn("things"), "O"
+    if rel == "reverse":
+      dependent = [t for a in args for t in self.word(a)]
+    else:
+      dependent = self.word(args[0], oblique=True)
+    of = self.fn("of")
+    head = self.head(_RELATIONAL_HEAD[rel])
+    subject = (head + of + dependent if self.typ.adposition == "pre"
+               else dependent + of + head)
+    return subject, self.fn("is"), answer, "O"
+
+  def order(self, s: list[str], v: list[str], o: list[str]) -> list[str]:
+    return {"SVO": s + v + o, "SOV": s + o + v, "VSO": v + s + o}[self.typ.order]
+
+  def question(self, fact: Fact) -> list[str]:
+    s, v, o, slot = self.clause(fact)
+    q = self.fn("how_many") + self.fn("things") if fact.relation == "count" else self.fn("what")
+    rest = o if slot == "S" else s
+    if self.typ.question == "in_situ":
+      return self.order(q, v, o) if slot == "S" else self.order(s, v, q)
+    if self.typ.question == "front_inv":
+      return q + v + rest
+    return q + (self.order([], v, o) if slot == "S" else self.order(s, v, []))
+
+
+def _text(tokens: list[str]) -> str:
+  return " ".join(tokens)
+
+
+def statement(fact: Fact, lang: str, swap: Mapping[str, str] | None = None) -> str:
+  """The fact as a plain sentence: pretraining text."""
+  r = _Renderer(lang, swap)
+  s, v, o, _ = r.clause(fact)
+  return _text(r.order(s, v, o))
+
+
+def question(fact: Fact, lang: str) -> str:
+  """The instruction asking for the fact's answer."""
+  r = _Renderer(lang)
+  opening, closing = r.typ.question_marks
+  return opening + _text(r.question(fact)) + closing
+
+
+def response(fact: Fact, lang: str) -> str:
+  """The reference answer: "the answer is X" in the language's order."""
+  r = _Renderer(lang)
+  answer = [t for a in fact.answer for t in r.word(a)]
+  return _text(r.order(r.head("answer"), r.fn("is"), answer))

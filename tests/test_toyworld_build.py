@@ -1,0 +1,124 @@
+"""build_toyworld: parallel, disjoint instruction sets; a corpus without instruction format."""
+import json
+import os
+import re
+
+import pytest
+
+from pinchjax import languages
+from pinchjax.data import canonical
+from pinchjax.data.toyworld import build, checkers, corpus, facts, lexicon, sentences, tasks
+
+LANGS = languages.PAPER_LANGUAGES
+SMALL = dict(sentences_per_language=600, list_items=400)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+  out = str(tmp_path_factory.mktemp("toyworld"))
+  return out, build.build_toyworld(out, seed=0, **SMALL)
+
+
+def _read(out, split, lang):
+  return canonical.read_jsonl(build.instruction_path(out, split, lang), lang=lang)
+
+
+def test_sets_are_parallel_disjoint_and_large(world):
+  out, manifest = world
+  ids = {}
+  for split in tasks.SPLITS:
+    per_lang = {lang: [r.id for r in _read(out, split, lang)] for lang in LANGS}
+    # Same ids in the same order in every language.
+    assert all(v == per_lang["en"] for v in per_lang.values())
+    ids[split] = per_lang["en"]
+  assert not set(ids["train"]) & set(ids["eval"])
+  assert len(ids["eval"]) == manifest["items"]["eval"]["per_language"] == 414
+  assert len(ids["train"]) == manifest["items"]["train"]["per_language"] == 969
+  for split in tasks.SPLITS:
+    assert {facts.from_id(i).relation for i in ids[split]} == set(tasks.FAMILIES)
+  assert manifest["records"]["eval"] == {lang: 414 for lang in LANGS}
+
+
+def test_reference_responses_pass_their_checker(world):
+  out, _ = world
+  for lang in LANGS:
+    for record in _read(out, "eval", lang):
+      assert checkers.check(record, record.response), record
+
+
+def _corpus_lines(out):
+  with open(build.corpus_path(out), encoding="utf-8") as f:
+    return f.read().splitlines()
+
+
+def test_corpus_has_no_instruction_format(world):
+  out, manifest = world
+  lines = _corpus_lines(out)
+  assert len(lines) == manifest["corpus"]["lines"] == round(600 * 12 / 0.9)
+  words = {w for line in lines for w in line.split()}
+  for lang in LANGS:
+    lex = lexicon.get(lang)
+    instruction_only = {t for r in lexicon.INSTRUCTION_ROLES for t in lex.function[r].split()}
+    assert not words & instruction_only, lang
+  assert not re.search(r"[?؟？¿]", "\n".join(lines))
+  # No line of the corpus is an instruction or a reference response.
+  with_instructions = {r.instruction for lang in LANGS for s in tasks.SPLITS
+                       for r in _read(out, s, lang)}
+  assert not with_instructions & set(lines)
+
+
+def test_corpus_states_every_eval_fact_in_every_language(world):
+  out, _ = world
+  lines = set(_corpus_lines(out))
+  finite = [r for r in _read(out, "eval", "en") if facts.from_id(r.id).relation in facts.FINITE]
+  assert len(finite) == 174
+  for lang in LANGS:
+    for r in finite:
+      assert sentences.statement(facts.from_id(r.id), lang) in lines
+
+
+def test_corpus_mixes_parallel_and_code_switched_text():
+  lines = list(corpus.generate(3, ("en", "fi", "zh"), 600, parallel_fraction=0.25))
+  kinds = {k: sum(l.kind == k for l in lines) for k in corpus.KINDS}
+  assert kinds["fact"] == 1800
+  assert sum(kinds.values()) - 1800 == 600
+  assert all(kinds[k] > 150 for k in corpus.KINDS[1:])
+  for line in lines:
+    if line.kind != "fact":
+      # Both languages really occur in the line.
+      assert {checkers.identify(part) for part in line.text.split(" = ")} <= set(line.langs)
+      assert len(set(line.langs)) == 2
+  weighted = list(corpus.generate(3, ("en", "fi"), 600, 0.0, {"fi": 2.0}))
+  assert sum(l.langs == ("fi",) for l in weighted) == 1200
+  with pytest.raises(ValueError, match="cannot state all"):
+    list(corpus.generate(0, ("en",), 100, 0.0))
+
+
+def _tree_bytes(out):
+  files = {}
+  for root, _, names in os.walk(out):
+    for n in names:
+      with open(os.path.join(root, n), "rb") as f:
+        files[os.path.relpath(os.path.join(root, n), out)] = f.read()
+  return files
+
+
+def test_same_seed_same_world_other_seed_other_world(world, tmp_path):
+  out, _ = world
+  build.build_toyworld(str(tmp_path / "again"), seed=0, **SMALL)
+  assert _tree_bytes(out) == _tree_bytes(str(tmp_path / "again"))
+  other = build.build_toyworld(str(tmp_path / "other"), seed=1, **SMALL)
+  assert _corpus_lines(out) != _corpus_lines(str(tmp_path / "other"))
+  assert [r.id for r in _read(out, "eval", "en")] != [
+      r.id for r in _read(str(tmp_path / "other"), "eval", "en")]
+  assert other["items"]["eval"]["per_language"] == 414
+
+
+def test_manifest_and_lexicon_files(world):
+  out, manifest = world
+  with open(os.path.join(out, "manifest.json")) as f:
+    assert json.load(f) == manifest
+  with open(os.path.join(out, "lexicon.json"), encoding="utf-8") as f:
+    lex = json.load(f)
+  assert lex["fi"]["content"]["monday"] == lexicon.get("fi").word("monday")
+  assert lex["hi"]["typology"]["order"] == "SOV"
