@@ -67,6 +67,17 @@ def test_num_langs_scored_on_unseen_and_pairs_on_the_others():
   assert g.models["pair_zh_cs_s0"].mixture == "toy_pair_zh_cs"
 
 
+def test_data_step_comes_first_and_feeds_train_and_infer():
+  g = grid.expand(_study(experiments=("mono",), languages=("en",), data={"fn": "f"},
+                         base_checkpoint="b"))
+  steps = {s.id: s for s in g.steps}
+  assert g.steps[0].id == "data" and g.steps[0].params == {"fn": "f"}
+  assert steps["train/mono_en_s0"].deps == ("data",)
+  assert steps["infer/mono_en_s0/en"].deps == ("data", "train/mono_en_s0")
+  assert steps["infer/base/en"].deps == ("data",)
+  assert steps["judge/base/en"].deps == ("infer/base/en", "infer/mono_en_s0/en")
+
+
 def test_seeds_and_base_model():
   g = grid.expand(_study(experiments=("mono",), languages=("en", "fi"), seeds=(0, 1),
                          base_checkpoint="toy_base/checkpoint"))

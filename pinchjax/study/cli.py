@@ -20,11 +20,6 @@ def _parse_study_file(path: str) -> str:
   return path
 
 
-def find_gin(path: str) -> str:
-  """A gin file as `pinchjax.cli` finds it: relative to the working directory, then the repo."""
-  return path if os.path.exists(path) else os.path.join(cli_lib.REPO_ROOT, path)
-
-
 def register(parser: argparse.ArgumentParser) -> None:
   parser.description = "Run a study (a gin file of gin/studies/) as a resumable grid of steps."
   parser.add_argument("gin", type=_parse_study_file, help="the study's gin file")
@@ -40,7 +35,7 @@ def main(args: argparse.Namespace) -> int:
   g = grid.expand(study)
   results = args.results or os.path.join("results", study.name)
   if args.dry_run:
-    run = runner.Runner(g, results, {}, resolve=find_gin)
+    run = runner.Runner(g, results, {})
     plan = run.plan()
     for step, action in plan:
       print(f"{action:5s}  {step.id}")
@@ -49,7 +44,7 @@ def main(args: argparse.Namespace) -> int:
           f"{todo} to run, {len(plan) - todo} done in {results}")
     return 0
   from pinchjax.study import executors  # the real stages: imported only when they run
-  run = runner.Runner(g, results, executors.default(), resolve=find_gin)
+  run = runner.Runner(g, results, executors.default())
   os.makedirs(run.root, exist_ok=True)
   with open(os.path.join(run.root, "config.gin"), "w", encoding="utf-8") as f:
     f.write(gin.config_str())  # the study as run, overrides applied

@@ -19,6 +19,7 @@ from pinchjax.data import mixtures
 
 EXPERIMENTS = ("mono", "pinch", "seen", "num_langs", "pairs")
 BASE = "base"  # the untuned starting checkpoint, scored like any model
+DATA = "data"  # the id of the step that writes the study's data
 
 
 def _spec(value: str | Sequence[str]) -> str | list[str]:
@@ -49,6 +50,9 @@ class Study:
   # Each language's share of the base model's pretraining data, when known (a finding).
   pretraining_share: dict[str, float] | None = None
   # How each kind of step is run; passed to the executors and part of every config hash.
+  # `data`, when set, is one step that writes the study's data (e.g. builds the toy world);
+  # every train and infer step then depends on it and sees its directory as DATA_DIR.
+  data: dict[str, Any] | None = None
   train: dict[str, Any] = dataclasses.field(default_factory=dict)
   infer: dict[str, Any] = dataclasses.field(default_factory=dict)
   judge: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -175,14 +179,18 @@ def expand(study: Study) -> Grid:
   b.score_all(baselines)
 
   steps: list[Step] = []
+  data = (DATA,) if study.data is not None else ()
+  if study.data is not None:
+    steps.append(Step(DATA, "data", dict(study.data)))
   for m in b.models.values():
     if m.mixture is not None:
       steps.append(Step(f"train/{m.id}", "train",
-                        {"model": m.id, "mixture": m.mixture, "seed": m.seed, **study.train}))
+                        {"model": m.id, "mixture": m.mixture, "seed": m.seed, **study.train},
+                        data))
   cells = tuple(b.cells)
   for mid, lang in cells:
     m = b.models[mid]
-    deps = (f"train/{mid}",) if m.mixture is not None else ()
+    deps = data + ((f"train/{mid}",) if m.mixture is not None else ())
     steps.append(Step(f"infer/{mid}/{lang}", "infer",
                       {"model": mid, "lang": lang, "task": f"{study.evalset}_{lang}",
                        "checkpoint": study.base_checkpoint if m.mixture is None else None,

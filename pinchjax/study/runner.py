@@ -29,6 +29,7 @@ import time
 import traceback
 from typing import Any, Callable, Mapping
 
+from pinchjax import cli
 from pinchjax.study import grid as grid_lib
 
 Executor = Callable[[grid_lib.Step, dict[str, dict[str, str]], str], dict[str, str]]
@@ -51,10 +52,17 @@ def read_json(path: str) -> Any:
     return json.load(f)
 
 
+def find_file(path: str) -> str:
+  """A path as `pinchjax.cli` finds gin files: relative to the working directory, then the
+  repository root (so studies name `gin/runs/tune.gin` or `toy_base/...` from anywhere)."""
+  return path if os.path.exists(path) else os.path.join(cli.REPO_ROOT, path)
+
+
 _INCLUDE = re.compile(r"""^\s*include\s+['"]([^'"]+)['"]""", re.MULTILINE)
 
 
-def gin_digests(files: list[str], resolve: Callable[[str], str]) -> dict[str, str]:
+def gin_digests(files: list[str], resolve: Callable[[str], str] = find_file
+                ) -> dict[str, str]:
   """sha256 of each gin file and, recursively, of the files it `include`s."""
   out: dict[str, str] = {}
   todo = list(files)
@@ -70,7 +78,7 @@ def gin_digests(files: list[str], resolve: Callable[[str], str]) -> dict[str, st
 
 
 def config_hash(step: grid_lib.Step, dep_hashes: list[str],
-                resolve: Callable[[str], str] = lambda p: p) -> str:
+                resolve: Callable[[str], str] = find_file) -> str:
   """Hash of what determines a step's result; `resolve` finds the gin files it names."""
   files = gin_digests(list(step.params.get("gin_files", ())), resolve)
   blob = json.dumps({"kind": step.kind, "params": step.params, "files": files,
@@ -95,7 +103,7 @@ class Runner:
 
   def __init__(self, grid: grid_lib.Grid, results_dir: str, executors: Mapping[str, Executor],
                log: Callable[[str], None] = print,
-               resolve: Callable[[str], str] = lambda p: p):
+               resolve: Callable[[str], str] = find_file):
     self.grid = grid
     self.root = os.path.abspath(results_dir)
     self.executors = executors

@@ -1,0 +1,111 @@
+"""The study's real step executors: each stage run in this process, configured as its command.
+
+A step's parameters hold `gin_files` and `bindings`: what one would pass to the stage's own
+command (`pinchjax train --gin_file=F --gin.X=Y`). Before each step gin is cleared and those
+are parsed (the study itself was read into a `Study` before the first step), and the macro
+DATA_DIR is bound to the data step's directory when the study has one. The stage's Python
+entry point is then called with the step's inputs and outputs. In-process steps share one
+interpreter and JAX runtime, which on a small CPU costs less than a process per step.
+
+Outputs, relative to the step's directory:
+  data    {"dir"}                       what the study's data function wrote
+  train   {"checkpoint"}                the run's checkpoints directory
+  infer   {"generations"}               generations JSONL of the eval task
+  judge   {"cell", "scores", "verdicts"} cell.json (read by the report), the judge's files
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Sequence
+
+import gin
+import numpy as np
+
+from pinchjax import cli
+from pinchjax.study import grid as grid_lib
+from pinchjax.study import results, runner
+
+GENERATIONS = "generations.jsonl"
+
+
+def configure(step: grid_lib.Step, inputs: dict[str, dict[str, str]],
+              extra: Sequence[str] = ()) -> None:
+  """gin as the stage's command would have it for this step."""
+  bindings = list(step.params.get("bindings", ()))
+  if grid_lib.DATA in inputs:
+    bindings.append(f"DATA_DIR = {inputs[grid_lib.DATA]['dir']!r}")
+  gin.clear_config()
+  cli.parse_gin([runner.find_file(f) for f in step.params.get("gin_files", ())],
+                bindings + list(extra))
+
+
+def _register_data() -> None:
+  from pinchjax.data import registry  # pylint: disable=import-outside-toplevel
+  registry.register_configured()  # what this step's gin configures; idempotent
+
+
+def data(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
+         ) -> dict[str, str]:
+  from pinchjax.judge import dotted  # pylint: disable=import-outside-toplevel
+  configure(step, inputs)
+  dotted.resolve(step.params["fn"])(out_dir, **step.params.get("kwargs", {}))
+  return {"dir": "."}
+
+
+def train(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
+          ) -> dict[str, str]:
+  from pinchjax.train import trainer  # pylint: disable=import-outside-toplevel
+  configure(step, inputs)
+  _register_data()
+  result = trainer.train(model_dir=out_dir, mixture_or_task_name=step.params["mixture"],
+                         seed=step.params["seed"])
+  if result.preempted:
+    raise RuntimeError(f"preempted at step {result.step} (checkpoint saved); rerun the study "
+                       "to resume")
+  return {"checkpoint": os.path.relpath(result.checkpoint_dir, out_dir)}
+
+
+def infer(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
+          ) -> dict[str, str]:
+  from pinchjax.infer import run  # pylint: disable=import-outside-toplevel
+  p = step.params
+  checkpoint = (runner.find_file(p["checkpoint"]) if p["checkpoint"]
+                else inputs[f"train/{p['model']}"]["checkpoint"])
+  configure(step, inputs)
+  _register_data()
+  run.infer(checkpoint=checkpoint, out=os.path.join(out_dir, GENERATIONS), task=p["task"],
+            run=p["model"])
+  return {"generations": GENERATIONS}
+
+
+def _accuracy(checker: str | None, generations: str) -> float | None:
+  """Share of responses the task's checker accepts (None: the task has no checker)."""
+  if checker is None:
+    return None
+  from pinchjax.judge import dotted, records  # pylint: disable=import-outside-toplevel
+  check = dotted.resolve(checker)
+  return float(np.mean([bool(check(r, r["response"])) for r in records.read(generations)]))
+
+
+def judge(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
+          ) -> dict[str, str]:
+  # pylint: disable=import-outside-toplevel
+  from pinchjax.judge import cli as judge_cli
+  from pinchjax.judge import protocol, verdict_io
+  p = step.params
+  candidate = inputs[f"infer/{p['model']}/{p['lang']}"]["generations"]
+  baseline = inputs[f"infer/{p['baseline']}/{p['lang']}"]["generations"]
+  configure(step, inputs)
+  scores = judge_cli.judge_run(candidate, out_dir, baseline=baseline, progress=False)
+  verdicts = verdict_io.read_verdicts(os.path.join(out_dir, "verdicts.jsonl"))
+  items = {i.id: i.score for i in protocol.items(verdicts) if i.score is not None}
+  cell: dict[str, Any] = {
+      "model": p["model"], "lang": p["lang"], "baseline": p["baseline"], "items": items,
+      "accuracy": _accuracy(p.get("checker"), candidate),
+      "fidelity": scores["fidelity"]["candidate"]["share"]}
+  runner.write_json(os.path.join(out_dir, results.CELL), cell)
+  return {"cell": results.CELL, "scores": "scores.json", "verdicts": "verdicts.jsonl"}
+
+
+def default() -> dict[str, runner.Executor]:
+  return {"data": data, "train": train, "infer": infer, "judge": judge}
