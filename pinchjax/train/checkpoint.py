@@ -27,14 +27,14 @@ def abstract(tree: Any) -> Any:
 
 
 class Checkpointer:
-  """Saves every `save_every` steps (and when forced), keeping the `keep` most recent."""
+  """Keeps the `keep` most recent checkpoints; `should_save` says which steps to save."""
 
   def __init__(self, directory: str, save_every: int = 1000, keep: int | None = 3,
                async_save: bool = True):
     self.directory = os.path.abspath(directory)
+    self.save_every = save_every
     options = ocp.CheckpointManagerOptions(
-        save_interval_steps=save_every, max_to_keep=keep,
-        enable_async_checkpointing=async_save, create=True)
+        max_to_keep=keep, enable_async_checkpointing=async_save, create=True)
     self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
 
   def latest_step(self) -> int | None:
@@ -43,10 +43,13 @@ class Checkpointer:
   def all_steps(self) -> list[int]:
     return list(self._manager.all_steps())
 
-  def save(self, state: dict[str, Any], data_state: dict[str, Any], force: bool = False) -> bool:
-    """Saves `state` at its own step if the interval says so (or `force`); True if saved."""
+  def should_save(self, step: int) -> bool:
+    return step % self.save_every == 0
+
+  def save(self, state: dict[str, Any], data_state: dict[str, Any]) -> None:
+    """Saves `state` (at its own step) with `data_state`; returns once arrays are copied."""
     step = int(jax.device_get(state["step"]))
-    return self._manager.save(step, force=force, args=ocp.args.Composite(
+    self._manager.save(step, force=True, args=ocp.args.Composite(
         params=ocp.args.StandardSave(state["params"]),
         optimizer=ocp.args.StandardSave({"step": state["step"],
                                          "opt_state": state["opt_state"]}),

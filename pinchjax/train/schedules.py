@@ -12,14 +12,17 @@ def make_schedule(
     peak_learning_rate: float = 1e-3,
     warmup_steps: int = 0,
     decay: str = "cosine",
-    total_steps: int = gin.REQUIRED,
+    total_steps: int | None = None,
     final_fraction: float = 0.1,
 ) -> optax.Schedule:
   """Warms up linearly from 0 to `peak_learning_rate`, then decays over the remaining steps.
 
   `final_fraction` is the learning rate at `total_steps` as a fraction of the peak (cosine and
   linear); `rsqrt` decays as sqrt(warmup / step) (T5's inverse square root after warmup).
+  The trainer passes `total_steps` = its number of steps.
   """
+  if total_steps is None:
+    raise ValueError("make_schedule needs total_steps")
   if decay not in DECAYS:
     raise ValueError(f"unknown decay {decay!r}; expected one of {DECAYS}")
   if not 0 <= warmup_steps <= total_steps:

@@ -74,8 +74,10 @@ def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
     grads = jax.tree.map(lambda g: g / denom, grads)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
     params = optax.apply_updates(state["params"], updates)
+    # One reduction over the new parameters lets the loop refuse to save a broken state.
     metrics = {"loss": ce / denom, "z_loss": z / denom, "grad_norm": optax.tree.norm(grads),
-               "learning_rate": schedule(state["step"]), "loss_tokens": w}
+               "learning_rate": schedule(state["step"]), "loss_tokens": w,
+               "params_finite": jnp.isfinite(optax.tree.norm(params))}
     return {"step": state["step"] + 1, "params": params, "opt_state": opt_state}, metrics
 
   return train_step

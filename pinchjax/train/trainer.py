@@ -1,0 +1,293 @@
+"""`train`: tuning or pretraining a pinchjax Transformer on a SeqIO mixture or task.
+
+    from pinchjax.train.trainer import train
+    result = train(model_dir="runs/x", mixture_or_task_name="toy_pinch_p10", num_steps=300)
+
+Every argument is gin-configurable (`train.num_steps = 300`; see gin/runs/tune.gin). A run
+lives in `model_dir`:
+  checkpoints/<step>/   orbax checkpoints (params, optimizer, data position), last K kept
+  metrics.jsonl         one line per train step and per evaluation (pinchjax.train.metrics)
+  train/ events         TensorBoard event files
+  config.gin            the gin configuration the run was started with
+Running `train` again on the same `model_dir` resumes from the latest checkpoint, with the
+data stream at the same position, and reproduces the uninterrupted run's losses exactly.
+SIGTERM saves a checkpoint and returns (`preempted=True`); a non-finite loss, gradient or
+parameter raises `NonFiniteError` before anything non-finite is saved.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import time
+from typing import Any, Iterable, Sequence
+
+import gin
+import jax
+import numpy as np
+import optax
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
+
+from pinchjax import languages
+from pinchjax.data import pipeline
+from pinchjax.model.config import ModelConfig
+from pinchjax.parallel import mesh as mesh_lib
+from pinchjax.parallel import partition
+from pinchjax.parallel import rules as rules_lib
+from pinchjax.train import checkpoint, distributed, flops, metrics as metrics_lib
+from pinchjax.train import optimizer, preemption, schedules, step as step_lib
+
+
+class NonFiniteError(FloatingPointError):
+  """Training produced a NaN or Inf; the last checkpoint on disk is still finite."""
+
+
+@dataclasses.dataclass
+class TrainResult:
+  step: int
+  loss: float | None  # the last train step's loss (None if no step ran)
+  eval_losses: dict[str, float]  # "eval/loss/<lang or task>" -> loss, from the last eval
+  preempted: bool
+  checkpoint_dir: str
+
+
+@dataclasses.dataclass
+class _Setup:
+  """What the loop needs: mesh, rules, the state's shardings and the jitted steps."""
+  mesh: jax.sharding.Mesh
+  rules: rules_lib.Rules
+  graphdef: nnx.GraphDef
+  state_shardings: dict[str, Any]
+  target: dict[str, Any]  # abstract state with shardings (restore target)
+  batch_sharding: NamedSharding
+
+
+def _setup(cfg: ModelConfig, tx: optax.GradientTransformation, seed: int) -> _Setup:
+  mesh, rules = mesh_lib.make_mesh(), rules_lib.logical_axis_rules()
+  graphdef, abstract_params = partition.abstract_model(cfg, seed)
+  param_shardings = nnx.to_pure_dict(partition.state_shardings(abstract_params, mesh, rules))
+  abstract_params = nnx.to_pure_dict(abstract_params)
+  abstract_state = jax.eval_shape(lambda p: step_lib.init_state(p, tx), abstract_params)
+  replicated = NamedSharding(mesh, PartitionSpec())
+  # Optimiser slots shaped like their parameter share its sharding; the rest (counts,
+  # Adafactor's factored rows/columns) is small and replicated.
+  opt_shardings = optax.tree_map_params(
+      tx, lambda slot, sharding, p: sharding if slot.shape == p.shape else replicated,
+      abstract_state["opt_state"], param_shardings, abstract_params,
+      transform_non_params=lambda _: replicated)
+  shardings = {"step": replicated, "params": param_shardings, "opt_state": opt_shardings}
+  target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                        abstract_state, shardings)
+  batch_sharding = rules_lib.named_sharding(mesh, rules, ("batch", "length"))
+  return _Setup(mesh, rules, graphdef, shardings, target, batch_sharding)
+
+
+def _initial_params(cfg: ModelConfig, setup: _Setup, seed: int, init_checkpoint_dir: str | None,
+                    init_hf_dir: str | None) -> Any:
+  """Parameters to start from: a pinchjax checkpoint, a Hugging Face checkpoint, or random."""
+  if init_checkpoint_dir:
+    return checkpoint.load_params(init_checkpoint_dir, setup.target["params"])
+  if init_hf_dir:
+    from pinchjax.model import hf  # pylint: disable=import-outside-toplevel
+    model = hf.load_hf(init_hf_dir, cfg, setup.mesh, setup.rules)
+    return nnx.to_pure_dict(nnx.state(model))
+  model, _ = partition.sharded_init(cfg, setup.mesh, setup.rules, seed)
+  return nnx.to_pure_dict(nnx.state(model))
+
+
+def _eval_tasks(names: Iterable[str]) -> dict[str, str]:
+  """label -> task, expanding mixtures; the label is the task's language code when its name
+  ends in `_<code>` or `.<code>` of a known language, else the task name."""
+  out = {}
+  for name in names:
+    for task in pipeline.resolve(name)[0]:
+      code = re.split(r"[_.]", task.name)[-1]
+      out[code if code != task.name and code in languages.known() else task.name] = task.name
+  return out
+
+
+class _Evaluator:
+  """Teacher-forced loss of the current parameters on each eval task's split."""
+
+  def __init__(self, setup: _Setup, tasks: Sequence[str], split: str, sequence_length: int,
+               batch_size: int):
+    self.setup = setup
+    self.datasets = {
+        label: pipeline.get_eval_dataset(task, split, sequence_length, batch_size,
+                                         shard_index=jax.process_index(),
+                                         num_shards=jax.process_count())
+        for label, task in _eval_tasks(tasks).items()}
+    replicated = NamedSharding(setup.mesh, PartitionSpec())
+    self.step = jax.jit(step_lib.make_eval_step(setup.graphdef),
+                        in_shardings=(setup.state_shardings["params"], setup.batch_sharding),
+                        out_shardings=replicated)
+
+  def __call__(self, params: Any) -> dict[str, float]:
+    out, total_ce, total_w = {}, 0.0, 0.0
+    for label, dataset in self.datasets.items():
+      sums = [self.step(params, distributed.global_batch(b, self.setup.batch_sharding))
+              for b in dataset]
+      ce, w = (float(np.sum([jax.device_get(s[i]) for s in sums])) for i in (0, 1))
+      out[f"eval/loss/{label}"] = ce / max(w, 1.0)
+      total_ce, total_w = total_ce + ce, total_w + w
+    out["eval/loss"] = total_ce / max(total_w, 1.0)
+    return out
+
+
+def _check_finite(step: int, m: dict[str, Any], ckpt: checkpoint.Checkpointer) -> None:
+  bad = [k for k in ("loss", "grad_norm") if not np.isfinite(m[k])]
+  if bad or not m["params_finite"]:
+    what = ", ".join(f"{k} = {m[k]}" for k in bad) or "the updated parameters are not finite"
+    raise NonFiniteError(
+        f"non-finite training at step {step}: {what}. Stopped without saving it; the last "
+        f"good checkpoint is step {ckpt.latest_step()} in {ckpt.directory}")
+
+
+@gin.configurable
+def train(
+    model_dir: str = gin.REQUIRED,
+    mixture_or_task_name: str = gin.REQUIRED,
+    num_steps: int = gin.REQUIRED,
+    batch_size: int = 32,
+    sequence_length: int = 512,
+    seed: int = 0,
+    model_config: ModelConfig | None = None,
+    init_checkpoint_dir: str | None = None,
+    init_hf_dir: str | None = None,
+    microbatches: int = 1,
+    z_loss: float = 0.0,
+    checkpoint_every: int = 1000,
+    keep_checkpoints: int | None = 3,
+    async_checkpointing: bool = True,
+    log_every: int = 10,
+    eval_tasks: Sequence[str] = (),
+    eval_every: int = 0,
+    eval_split: str = "validation",
+    eval_batch_size: int | None = None,
+) -> TrainResult:
+  """Trains for `num_steps` optimiser steps in `model_dir`, resuming if it has checkpoints.
+
+  Args:
+    model_dir: the run directory (checkpoints, metrics, config).
+    mixture_or_task_name: the registered SeqIO mixture or task to train on ("train" split).
+    num_steps: total optimiser steps (also the schedule's length).
+    batch_size: global batch, in packed rows of `sequence_length` tokens.
+    sequence_length: decoder length (prompt + response).
+    seed: parameter init and data order.
+    model_config: the architecture (default: `ModelConfig()` as gin binds it; with
+      `init_hf_dir`, the checkpoint's config.json).
+    init_checkpoint_dir: start from the latest params of this pinchjax checkpoint directory
+      (e.g. a pretraining run's `<model_dir>/checkpoints`), with a fresh optimiser.
+    init_hf_dir: start from a Hugging Face checkpoint directory (safetensors).
+    microbatches: gradient accumulation: the batch is split into this many microbatches.
+    z_loss: coefficient of the log(Z)^2 auxiliary loss (0: off).
+    checkpoint_every: save every this many steps; the last step is always saved.
+    keep_checkpoints: keep the most recent K checkpoints (None: all).
+    async_checkpointing: write checkpoints in the background.
+    log_every: write a progress line (and check for NaN/Inf) every this many steps; metrics
+      of every step go to metrics.jsonl and TensorBoard.
+    eval_tasks: tasks or mixtures (a mixture: each of its tasks) to evaluate on; labelled by
+      language code when the task name ends in one.
+    eval_every: evaluate every this many steps (0: only at the end).
+    eval_split: the split evaluated.
+    eval_batch_size: default `batch_size`.
+  """
+  if init_checkpoint_dir and init_hf_dir:
+    raise ValueError("give init_checkpoint_dir or init_hf_dir, not both")
+  distributed.initialize()
+  cfg = model_config or (ModelConfig.from_hf_config(init_hf_dir) if init_hf_dir
+                         else ModelConfig())
+  schedule = schedules.make_schedule(total_steps=num_steps)
+  tx = optimizer.make_optimizer(schedule=schedule)
+  setup = _setup(cfg, tx, seed)
+  primary = jax.process_index() == 0
+  if primary:
+    os.makedirs(model_dir, exist_ok=True)
+    with open(os.path.join(model_dir, "config.gin"), "w", encoding="utf-8") as f:
+      f.write(gin.config_str())
+  ckpt = checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"), checkpoint_every,
+                                 keep_checkpoints, async_checkpointing)
+  data = pipeline.get_dataset(mixture_or_task_name, "train", sequence_length, batch_size, seed,
+                              shard_index=jax.process_index(), num_shards=jax.process_count())
+  if ckpt.latest_step() is not None:
+    state, data_state = ckpt.restore(setup.target)
+    data.restore(data_state["train"])
+    print(f"resumed from step {int(state['step'])} of {ckpt.directory}", flush=True)
+  else:
+    params = _initial_params(cfg, setup, seed, init_checkpoint_dir, init_hf_dir)
+    state = jax.jit(lambda p: step_lib.init_state(p, tx),
+                    out_shardings=setup.state_shardings)(params)
+  fpt = flops.flops_per_token(
+      flops.matmul_params(state["params"], cfg.vocab_size * cfg.d_model, cfg.tie_embeddings),
+      cfg.num_layers, cfg.num_heads, cfg.head_dim, sequence_length)
+  peak, peak_source = flops.peak_flops_per_device()
+  print(f"FLOPs per token {fpt:.4g} (6*N + 12*L*H*Dh*S); peak {peak:.4g} FLOP/s per device "
+        f"({peak_source}) x {jax.device_count()} devices", flush=True)
+  # The model's activation sharding constraints apply while steps are traced in here.
+  with rules_lib.use_mesh(setup.mesh, setup.rules):
+    train_step = jax.jit(
+        step_lib.make_train_step(setup.graphdef, tx, schedule, z_loss, microbatches),
+        in_shardings=(setup.state_shardings, setup.batch_sharding),
+        out_shardings=(setup.state_shardings, NamedSharding(setup.mesh, PartitionSpec())),
+        donate_argnums=0)
+    evaluate = _Evaluator(setup, eval_tasks, eval_split, sequence_length,
+                          eval_batch_size or batch_size) if eval_tasks else None
+    log = metrics_lib.MetricsLogger(model_dir, num_steps, int(state["step"]))
+    try:
+      return _loop(state, data, train_step, evaluate, ckpt, log, num_steps, log_every,
+                   eval_every, batch_size * sequence_length * fpt / (peak * jax.device_count()),
+                   batch_size * sequence_length, setup)
+    finally:
+      log.close()
+      ckpt.close()
+
+
+def _loop(state, data, train_step, evaluate, ckpt, log, num_steps, log_every, eval_every,
+          mfu_per_step_per_sec, tokens_per_step, setup) -> TrainResult:
+  """The step loop; metrics stay on device until a flush (every `log_every` steps, before
+  every checkpoint and at the end), where they are checked for NaN/Inf and written."""
+  step = int(state["step"])
+  pending: list[tuple[int, dict[str, jax.Array]]] = []
+  last: dict[str, float] = {}
+  eval_losses: dict[str, float] = {}
+  clock = [time.perf_counter(), step]
+
+  def flush() -> None:
+    nonlocal last
+    if not pending:
+      return
+    host = jax.device_get(pending)
+    pending.clear()
+    now = time.perf_counter()
+    rate = (host[-1][0] - clock[1]) / max(now - clock[0], 1e-9)
+    clock[:] = [now, host[-1][0]]
+    for s, m in host:
+      _check_finite(s, m, ckpt)
+      last = {k: float(v) for k, v in m.items() if k != "params_finite"}
+      if s == host[-1][0]:
+        last.update(steps_per_sec=rate, tokens_per_sec=rate * tokens_per_step,
+                    mfu=rate * mfu_per_step_per_sec)
+      log.write(s, "train", last)
+    log.progress(host[-1][0], last)
+
+  with preemption.PreemptionGuard() as guard:
+    while step < num_steps:
+      batch = distributed.global_batch(next(data), setup.batch_sharding)
+      state, m = train_step(state, batch)
+      step += 1
+      pending.append((step, m))
+      preempted = distributed.any_process(guard.requested)
+      if preempted or step % log_every == 0 or ckpt.should_save(step) or step == num_steps:
+        flush()
+      if ckpt.should_save(step) or preempted or step == num_steps:
+        ckpt.save(state, {"train": data.state()})
+      if evaluate and ((eval_every and step % eval_every == 0) or step == num_steps):
+        eval_losses = evaluate(state["params"])
+        log.write(step, "eval", eval_losses)
+        print("  ".join(f"{k} {v:.4f}" for k, v in eval_losses.items()), flush=True)
+      if preempted:
+        ckpt.wait()
+        print(f"preempted: saved step {step} in {ckpt.directory}", flush=True)
+        return TrainResult(step, last.get("loss"), eval_losses, True, ckpt.directory)
+  return TrainResult(step, last.get("loss"), eval_losses, False, ckpt.directory)
