@@ -1,5 +1,6 @@
 """The OpenAI-compatible client against the scripted server process on loopback."""
 import asyncio
+import json
 import socket
 import time
 
@@ -167,3 +168,26 @@ def test_non_completion_200_is_a_bad_response():
 
   stats = asyncio.run(go())
   assert (stats.attempts, stats.failed) == (1, 1)
+
+
+def test_chat_many_bounds_in_flight_requests_and_keeps_order():
+  in_flight, peak = 0, 0
+
+  async def handler(request: httpx.Request) -> httpx.Response:
+    nonlocal in_flight, peak
+    in_flight += 1
+    peak = max(peak, in_flight)
+    await asyncio.sleep(0.001)
+    in_flight -= 1
+    content = json.loads(request.content)["messages"][0]["content"]
+    return httpx.Response(200, json={"choices": [{"message": {"content": content.upper()}}]})
+
+  config = oc.ClientConfig(base_url="http://x/v1", model="m", max_concurrency=3)
+
+  async def go():
+    async with oc.ChatClient(config, transport=httpx.MockTransport(handler)) as client:
+      return await oc.chat_many(client, [_ask(f"q{i}") for i in range(200)]), client.stats
+
+  results, stats = asyncio.run(go())
+  assert [r.text for r in results] == [f"Q{i}" for i in range(200)]
+  assert peak == 3 and (stats.requests, stats.succeeded) == (200, 200)

@@ -76,6 +76,12 @@ class ClientConfig:
   extra_body: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
+    for name in ("base_url", "model"):
+      value = getattr(self, name)
+      if not isinstance(value, str) or not value:
+        # A gin macro bound to %gin.REQUIRED and never set arrives as a sentinel object.
+        raise ValueError(f"ClientConfig.{name} must be a non-empty string, got {value!r}; "
+                         "is a required gin macro (e.g. TRANSLATOR_MODEL) unset?")
     if self.max_concurrency < 1:
       raise ValueError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
     if self.max_retries < 0:
