@@ -1,0 +1,38 @@
+"""`pinchjax data toyworld --out DIR`: writes a toy world (see build.build_toyworld).
+
+  pinchjax data toyworld --out data/toy --seed 0 --sentences-per-language 20000
+
+Flags left out fall back to gin (`--gin.build_toyworld.parallel_fraction=0.2`), then to the
+function's defaults. Prints the manifest (counts of corpus lines and items) as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from pinchjax.data.toyworld import build
+
+# flag -> (type, help); each maps to the build_toyworld argument of the same name.
+_OPTIONS = {
+    "seed": (int, "fixes the corpus and the train/eval split (default 0)"),
+    "sentences_per_language": (int, "monolingual pretraining lines per language"),
+    "parallel_fraction": (float, "share of parallel / code-switched pretraining lines"),
+    "eval_fraction": (float, "share of each task family's items held out for evaluation"),
+    "list_items": (int, "items drawn per list family (count, reverse)"),
+    "languages": (str, "a language set (paper, seen, ...) or a comma list of codes"),
+}
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+  """Adds the command's flags to `parser` and sets `func` (for a `data toyworld` subparser)."""
+  parser.add_argument("--out", required=True, help="the data directory to write")
+  for name, (kind, text) in _OPTIONS.items():
+    parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
+  parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+  given = {name: getattr(args, name) for name in _OPTIONS if getattr(args, name) is not None}
+  manifest = build.build_toyworld(args.out, **given)
+  print(json.dumps({"out": args.out, **manifest}, indent=1))
+  return 0
