@@ -14,7 +14,6 @@ import dataclasses
 import json
 import logging
 import os
-import sys
 import time
 from typing import Any, Sequence
 
@@ -170,35 +169,43 @@ def translate_files(in_path: str, targets: str | Sequence[str], out_dir: str,
       "languages": {}, "client": stats.as_dict()}
   flag_rows = []
   for target in targets:
-    out, flagged_ids, by_check, copied = [], set(), {}, 0
-    for r in records:
-      if r.lang == target:
-        out.append(r)
-        copied += 1
-        continue
-      values = {}
-      for f in fields:
-        done = [outcomes[Job(s, r.lang, target)] for s in segment.segments(pieces[r.id, f])]
-        flags = sorted({flag for o in done for flag in o.flags})
-        values[f] = segment.join(pieces[r.id, f],
-                                 lambda s, lang=r.lang: outcomes[Job(s, lang, target)].text)
-        if flags:
-          flag_rows.append({"id": r.id, "lang": target, "field": f, "flags": flags,
-                            "segments": sum(bool(o.flags) for o in done)})
-          flagged_ids.add(r.id)
-          for flag in flags:
-            by_check.setdefault(flag, set()).add(r.id)
-      out.append(dataclasses.replace(r, lang=target, **values))
-    canonical.write_jsonl(os.path.join(out_dir, f"{target}.jsonl"), out)
-    report["languages"][target] = {
-        "records": len(out), "copied": copied, "flagged_records": len(flagged_ids),
-        "flagged_by_check": {k: len(v) for k, v in sorted(by_check.items())}}
+    report["languages"][target] = _write_language(target, records, fields, pieces, outcomes,
+                                                  out_dir, flag_rows)
   report["flagged_records"] = sum(v["flagged_records"] for v in report["languages"].values())
   report["failed_segments"] = sum(REQUEST_FAILED in o.flags for o in outcomes.values())
   _write_atomic(os.path.join(out_dir, FLAGS_FILE),
                 "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in flag_rows))
   _write_atomic(os.path.join(out_dir, REPORT_FILE), json.dumps(report, indent=2) + "\n")
   return report
+
+
+def _write_language(target: str, records: Sequence[canonical.Record], fields: Sequence[str],
+                    pieces: dict[tuple[str, str], list[segment.Piece]],
+                    outcomes: dict[Job, Outcome], out_dir: str, flag_rows: list[dict]
+                    ) -> dict[str, Any]:
+  """Writes OUT/{target}.jsonl, appends its flagged fields to `flag_rows`; returns its counts."""
+  out, flagged_ids, by_check, copied = [], set(), {}, 0
+  for r in records:
+    if r.lang == target:
+      out.append(r)
+      copied += 1
+      continue
+    values = {}
+    for f in fields:
+      done = [outcomes[Job(s, r.lang, target)] for s in segment.segments(pieces[r.id, f])]
+      values[f] = segment.join(pieces[r.id, f],
+                               lambda s, lang=r.lang: outcomes[Job(s, lang, target)].text)
+      flags = sorted({flag for o in done for flag in o.flags})
+      if flags:
+        flag_rows.append({"id": r.id, "lang": target, "field": f, "flags": flags,
+                          "segments": sum(bool(o.flags) for o in done)})
+        flagged_ids.add(r.id)
+        for flag in flags:
+          by_check.setdefault(flag, set()).add(r.id)
+    out.append(dataclasses.replace(r, lang=target, **values))
+  canonical.write_jsonl(os.path.join(out_dir, f"{target}.jsonl"), out)
+  return {"records": len(out), "copied": copied, "flagged_records": len(flagged_ids),
+          "flagged_by_check": {k: len(v) for k, v in sorted(by_check.items())}}
 
 
 def _write_atomic(path: str, text: str) -> None:
