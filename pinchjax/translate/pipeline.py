@@ -10,6 +10,7 @@ report. A request that fails outright leaves its segment in the source language,
 """
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
 import logging
@@ -67,6 +68,20 @@ class _Progress:
                    rate, eta)
 
 
+class _Requests(collections.abc.Sequence):
+  """Request messages built as they are sent: a paper-size run asks ~500k questions."""
+
+  def __init__(self, template: prompt_lib.PromptTemplate, jobs: Sequence[Job], retry: bool):
+    self.template, self.jobs, self.retry = template, jobs, retry
+
+  def __len__(self) -> int:
+    return len(self.jobs)
+
+  def __getitem__(self, index: int) -> list[dict[str, str]]:
+    job = self.jobs[index]
+    return self.template.messages(job.segment.text, job.source_lang, job.target_lang, self.retry)
+
+
 def _ask(jobs: Sequence[Job], retry: bool, client: oc.ClientConfig, cache: cache_lib.Cache,
          template: prompt_lib.PromptTemplate, stats: oc.ClientStats) -> tuple[dict[Job, Answer], int]:
   """Answers for `jobs` from the cache, asking the translator for the rest; (answers, #asked)."""
@@ -88,10 +103,8 @@ def _ask(jobs: Sequence[Job], retry: bool, client: oc.ClientConfig, cache: cache
       logging.warning("translation into %s failed: %s", job.target_lang, result)
     progress.step()
 
-  requests = [template.messages(j.segment.text, j.source_lang, j.target_lang, retry)
-              for j in missing]
-  if requests:
-    oc.run_chats(client, requests, on_result=store, stats=stats)
+  if missing:
+    oc.run_chats(client, _Requests(template, missing, retry), on_result=store, stats=stats)
   return answers, len(missing)
 
 
