@@ -1,10 +1,11 @@
 """Deterministic checkers for toy-world responses: the right answer, in the right language.
 
 A response passes `check` when every word in it is a word of the instruction's language
-(any inflected form, function words included) and its content words, in order, are exactly
-the answer: "the answer is tuesday" and "tuesday" pass for "what comes after monday?";
-"tuesday wednesday", "the answer is monday" and the Finnish word for tuesday do not. The
-item is read from the record's id (facts.Fact.id), so canonical records need no extra field.
+(any inflected form, function words included; punctuation is ignored) and its content
+words, in order, are exactly the answer: "tuesday." and "tuesday" pass for "what comes after
+monday?"; "tuesday wednesday", "monday", "tuesday comes after monday" and the Finnish word
+for tuesday do not. The item is read from the record's id (facts.Fact.id), so canonical
+records need no extra field.
 """
 from __future__ import annotations
 

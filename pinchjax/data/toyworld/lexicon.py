@@ -24,8 +24,8 @@ from pinchjax.data.toyworld.typology import TYPOLOGIES, Typology
 CORPUS_ROLES: tuple[str, ...] = (
     "after", "before", "comes", "is", "are", "plus", "minus", "opposite", "of", "kind",
     "reverse", "things", "the")
-# Function words that only instructions and responses use: pretraining never shows them.
-INSTRUCTION_ROLES: tuple[str, ...] = ("what", "how_many", "answer")
+# Question words: only instructions use them, pretraining never shows them.
+INSTRUCTION_ROLES: tuple[str, ...] = ("what", "how_many")
 
 _ENGLISH_FUNCTION = {role: role for role in CORPUS_ROLES + INSTRUCTION_ROLES} | {
     "how_many": "how many"}

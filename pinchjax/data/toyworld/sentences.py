@@ -5,8 +5,11 @@ the answer): "tuesday comes after monday", "three plus two is five", "the opposi
 is small", "the kind of dog is animal", "dog cat bread are three things", "the reverse of
 dog cat is cat dog". A language's typology orders the slots, places adpositions, adds
 affixes and forms questions by putting a question phrase in the answer's slot, fronted or
-in place. Statements are pretraining text; questions and answers ("the answer is five")
-use words pretraining never shows.
+in place. Statements are pretraining text; questions use question words and marks that
+pretraining never shows. A response is the answer's words and the language's full stop
+("tuesday.", "星期二。"): every word of it is one pretraining taught in that language, so
+instruction following can transfer across languages, and an untuned model, which goes on
+with a whole statement, does not pass by accident.
 """
 from __future__ import annotations
 
@@ -105,7 +108,6 @@ def question(fact: Fact, lang: str) -> str:
 
 
 def response(fact: Fact, lang: str) -> str:
-  """The reference answer: "the answer is X" in the language's order."""
+  """The reference answer: its words and the language's full stop."""
   r = _Renderer(lang)
-  answer = [t for a in fact.answer for t in r.word(a)]
-  return _text(r.order(r.head("answer"), r.fn("is"), answer))
+  return _text([t for a in fact.answer for t in r.word(a)]) + r.typ.full_stop

@@ -43,6 +43,7 @@ class Typology:
   oblique: Affix | None = None  # on the noun governed by an adposition or by "of"
   definite: Affix | None = None  # on definite head nouns, instead of an article word
   question_marks: tuple[str, str] = ("", "?")  # (opening, closing)
+  full_stop: str = "."  # ends a response (pretraining lines have no final punctuation)
 
   @property
   def affixes(self) -> tuple[Affix, ...]:
@@ -53,13 +54,14 @@ _AL, _HA = Affix("prefix", "ال"), Affix("prefix", "ה")
 
 TYPOLOGIES: dict[str, Typology] = {
     "ar": Typology("VSO", "pre", "front", True, False, False, _AL, _AL, ("", "؟")),
-    "zh": Typology("SVO", "post", "in_situ", True, True, False, question_marks=("", "？")),
+    "zh": Typology("SVO", "post", "in_situ", True, True, False, question_marks=("", "？"),
+                   full_stop="。"),
     "cs": Typology("SVO", "pre", "front_inv", True, False, False, Affix("suffix", "u")),
     "en": Typology("SVO", "pre", "front_inv", True, True, True),
     "et": Typology("SVO", "post", "front_inv", True, False, False, Affix("suffix", "st")),
     "fi": Typology("SVO", "post", "front_inv", True, False, False, Affix("suffix", "n")),
     "he": Typology("SVO", "pre", "front", True, True, False, _HA, _HA),
-    "hi": Typology("SOV", "post", "in_situ", True, True, False),
+    "hi": Typology("SOV", "post", "in_situ", True, True, False, full_stop="।"),
     "it": Typology("SVO", "pre", "front_inv", True, True, True),
     "ru": Typology("SVO", "pre", "front_inv", False, False, False, Affix("suffix", "у")),
     "es": Typology("SVO", "pre", "front_inv", True, True, True, question_marks=("¿", "?")),
