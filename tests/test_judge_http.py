@@ -48,11 +48,13 @@ def backend(server, **kw):
                                  backoff_base_s=0.01, **kw)
 
 
-def test_faulty_server_run_finishes_counts_errors_and_rerun_asks_only_failures(tmp_path):
+def test_faulty_server_run_finishes_counts_errors_and_rerun_asks_only_failures(
+    tmp_path, monkeypatch):
   cands, bases = runs(TAGS)
   db = str(tmp_path / "judge.db")
+  monkeypatch.setenv("JUDGE_TEST_KEY", "sekrit")
   with ScriptedServer(tmp_path / "server", RULES) as server:
-    first = backend(server)
+    first = backend(server, api_key_env="JUDGE_TEST_KEY")
     start = time.monotonic()
     vs = judge_pairs(cands, bases, first, cache=db, progress=False)
     elapsed = time.monotonic() - start
@@ -79,6 +81,7 @@ def test_faulty_server_run_finishes_counts_errors_and_rerun_asks_only_failures(t
     assert calls["retry_reasons"]["timeout"] >= 2
     assert elapsed < 30  # a hang costs its timeouts, not the server's 60 s
     body = server.requests()[0]["body"]
+    assert server.requests()[0]["headers"]["Authorization"] == "Bearer sekrit"
     assert (body["model"], body["temperature"], body["seed"]) == ("judge-m", 0.0, 0)
     assert "written in English" in body["messages"][0]["content"]
 

@@ -144,3 +144,8 @@ def test_first_slot_bias_shows():
   d = scoring.score(vs, n_boot=10)["diagnostics"]
   assert d["first_slot_preference"] == pytest.approx(5 / 6)
   assert d["position_consistency"] == pytest.approx(1 / 3)
+
+
+def test_item_scores_for_per_item_aggregation():
+  assert scoring.item_scores(hand_built()) == {
+      "en": {"1": 1.0, "2": 0.5, "3": 0.0, "4": 0.5}, "es": {"1": 1.0, "2": 1.0}}

@@ -3,7 +3,8 @@
 Each instruction is judged twice, candidate in slot A then in slot B. The same winner both
 times is a win for it; anything else (a split, a tie in either order) is a tie. Score: win 1,
 tie 0.5, loss 0. A game whose verdict could not be read makes its item unscored; the scorer
-counts those items rather than guessing them.
+counts those items rather than guessing them. Under a 5-level prompt only the direction of a
+verdict counts for the score (its strength is kept with the verdict).
 """
 from __future__ import annotations
 

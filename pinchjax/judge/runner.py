@@ -86,7 +86,8 @@ def judge_pairs(candidates: Sequence[records.Record], baselines: Sequence[record
       store.close()
 
 
-def _judge(pairs, fids, backend: base.Backend, prompt: prompts.JudgePrompt,
+def _judge(pairs: Sequence[tuple[dict, dict]], fids: Sequence[fidelity.Fidelity],
+           backend: base.Backend, prompt: prompts.JudgePrompt,
            store: cache_lib.Cache | None, wrong_language_loses: bool,
            progress: bool) -> list[protocol.GameVerdict]:
   out: list[protocol.GameVerdict] = []

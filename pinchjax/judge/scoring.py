@@ -1,6 +1,7 @@
 """Scores of one judging, and the paired difference of two candidates, with intervals.
 
     scores = score(verdicts)                 # one candidate vs one baseline
+    items = item_scores(verdicts)            # {lang: {id: 0 | 0.5 | 1}}
     delta = compare(verdicts_x, verdicts_y)  # x minus y, both against the same baseline
 
 Scores are percentages: win 100, tie 50, loss 0, averaged over a language's scored items;
@@ -26,6 +27,13 @@ def _by_lang(items: Sequence[protocol.Item]) -> dict[str, list[protocol.Item]]:
 
 def _percent(interval: tuple[float, float] | None) -> list[float] | None:
   return None if interval is None else [100 * x for x in interval]
+
+
+def item_scores(verdicts: Sequence[protocol.GameVerdict]) -> dict[str, dict[str, float]]:
+  """{lang: {id: item score in [0, 1]}} of the scored items (for per-item aggregation, e.g.
+  averaging seeds before bootstrapping)."""
+  return {lang: {i.id: i.score for i in its if i.score is not None}
+          for lang, its in _by_lang(protocol.items(verdicts)).items()}
 
 
 def score(verdicts: Sequence[protocol.GameVerdict], *, n_boot: int = 1000, seed: int = 0,
