@@ -104,7 +104,7 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, *, st
                   greedy_only: bool):
   model = nnx.merge(graphdef, state)
   rows, prompt_len = tokens.shape
-  cache = kv_cache.init_cache(model.config, rows, prompt_len + steps, model.config.jnp_dtype)
+  cache = kv_cache.init_cache(model.cfg, rows, prompt_len + steps, model.cfg.jnp_dtype)
   positions = jnp.broadcast_to(jnp.arange(prompt_len, dtype=jnp.int32), tokens.shape)
   segments = (positions < lengths[:, None]).astype(jnp.int32)
   logits, cache = model(tokens, positions, segment_ids=segments, cache=cache)

@@ -23,7 +23,7 @@ class JaxGenerator:
     self.model = model
     self.vocab = vocab
     self.template = chat.get_template(template)
-    self.max_context = max_context or model.config.max_len
+    self.max_context = max_context or model.cfg.max_len
     self.stop_token_ids = chat.stop_token_ids(self.template, vocab)
 
   def encode(self, prompt: str) -> list[int]:

@@ -1,0 +1,39 @@
+"""`pinchjax infer`: generations JSONL for an eval task, a mixture or a file, from a checkpoint.
+
+Decoding settings are gin bindings of `DecodeConfig`, e.g.
+  pinchjax infer --checkpoint ckpt/ --task alpaca_eval_fi --out gen.jsonl \
+      --gin.DecodeConfig.max_new_tokens=128 --gin.DecodeConfig.sampler="'top_p'"
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+  parser.description = __doc__.splitlines()[0]
+  parser.add_argument("--checkpoint", required=True,
+                      help="Hugging Face-format directory or pinchjax training checkpoint")
+  source = parser.add_mutually_exclusive_group(required=True)
+  source.add_argument("--task", help="a registered eval task, e.g. alpaca_eval_fi")
+  source.add_argument("--mixture", help="a registered mixture (all of its tasks)")
+  source.add_argument("--input", help="a canonical JSONL file of instructions")
+  parser.add_argument("--split", default="test", help="split of the task or mixture")
+  parser.add_argument("--out", required=True, help="generations JSONL (resumed if present)")
+  parser.add_argument("--run", help="run name for the records (default: checkpoint dir name)")
+  parser.add_argument("--batch-size", type=int, default=32)
+  parser.add_argument("--template", help="chat template (default: the model family's)")
+  parser.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+  from pinchjax.infer import run  # jax is imported only when the command runs
+  logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+  stats = run.infer(args.checkpoint, args.out, task=args.task, mixture=args.mixture,
+                    input_path=args.input, split=args.split, run=args.run,
+                    batch_size=args.batch_size, template=args.template)
+  print(json.dumps({"out": args.out, "written": stats.written, "skipped": stats.skipped,
+                    "new_tokens": stats.new_tokens,
+                    "tokens_per_s": round(stats.tokens_per_s, 1)}))
+  return 0

@@ -1,0 +1,113 @@
+"""Cached batched decoding against step-by-step argmax over full forward passes, per family;
+batch and padding independence; stop tokens and limits; prompt scoring."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from pinchjax.infer import decode
+from pinchjax.infer.sampling import SamplingParams
+from pinchjax.model.config import ModelConfig
+from pinchjax.model.transformer import Transformer
+
+WINDOW = 4
+FAMILIES = {
+    "llama": dict(family="llama", tie_embeddings=False),
+    "qwen2": dict(family="qwen2", qkv_bias=True),
+    "gemma3": dict(family="gemma3", activation="gelu_tanh", norm_plus_one=True,
+                   sandwich_norm=True, qk_norm=True, embed_scale=True,
+                   layer_pattern=("local", "global"), sliding_window=WINDOW,
+                   local_rope_theta=100.0, query_scale=12.0, final_logit_softcap=30.0),
+}
+# Ragged prompts, the longest well past Gemma's window.
+PROMPTS = [[5, 9, 2], list(range(3, 16)), [7, 7, 1, 30, 22, 4], [11]]
+
+
+def tiny_config(family: str, vocab_size: int = 97) -> ModelConfig:
+  return ModelConfig(vocab_size=vocab_size, d_model=32, num_layers=2, num_heads=4,
+                     num_kv_heads=2, head_dim=8, mlp_dim=64, **FAMILIES[family])
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_model(family: str) -> Transformer:
+  return Transformer(tiny_config(family), rngs=nnx.Rngs(int.from_bytes(family.encode()) % 997))
+
+
+def reference_greedy(model, prompt, steps):
+  """Argmax continuation by full forward passes without a cache (one fixed padded shape)."""
+  length = len(prompt) + steps
+  forward = jax.jit(lambda t, p, s: model(t, p, s)[0])
+  seq = list(prompt)
+  for _ in range(steps):
+    tokens = np.zeros((1, length), np.int32)
+    tokens[0, :len(seq)] = seq
+    seg = (np.arange(length) < len(seq)).astype(np.int32)[None]
+    logits = forward(tokens, np.arange(length, dtype=np.int32)[None], seg)
+    seq.append(int(jnp.argmax(logits[0, len(seq) - 1])))
+  return seq[len(prompt):]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_cached_greedy_equals_full_forward_argmax(family):
+  model = tiny_model(family)
+  steps = 9
+  out = decode.generate(model, PROMPTS, steps)
+  for prompt, got in zip(PROMPTS, out):
+    assert got.finish_reason == "length"
+    assert got.tokens == reference_greedy(model, prompt, steps), (family, prompt)
+
+
+def test_batch_and_padding_independence():
+  model = tiny_model("gemma3")
+  # Greedy and sampled rows share the batch; each sampled row has its own seed.
+  settings = [SamplingParams(), SamplingParams(temperature=0.9, top_p=0.9, seed=1),
+              SamplingParams(temperature=1.5, top_k=5, seed=2), SamplingParams()]
+  together = decode.generate(model, PROMPTS, 7, settings)
+  # Alone: batch size 1, another padded prompt length (8, not 16), another step bucket.
+  for i, steps in ((0, 5), (2, 7)):
+    alone = decode.generate(model, [PROMPTS[i]], steps, [settings[i]], pad_batch=False)[0]
+    assert alone.tokens == together[i].tokens[:steps]
+  # Reordered, next to another row, in a batch padded to 8 rows.
+  shuffled = decode.generate(model, PROMPTS[::-1] + [[3, 3, 3]], 7,
+                             settings[::-1] + [SamplingParams(temperature=1.0)])
+  assert [s.tokens for s in shuffled[:4][::-1]] == [t.tokens for t in together]
+
+
+def test_sampling_uses_each_rows_seed():
+  model = tiny_model("llama")
+  prompt = PROMPTS[2]
+  hot = [SamplingParams(temperature=2.0, seed=s) for s in range(6)]
+  outs = [o.tokens for o in decode.generate(model, [prompt] * 6, 8, hot)]
+  assert len({tuple(o) for o in outs}) > 1
+  again = decode.generate(model, [prompt] * 6, 8, hot)
+  assert [o.tokens for o in again] == outs
+
+
+def test_stop_tokens_and_per_row_limits():
+  model = tiny_model("qwen2")
+  free = decode.generate(model, PROMPTS, 8)
+  # A token row 1 produces after its start and row 2 does not produce first.
+  stop = next(t for t in free[1].tokens[1:] if t not in free[2].tokens[:2] + free[1].tokens[:1])
+  first = free[1].tokens.index(stop)
+  out = decode.generate(model, PROMPTS, [8, 8, 2, 8], stop_token_ids=[stop])
+  assert out[1].tokens == free[1].tokens[:first]
+  assert out[1].finish_reason == "stop"
+  assert out[2].tokens == free[2].tokens[:2] and out[2].finish_reason == "length"
+  for i in (0, 3):  # rows that never produce `stop` are untouched
+    if stop not in free[i].tokens:
+      assert out[i].tokens == free[i].tokens
+
+
+def test_score_next_token_logprobs():
+  model = tiny_model("gemma3")
+  candidates = [4, 17, 60]
+  scores = decode.score_next_token_logprobs(model, PROMPTS, candidates)
+  assert scores.shape == (len(PROMPTS), 3)
+  forward = jax.jit(lambda t: model(t, jnp.arange(t.shape[1])[None])[0])
+  for i in (0, 1):  # the shortest and the longest prompt, each run alone without padding
+    logits = forward(jnp.asarray([PROMPTS[i]]))
+    want = jax.nn.log_softmax(logits[0, -1])[np.asarray(candidates)]
+    np.testing.assert_allclose(scores[i], want, atol=1e-5)
