@@ -84,3 +84,27 @@ def test_toyworld_judge_file_parses():
   judge_cli._judge_file("toyworld")
   assert gin.query_parameter("VerifiableBackend.checker") == (
       "pinchjax.data.toyworld.checkers.check")
+
+
+def test_toyworld_judge_end_to_end(tmp_path):
+  from pinchjax.data.toyworld import sentences, tasks
+  items = tasks.split_items(seed=0, list_items=10)["eval"][:20]
+  refs, cands = [], []
+  for lang, other in (("fi", "zh"), ("zh", "ar")):
+    for n, fact in enumerate(items):
+      ref = tasks.record(fact, lang).to_json()
+      refs.append(ref)
+      answer = sentences.response(fact, lang if n < 15 else other)  # 5 in another language
+      cands.append(dict(ref, response=answer, run="toy_p10", decode_config={}))
+  records.write(str(tmp_path / "refs.jsonl"), refs)
+  records.write(str(tmp_path / "cand.jsonl"), cands)
+  assert cli.main(["judge", "--candidate", str(tmp_path / "cand.jsonl"), "--references",
+                   str(tmp_path / "refs.jsonl"), "--out", str(tmp_path / "out"), "--judge",
+                   "toyworld", "--gin.judge_run.n_boot=100"]) == 0
+  scores = json.loads((tmp_path / "out" / "scores.json").read_text())
+  for lang in ("fi", "zh"):
+    # 15 answers equal the reference (ties), 5 in the wrong language lose.
+    assert scores["per_language"][lang]["score"] == pytest.approx(100 * 7.5 / 20)
+    assert scores["fidelity"]["candidate"]["per_language"][lang]["share"] == 0.75
+    assert scores["fidelity"]["baseline"]["per_language"][lang]["share"] == 1.0
+  assert scores["fidelity"]["candidate"]["per_language"]["fi"]["detected"] == {"fi": 15, "zh": 5}
