@@ -9,6 +9,7 @@ from pinchjax import cli
 from pinchjax.clients import openai_compat as oc
 from pinchjax.data import canonical
 from pinchjax.translate import pipeline
+from pinchjax.translate import segment
 from scripted_openai_server import ScriptedServer
 
 HELLO = "Hello, how are you today? I hope everything is fine."
@@ -84,3 +85,22 @@ def test_backend_gin_files(backend, url):
         oc.ClientConfig()
   finally:
     gin.clear_config()
+
+
+def test_outcome_prefers_the_latest_usable_answer():
+  src = segment.Segment("Use the built-in function ⟦0⟧, which returns a new list.", ("`f()`",))
+  job = pipeline.Job(src, "en", "es")
+  good = "Usa la función ⟦0⟧, que devuelve una lista nueva."
+  lost = "Usa la función, que devuelve una lista nueva."
+  failure = oc.RetriesExhausted(2, "HTTP 503")
+  assert pipeline._outcome(job, [(good, [])]) == pipeline.Outcome(
+      "Usa la función `f()`, que devuelve una lista nueva.", ())
+  # The retry lost the marker: the first answer (wrong length, say) is kept, retry's flags.
+  assert pipeline._outcome(job, [(good, ["length_ratio"]), (lost, ["markers"])]) == (
+      pipeline.Outcome("Usa la función `f()`, que devuelve una lista nueva.", ("markers",)))
+  # The retry got no answer: both reasons are reported.
+  assert pipeline._outcome(job, [(good, ["language"]), (failure, ["request_failed"])]).flags == (
+      "language", "request_failed")
+  # Nothing usable: the source segment, restored.
+  assert pipeline._outcome(job, [(failure, ["request_failed"])]).text == (
+      "Use the built-in function `f()`, which returns a new list.")
