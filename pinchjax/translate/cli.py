@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
   logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
   fields = [f.strip() for f in args.fields.split(",") if f.strip()]
-  report = pipeline.translate_files(args.in_path, args.to, args.out, fields,
-                                    cache_path=args.cache)
+  # Passed only when given, so that a gin binding of cache_path still applies otherwise.
+  extra = {"cache_path": args.cache} if args.cache else {}
+  report = pipeline.translate_files(args.in_path, args.to, args.out, fields, **extra)
   print(pipeline.summary(report))
   return 1 if report["failed_segments"] else 0
