@@ -52,18 +52,31 @@ _CACHE: dict[tuple[str, str], tuple[seqio.Task, TokenizedTask]] = {}
 
 
 def tokenize_task(task: seqio.Task, split: str) -> TokenizedTask:
-  """Runs the task's SeqIO preprocessors once (file order) and caches the token ids."""
+  """Runs the task's SeqIO preprocessors once (file order) and caches the token ids.
+
+  A mixture slice registered with a parent task (same file, vocabulary and template) takes
+  its examples from the parent's tokenization instead of tokenizing the file again.
+  """
   key = (task.name, split)
   cached = _CACHE.get(key)
   if cached is not None and cached[0] is task:
     return cached[1]
-  ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, use_cached=False,
-                        num_epochs=1)
-  inputs, targets = [], []
-  for ex in ds.as_numpy_iterator():
-    inputs.append(ex["inputs"].astype(np.int32))
-    targets.append(ex["targets"].astype(np.int32))
-  tok = TokenizedTask(task.name, inputs, targets)
+  source = task.source
+  parent = getattr(source, "parent", None)
+  if parent is not None:
+    whole = tokenize_task(seqio.get_mixture_or_task(parent), split)
+    parent_source = seqio.get_mixture_or_task(parent).source
+    keep = [i for i, r in enumerate(parent_source.records(split)) if r.id in source.ids]
+    tok = TokenizedTask(task.name, [whole.inputs[i] for i in keep],
+                        [whole.targets[i] for i in keep])
+  else:
+    ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, use_cached=False,
+                          num_epochs=1)
+    inputs, targets = [], []
+    for ex in ds.as_numpy_iterator():
+      inputs.append(ex["inputs"].astype(np.int32))
+      targets.append(ex["targets"].astype(np.int32))
+    tok = TokenizedTask(task.name, inputs, targets)
   _CACHE[key] = (task, tok)
   return tok
 

@@ -72,18 +72,24 @@ class JsonlSource(seqio.DataSource):
   """Canonical JSONL files of one language as a seqio DataSource.
 
   `files` maps split -> path; `ids`, if given, keeps only those example ids (a mixture
-  slice, in file order). Shuffling is a seeded permutation, so it is deterministic.
+  slice, in file order) and `parent` names the task over the whole file, whose tokenized
+  examples the slice can reuse. Shuffling is a seeded permutation, so it is deterministic.
   """
 
   def __init__(self, files: dict[str, str], lang: str, ids: frozenset[str] | None = None,
-               require_response: bool = True):
+               require_response: bool = True, parent: str | None = None):
     self._files, self._lang, self._ids = dict(files), lang, ids
     self._require_response = require_response
+    self.parent = parent
     super().__init__(splits=tuple(files), caching_permitted=False)
 
   @property
   def lang(self) -> str:
     return self._lang
+
+  @property
+  def ids(self) -> frozenset[str] | None:
+    return self._ids
 
   def records(self, split: str) -> list[canonical.Record]:
     if split not in self._files:
@@ -291,7 +297,8 @@ def _register_all(result: Registered, name: str, files: dict[str, dict[str, str]
     subtasks = []
     for lang, slice_ids in partition.items():
       task_name = f"{mixture}.{lang}"
-      src = JsonlSource({"train": files[lang]["train"]}, lang, frozenset(slice_ids))
+      src = JsonlSource({"train": files[lang]["train"]}, lang, frozenset(slice_ids),
+                        parent=f"{name}_{lang}")
       subtasks.append(_task(task_name, src, vocabulary, tmpl))
       result.tasks.append(task_name)
     seqio.MixtureRegistry.add(mixture, [(t, rate) for t in subtasks])
