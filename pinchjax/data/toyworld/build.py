@@ -27,6 +27,7 @@ from pinchjax.data.toyworld import corpus, lexicon, tasks
 DATASET = "toy"
 EVALSET = "toyeval"
 CORPUS = "toy_corpus"
+TEMPLATE = "toy"  # the toy model's chat template (pinchjax.data.chat)
 SPLIT_DIRS = {"train": (DATASET, "train"), "eval": (EVALSET, "test")}
 
 

@@ -64,7 +64,7 @@ def register_pretraining(corpus_path: str, vocabulary: seqio.Vocabulary,
 
 @gin.configurable
 def register_toyworld(data_dir: str, vocabulary: seqio.Vocabulary | str,
-                      template: str = "toy", *, budget: int | None = None, seed: int = 0,
+                      template: str = build.TEMPLATE, *, budget: int | None = None, seed: int = 0,
                       replace: bool = False) -> list[str]:
   """Registers the toy world written by build_toyworld(data_dir); returns every name.
 
