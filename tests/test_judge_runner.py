@@ -152,3 +152,14 @@ def test_pairing_errors_name_the_records():
   with pytest.raises(ValueError, match="missing key 'response'"):
     judge_pairs([{"id": "1", "lang": "en", "instruction": "q", "run": "c"}], other,
                 Scripted(), progress=False)
+
+
+def test_a_backend_that_loses_games_is_an_error():
+  class Lossy(Scripted):
+    def judge(self, games, prompt, on_answer):
+      on_answer(0, base.Answer("[[A]]", "A", 1))
+
+  cands = [rec("1", "en", "a", "cand"), rec("2", "en", "b", "cand")]
+  bases = [rec("1", "en", "c", "base"), rec("2", "en", "d", "base")]
+  with pytest.raises(RuntimeError, match="answered 1 of 4 games"):
+    judge_pairs(cands, bases, Lossy(), progress=False)

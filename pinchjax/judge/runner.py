@@ -141,7 +141,10 @@ def _judge(pairs: Sequence[tuple[dict, dict]], fids: Sequence[fidelity.Fidelity]
 
   meter = _Progress(len(to_ask), progress)
 
+  answered: set[int] = set()
+
   def on_answer(index: int, answer: base.Answer) -> None:
+    answered.add(index)
     key = to_ask[index].key
     if use_cache and answer.raw is not None:
       store.put(key, backend.judge_id, prompt.prompt_id, answer)
@@ -150,4 +153,7 @@ def _judge(pairs: Sequence[tuple[dict, dict]], fids: Sequence[fidelity.Fidelity]
 
   if to_ask:
     backend.judge(to_ask, prompt, on_answer)
+  if len(answered) != len(to_ask):  # a lost game would silently shrink the scored set
+    raise RuntimeError(f"backend {backend.judge_id} answered {len(answered)} of "
+                       f"{len(to_ask)} games")
   return out

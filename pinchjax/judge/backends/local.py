@@ -96,6 +96,7 @@ def _answer(logp: np.ndarray) -> base.Answer:
 def local_backend(checkpoint: str = gin.REQUIRED, template: str | None = None,
                   batch_size: int = 16, name: str | None = None) -> LocalBackend:
   """Loads a checkpoint (Hugging Face directory or pinchjax training checkpoint) as a judge."""
+  # Checkpoint formats (orbax, safetensors) are imported only when a checkpoint is loaded.
   from pinchjax.infer import loading  # pylint: disable=import-outside-toplevel
   generator = loading.load_generator(checkpoint, template=template)
   return LocalBackend(generator, name or os.path.abspath(checkpoint), batch_size)
