@@ -96,3 +96,28 @@ def read_metrics(model_dir: str, split: str = "train") -> list[dict]:
 def run_cli(data, model_dir, num_steps, timeout=240, **train) -> subprocess.CompletedProcess:
   return subprocess.run(cli_command(data, model_dir, num_steps, **train), cwd=REPO,
                         env=subprocess_env(), capture_output=True, text=True, timeout=timeout)
+
+
+def train_in_process(data: dict, model_dir: str, num_steps: int, extra: tuple[str, ...] = (),
+                     **train: object):
+  """Runs `trainer.train` here with the tiny bindings (gin cleared before and after)."""
+  import gin  # pylint: disable=import-outside-toplevel
+  from pinchjax import cli  # pylint: disable=import-outside-toplevel
+  from pinchjax.train import trainer  # pylint: disable=import-outside-toplevel
+  gin.clear_config()
+  try:
+    cli.parse_gin(["gin/runs/tune.gin"], bindings(data, model_dir, num_steps, **train) + list(extra))
+    return trainer.train()
+  finally:
+    gin.clear_config()
+
+
+REFERENCE_STEPS = 12
+
+
+@pytest.fixture(scope="session")
+def reference_run(tiny_data, tmp_path_factory) -> dict:
+  """An uninterrupted in-process run (8 devices) that the resume and multi-host runs match."""
+  model_dir = str(tmp_path_factory.mktemp("reference") / "run")
+  result = train_in_process(tiny_data, model_dir, REFERENCE_STEPS, checkpoint_every=4)
+  return {"model_dir": model_dir, "result": result, "metrics": read_metrics(model_dir)}

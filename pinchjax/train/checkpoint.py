@@ -68,6 +68,12 @@ class Checkpointer:
              "opt_state": out["optimizer"]["opt_state"]}
     return state, dict(out["data"])
 
+  def data_state(self, step: int | None = None) -> dict[str, Any]:
+    """The data position saved with a step (latest by default)."""
+    out = self._manager.restore(self._resolve(step), args=ocp.args.Composite(
+        data=ocp.args.JsonRestore()))
+    return dict(out["data"])
+
   def restore_params(self, target: Any, step: int | None = None) -> Any:
     """Restores only the parameters into the abstract `target` (latest step by default)."""
     out = self._manager.restore(self._resolve(step), args=ocp.args.Composite(

@@ -6,6 +6,7 @@
 Every argument is gin-configurable (`train.num_steps = 300`; see gin/runs/tune.gin). A run
 lives in `model_dir`:
   checkpoints/<step>/   orbax checkpoints (params, optimizer, data position), last K kept
+  checkpoints/model_config.json   the architecture (pinchjax.train.load.load_model reads it)
   metrics.jsonl         one line per train step and per evaluation (pinchjax.train.metrics)
   train/ events         TensorBoard event files
   config.gin            the gin configuration the run was started with
@@ -35,7 +36,7 @@ from pinchjax.model.config import ModelConfig
 from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.parallel import partition
 from pinchjax.parallel import rules as rules_lib
-from pinchjax.train import checkpoint, distributed, flops, metrics as metrics_lib
+from pinchjax.train import checkpoint, distributed, flops, load, metrics as metrics_lib
 from pinchjax.train import optimizer, preemption, schedules, step as step_lib
 
 
@@ -208,6 +209,8 @@ def train(
       f.write(gin.config_str())
   ckpt = checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"), checkpoint_every,
                                  keep_checkpoints, async_checkpointing)
+  if primary:
+    load.save_model_config(ckpt.directory, cfg)
   data = pipeline.get_dataset(mixture_or_task_name, "train", sequence_length, batch_size, seed,
                               shard_index=jax.process_index(), num_shards=jax.process_count())
   if ckpt.latest_step() is not None:

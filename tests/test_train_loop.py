@@ -1,0 +1,71 @@
+"""The trainer in-process on the real model and pipeline: learning, eval, NaN stop, meshes."""
+import glob
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from pinchjax.parallel import mesh as mesh_lib
+from pinchjax.train import load, schedules, trainer
+from test_train_support import read_metrics, tiny_data, train_in_process  # noqa: F401
+
+
+def test_loss_falls_and_eval_loss_per_language(tiny_data, tmp_path):
+  model_dir = str(tmp_path / "run")
+  result = train_in_process(tiny_data, model_dir, 200, log_every=50, checkpoint_every=1000,
+                            eval_tasks=["tiny_en", "tiny_fi", "tiny_sw"], eval_every=100)
+  train = read_metrics(model_dir)
+  assert [m["step"] for m in train] == list(range(1, 201))
+  first, last = np.mean([m["loss"] for m in train[:5]]), np.mean([m["loss"] for m in train[-5:]])
+  assert first > 3.0  # about log(vocab) at random init
+  assert last < 0.4 * first
+  evals = read_metrics(model_dir, "eval")
+  assert [e["step"] for e in evals] == [100, 200]
+  for lang in ("en", "fi", "sw"):
+    assert evals[-1][f"eval/loss/{lang}"] < 0.5 * first
+    assert result.eval_losses[f"eval/loss/{lang}"] == pytest.approx(evals[-1][f"eval/loss/{lang}"])
+  assert {"learning_rate", "grad_norm", "tokens_per_sec", "mfu", "z_loss"} <= set(train[-1])
+  assert 0 < train[-1]["mfu"] < 1
+  assert glob.glob(os.path.join(model_dir, "events.out.tfevents.*"))
+  assert result.step == 200 and not result.preempted
+  assert sorted(os.listdir(result.checkpoint_dir)) == ["200", "model_config.json"]
+
+
+def test_nan_stops_with_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
+  make = schedules.make_schedule
+
+  def poisoned(**kwargs):  # the update of step 6 (schedule step 5) writes NaN parameters
+    base = make(**kwargs)
+    return lambda count: jax.numpy.where(count >= 5, jax.numpy.nan, base(count))
+
+  monkeypatch.setattr(schedules, "make_schedule", poisoned)
+  model_dir = str(tmp_path / "run")
+  with pytest.raises(trainer.NonFiniteError,
+                     match=r"step 6: the updated parameters are not finite.*checkpoint is step 4"):
+    train_in_process(tiny_data, model_dir, 20, checkpoint_every=2)
+  ckpt_dir = os.path.join(model_dir, "checkpoints")
+  model, cfg = load.load_model(ckpt_dir)
+  params = jax.tree.leaves(model)
+  assert all(np.isfinite(np.asarray(p)).all() for p in params)
+  assert [m["step"] for m in read_metrics(model_dir)] == list(range(1, 6))
+
+
+def test_checkpoint_from_2x2x2_mesh_restores_on_4_devices(tiny_data, tmp_path):
+  model_dir = str(tmp_path / "run")
+  train_in_process(tiny_data, model_dir, 2, extra=(
+      "make_mesh.shape = {'data': 2, 'fsdp': 2, 'tensor': 2}", "make_schedule.warmup_steps = 0"))
+  ckpt_dir = os.path.join(model_dir, "checkpoints")
+  mesh8 = mesh_lib.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
+  mesh4 = mesh_lib.make_mesh({"data": 1, "fsdp": 2, "tensor": 2}, devices=jax.devices()[:4])
+  on8, _ = load.load_model(ckpt_dir, mesh8)
+  on4, cfg = load.load_model(ckpt_dir, mesh4)
+  assert cfg.d_model == 32
+  leaves8, leaves4 = jax.tree.leaves(on8), jax.tree.leaves(on4)
+  assert len(leaves4) == len(leaves8) > 0
+  for a, b in zip(leaves8, leaves4):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert {d.id for d in leaves4[0].sharding.device_set} <= {0, 1, 2, 3}
+  embed = on4.embed[...]  # [vocab, embed] -> ("tensor", "fsdp") under the default rules
+  assert embed.sharding.spec == jax.sharding.PartitionSpec("tensor", "fsdp")
+  assert embed.addressable_shards[0].data.shape == (32, 16)
