@@ -8,34 +8,27 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Iterator
 
 import gin
 import seqio
 
-from pinchjax.data import canonical
+from pinchjax.data import canonical, registry
 from pinchjax.infer import loading
 from pinchjax.infer.writer import DecodeConfig, Stats, write_generations
 
-_FIELDS = ("id", "lang", "instruction")
 
-
-def _text(value) -> str:
-  return value.decode("utf-8") if isinstance(value, bytes) else str(value)
-
-
-def task_records(name: str, split: str) -> Iterator[dict[str, str]]:
-  """{id, lang, instruction} of every example of a registered task (or a mixture's tasks),
-  read from the task's source before any preprocessing, in file order."""
-  provider = seqio.get_mixture_or_task(name)
+def task_records(name: str, split: str) -> list[dict[str, str]]:
+  """{id, lang, instruction} of every example of a registered task (or of each task of a
+  mixture), in file order."""
+  provider = registry.get_provider(name)
   tasks = provider.tasks if isinstance(provider, seqio.Mixture) else [provider]
+  out = []
   for task in tasks:
-    for ex in task.source.get_dataset(split, shuffle=False).as_numpy_iterator():
-      missing = [f for f in _FIELDS if f not in ex]
-      if missing:
-        raise ValueError(f"task {task.name!r} split {split!r}: examples lack {missing}; "
-                         f"they have {sorted(ex)}")
-      yield {f: _text(ex[f]) for f in _FIELDS}
+    if not isinstance(task.source, registry.JsonlSource):
+      raise ValueError(f"{task.name} is not a pinchjax task over canonical JSONL")
+    out += [{"id": r.id, "lang": r.lang, "instruction": r.instruction}
+            for r in task.source.records(split)]
+  return out
 
 
 @gin.configurable
@@ -63,7 +56,7 @@ def infer(checkpoint: str, out: str, task: str | None = None, mixture: str | Non
   if input_path:
     records = [r.to_json() for r in canonical.read_jsonl(input_path, require_response=False)]
   else:
-    records = list(task_records(task or mixture, split))
+    records = task_records(task or mixture, split)
   generator = loading.load_generator(checkpoint, template=template)
   run = run or os.path.basename(os.path.normpath(checkpoint))
   stats = write_generations(generator, records, out, run, decode_config or DecodeConfig(),
