@@ -37,7 +37,7 @@ def clean_gin():
 
 def run_cli(*args):
   return cli.main(["judge", *args, "--judge", "verifiable",
-                   f"--gin.CHECKER='{__name__}.checker'", "--gin.judge_run.n_boot=200"])
+                   f"--gin.VerifiableBackend.checker='{__name__}.checker'", "--gin.judge_run.n_boot=200"])
 
 
 def test_judge_command_writes_verdicts_scores_and_table(tmp_path, capsys):
@@ -108,3 +108,14 @@ def test_toyworld_judge_end_to_end(tmp_path):
     assert scores["fidelity"]["candidate"]["per_language"][lang]["share"] == 0.75
     assert scores["fidelity"]["baseline"]["per_language"][lang]["share"] == 1.0
   assert scores["fidelity"]["candidate"]["per_language"]["fi"]["detected"] == {"fi": 15, "zh": 5}
+
+
+def test_missing_required_judge_settings_are_named(tmp_path):
+  write_runs(tmp_path)
+  args = ["judge", "--candidate", str(tmp_path / "cand.jsonl"), "--baseline",
+          str(tmp_path / "base.jsonl"), "--out", str(tmp_path / "out")]
+  with pytest.raises(RuntimeError, match=r"OpenAICompatibleBackend.*\['base_url', 'model'\]"):
+    cli.main(args + ["--judge", "openai_compatible"])
+  gin.clear_config()
+  with pytest.raises(RuntimeError, match=r"VerifiableBackend.*\['checker'\]"):
+    cli.main(args + ["--judge", "verifiable"])

@@ -108,7 +108,8 @@ def test_killed_cli_run_rerun_asks_nothing_twice(tmp_path):
     cmd = [sys.executable, "-m", "pinchjax.cli", "judge", "--candidate",
            str(tmp_path / "cand.jsonl"), "--baseline", str(tmp_path / "base.jsonl"),
            "--out", str(out), "--judge", "openai_compatible",
-           f"--gin.JUDGE_BASE_URL='{server.base_url}'", "--gin.JUDGE_MODEL='judge-m'",
+           f"--gin.OpenAICompatibleBackend.base_url='{server.base_url}'",
+           "--gin.OpenAICompatibleBackend.model='judge-m'",
            "--gin.OpenAICompatibleBackend.max_concurrency=1", "--gin.judge_run.n_boot=100"]
     env = dict(os.environ, PYTHONPATH=REPO)
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,

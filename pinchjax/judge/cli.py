@@ -1,8 +1,8 @@
 """`pinchjax judge`: side-by-side verdicts and scores of a candidate run against a baseline.
 
   pinchjax judge --candidate gen_fi.jsonl --baseline base_fi.jsonl --judge openai_compatible \
-      --out judged/ --gin.JUDGE_BASE_URL="'http://127.0.0.1:8000/v1'" \
-      --gin.JUDGE_MODEL="'Qwen/Qwen2.5-72B-Instruct'"
+      --out judged/ --gin.OpenAICompatibleBackend.base_url="'http://127.0.0.1:8000/v1'" \
+      --gin.OpenAICompatibleBackend.model="'Qwen/Qwen2.5-72B-Instruct'"
 
 Writes OUT/verdicts.jsonl (one game a line) and OUT/scores.json (per language, macro,
 intervals, diagnostics, fidelity, call counts), caches every answer in OUT/judge_cache.sqlite
