@@ -86,7 +86,9 @@ def register(parser: argparse.ArgumentParser) -> None:
   against.add_argument("--references", help="reference responses JSONL (same layout)")
   parser.add_argument("--judge", type=_judge_file,
                       help="judge gin file: a name in gin/judges/ (openai_compatible, local, "
-                      "verifiable) or a path")
+                      "verifiable, toyworld) or a path; other settings are judge_run's gin "
+                      "parameters, e.g. --gin.judge_run.prompt=\"'sxs5-v1'\", "
+                      "--gin.judge_run.wrong_language_loses=True")
   parser.add_argument("--out", required=True, help="output directory")
   parser.add_argument("--cache", help="SQLite answer cache (default OUT/judge_cache.sqlite)")
   parser.set_defaults(func=main)
