@@ -12,13 +12,14 @@ from pinchjax.data import canonical, registry
 def parallel_set(n: int, langs: Sequence[str], seed: int = 0, words: int = 40,
                  prompt_words: tuple[int, int] = (3, 12), response_words: tuple[int, int] = (2, 24)
                  ) -> dict[str, list[canonical.Record]]:
-  """n examples ("ex00000"...) in each language; language L's words are "{L}{k}" (k < words)."""
+  """n examples ("ex00000"...) in each language; language L's words are L + two letters
+  (letters only, so a sentencepiece model can learn whole words)."""
   rng = np.random.default_rng(seed)
   lengths = [(int(rng.integers(*prompt_words)), int(rng.integers(*response_words)))
              for _ in range(n)]
   out = {}
   for lang in langs:
-    vocab = [f"{lang}{k}" for k in range(words)]
+    vocab = [f"{lang}{chr(97 + k // 26)}{chr(97 + k % 26)}" for k in range(words)]
     out[lang] = [
         canonical.Record(f"ex{i:05d}", lang, " ".join(rng.choice(vocab, size=p)),
                          " ".join(rng.choice(vocab, size=r)), "synthetic")

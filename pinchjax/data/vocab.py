@@ -98,7 +98,8 @@ class HfTokenizerVocabulary(seqio.Vocabulary):
     return self._tokenizer.decode(ids, skip_special_tokens=False)
 
   def _encode_tf(self, s: tf.Tensor) -> tf.Tensor:
-    def encode(b: bytes) -> np.ndarray:
+    def encode(b: np.ndarray | bytes) -> np.ndarray:
+      b = b.item() if isinstance(b, np.ndarray) else b  # a 0-d array of bytes
       return np.asarray(self._encode(b.decode("utf-8")), np.int32)
     ids = tf.numpy_function(encode, [s], tf.int32, stateful=False)
     ids.set_shape([None])
