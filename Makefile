@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test install
+.PHONY: test install demo toy-base
 
 $(STAMP): setup.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,3 +15,12 @@ install: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# A miniature of the whole study on the toy world (CPU, minutes); prints where the report is.
+# Rerunning reuses finished steps (results/toy_demo/manifest.json).
+demo: $(STAMP)
+	$(PY) -m pinchjax.cli study gin/studies/toy_demo.gin
+
+# Rebuilds the shipped toy base model (toy_base/): toy world, vocabulary, pretraining.
+toy-base: $(STAMP)
+	$(PY) -m pinchjax.study.toy_base

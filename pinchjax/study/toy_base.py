@@ -1,0 +1,156 @@
+"""`make toy-base`: the toy world's base model, pretrained by pinchjax, shipped in toy_base/.
+
+  python -m pinchjax.study.toy_base [--out toy_base] [--work results/toy_base_run] [--gin.X=Y ...]
+
+1. builds the toy world (`build_toyworld`, seed 0) in WORK/data;
+2. trains its sentencepiece vocabulary on the pretraining corpus and the tuning set's text,
+   with the toy chat markers as single tokens (`pinchjax.data.vocab.train_sentencepiece`);
+3. registers the world and pretrains as `pinchjax train --gin_file=gin/studies/toy_pretrain.gin`
+   would, on the task `toy_pretrain`, in WORK/pretrain;
+4. copies the final parameters (no optimiser state) to OUT/checkpoint and the vocabulary to
+   OUT/vocab.model;
+5. checks that the base follows no instructions: greedy answers to every eval instruction in
+   all 12 languages, scored by the toy world's checker.
+OUT/facts.json records the parameter count, steps, wall time, size on disk and accuracy.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from typing import Sequence
+
+import gin
+import numpy as np
+
+from pinchjax import cli
+from pinchjax import languages
+
+PRETRAIN_GIN = "gin/studies/toy_pretrain.gin"
+VOCAB_SIZE = 2048
+
+
+def train_vocab(data_dir: str, prefix: str) -> str:
+  """The toy sentencepiece model: pretraining text plus the tuning set's instructions (whose
+  question words never occur in pretraining text) and responses."""
+  # pylint: disable=import-outside-toplevel
+  from pinchjax.data import canonical, chat, vocab
+  from pinchjax.data.toyworld import build
+
+  def texts():
+    with open(build.corpus_path(data_dir), encoding="utf-8") as f:
+      yield from f
+    for lang in languages.PAPER_LANGUAGES:
+      for r in canonical.read_jsonl(build.instruction_path(data_dir, "train", lang)):
+        yield r.instruction
+        yield r.response
+  return vocab.train_sentencepiece(texts(), prefix, VOCAB_SIZE,
+                                   user_defined_symbols=chat.markers(["toy"]))
+
+
+def export_params(checkpoint_dir: str, out: str) -> str:
+  """A run's checkpoints directory reduced to its latest step's `params` item and the
+  model_config.json beside it (what tuning and inference load); returns the step directory."""
+  from pinchjax.train import load  # pylint: disable=import-outside-toplevel
+  steps = sorted(int(d) for d in os.listdir(checkpoint_dir) if d.isdigit())
+  dst = os.path.join(out, str(steps[-1]))
+  shutil.rmtree(out, ignore_errors=True)
+  shutil.copytree(os.path.join(checkpoint_dir, str(steps[-1])), dst,
+                  ignore=shutil.ignore_patterns("optimizer", "data"))
+  shutil.copy(os.path.join(checkpoint_dir, load.MODEL_CONFIG), out)
+  return dst
+
+
+def base_accuracy(checkpoint: str, data_dir: str, out_dir: str, limit: int | None
+                  ) -> dict[str, float]:
+  """Checker accuracy of greedy answers per language (the first `limit` eval items each)."""
+  # pylint: disable=import-outside-toplevel
+  from pinchjax.data.toyworld import build, checkers
+  from pinchjax.infer import run
+  from pinchjax.judge import records
+  acc = {}
+  for lang in languages.PAPER_LANGUAGES:
+    out = os.path.join(out_dir, f"{lang}.jsonl")
+    src = build.instruction_path(data_dir, "eval", lang)
+    if limit is not None:
+      src_limited = os.path.join(out_dir, f"{lang}.input.jsonl")
+      with open(src, encoding="utf-8") as f, open(src_limited, "w", encoding="utf-8") as g:
+        g.writelines(line for _, line in zip(range(limit), f))
+      src = src_limited
+    run.infer(checkpoint=checkpoint, out=out, input_path=src, run="toy_base")
+    acc[lang] = float(np.mean([checkers.check(r, r["response"]) for r in records.read(out)]))
+  return acc
+
+
+def count_params() -> int:
+  """Parameters of the model gin configures (built abstractly: no memory, no compute)."""
+  # pylint: disable=import-outside-toplevel
+  import jax
+  from flax import nnx
+  from pinchjax.model.config import ModelConfig
+  from pinchjax.parallel import partition
+  _, abstract = partition.abstract_model(ModelConfig(), 0)
+  return int(sum(x.size for x in jax.tree.leaves(nnx.to_pure_dict(abstract))))
+
+
+def _size(path: str) -> int:
+  return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+  files, bindings, rest = cli.split_gin_args(sys.argv[1:] if argv is None else argv)
+  parser = argparse.ArgumentParser(prog="python -m pinchjax.study.toy_base")
+  parser.add_argument("--out", default="toy_base", help="where the shipped files go")
+  parser.add_argument("--work", default="results/toy_base_run", help="data and the full run")
+  parser.add_argument("--eval-items", type=int, default=100,
+                      help="eval instructions per language for the pre-tuning check (0: skip)")
+  args = parser.parse_args(rest)
+  # pylint: disable=import-outside-toplevel
+  from pinchjax.data.toyworld import build, registration
+  from pinchjax.train import trainer
+
+  data_dir = os.path.join(args.work, "data")
+  world = build.build_toyworld(data_dir, seed=0)
+  os.makedirs(args.out, exist_ok=True)
+  vocab = train_vocab(data_dir, os.path.join(args.out, "vocab"))
+  os.remove(os.path.join(args.out, "vocab.vocab"))  # a readable copy; the .model is the vocab
+  registration.register_toyworld(data_dir, vocab)
+  run_dir = os.path.join(args.work, "pretrain")
+  cli.parse_gin([PRETRAIN_GIN, *files], [f"MODEL_DIR = {run_dir!r}", *bindings])
+  timing = os.path.join(run_dir, "wall_seconds.json")  # of the run that trained from step 0
+  fresh = not os.path.exists(os.path.join(run_dir, "checkpoints"))
+  start = time.time()
+  result = trainer.train()
+  if fresh:
+    with open(timing, "w", encoding="utf-8") as f:
+      json.dump(time.time() - start, f)
+  with open(timing, encoding="utf-8") as f:
+    seconds = json.load(f)
+  step_dir = export_params(result.checkpoint_dir, os.path.join(args.out, "checkpoint"))
+  gin.bind_parameter("load_generator.vocabulary", vocab)
+  accuracy = (base_accuracy(os.path.join(args.out, "checkpoint"), data_dir,
+                            os.path.join(args.work, "base_generations"), args.eval_items)
+              if args.eval_items else {})
+  facts = {
+      "pretraining": {"steps": result.step, "final_loss": result.loss,
+                      "seconds": round(seconds, 1), "gin": [PRETRAIN_GIN, *files],
+                      "bindings": bindings, "corpus_lines": world["corpus"]["lines"]},
+      "parameters": count_params(),
+      "checkpoint_step_dir": os.path.relpath(step_dir, args.out),
+      "size_bytes": _size(args.out),
+      "pre_tuning_checker_accuracy": accuracy,
+      "pre_tuning_checker_accuracy_mean": (float(np.mean(list(accuracy.values())))
+                                           if accuracy else None),
+      "eval_items_per_language": args.eval_items,
+  }
+  with open(os.path.join(args.out, "facts.json"), "w", encoding="utf-8") as f:
+    json.dump(facts, f, indent=1)
+  print(json.dumps(facts, indent=1))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
