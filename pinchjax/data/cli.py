@@ -23,11 +23,15 @@ from pinchjax.data import canonical, chat, formats, paperset, pipeline, registry
 
 
 def _import(args: argparse.Namespace) -> int:
-  result = formats.read(args.format, args.input, args.lang, args.on_error)
-  if args.align_with:
-    base = canonical.read_jsonl(args.align_with, "raise", require_response=False)
-    langs = {"base": base, args.lang: result.records}
-    canonical.aligned_ids(langs, "base", lambda l: args.align_with if l == "base" else args.input)
+  try:
+    result = formats.read(args.format, args.input, args.lang, args.on_error)
+    if args.align_with:
+      base = canonical.read_jsonl(args.align_with, "raise", require_response=False)
+      canonical.aligned_ids({"base": base, args.lang: result.records}, "base",
+                            lambda l: args.align_with if l == "base" else args.input)
+  except canonical.RecordError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 1
   n = canonical.write_jsonl(args.output, result.records)
   print(result.summary(), file=sys.stderr)
   print(json.dumps({"output": args.output, "written": n, **result.to_json()}))
@@ -44,22 +48,26 @@ def _build_paper_set(args: argparse.Namespace) -> int:
 
 def _ensure_registered(name: str, data_dir: str | None, vocab: str | None,
                        template: str) -> None:
-  """Registers the dataset `name` belongs to unless gin-configured registration knows it."""
-  try:
+  """Registers the dataset `name` belongs to under --data-dir (replacing an earlier
+  registration: the flags say what is wanted), or relies on gin-configured registration."""
+  if data_dir is None:
     registry.get_provider(name)
     return
-  except ValueError:
-    if data_dir is None:
-      raise
+  if vocab is None:
+    try:
+      registry.get_provider(name)  # counting works with whatever vocabulary is registered
+      return
+    except ValueError:
+      pass
   dataset = registry.dataset_dir_for(name, data_dir)
   if dataset is None:
     raise SystemExit(f"no dataset directory under {data_dir} matches {name!r}")
   # Counting needs no tokenizer; a stand-in vocabulary keeps `stats` free of model files.
   vocabulary = vocab if vocab else seqio.PassThroughVocabulary(size=1, eos_id=1)
   if os.path.isdir(os.path.join(data_dir, dataset, "train")):
-    registry.register_dataset(dataset, data_dir, vocabulary, template)
+    registry.register_dataset(dataset, data_dir, vocabulary, template, replace=True)
   else:
-    registry.register_evalset(dataset, data_dir, vocabulary, template)
+    registry.register_evalset(dataset, data_dir, vocabulary, template, replace=True)
 
 
 def _stats(args: argparse.Namespace) -> int:
