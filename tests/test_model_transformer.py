@@ -1,0 +1,132 @@
+"""Transformer forward: cached decoding, ragged prefill, packing and remat equal the plain forward."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from pinchjax.model import ModelConfig, Transformer, init_cache, init_model
+
+WINDOW = 4
+LENGTH = 11  # longer than the window, so ring buffers wrap
+CFG = ModelConfig(vocab_size=64, d_model=32, num_layers=2, num_heads=4, num_kv_heads=2,
+                  head_dim=8, mlp_dim=64, layer_pattern=("local", "global"),
+                  sliding_window=WINDOW, qk_norm=True, sandwich_norm=True,
+                  norm_plus_one=True, embed_scale=True, activation="gelu_tanh")
+
+
+@pytest.fixture(scope="module")
+def forward():
+  """One jitted forward, (tokens, positions, segment_ids=None, cache=None) -> model output."""
+  graphdef, state = nnx.split(init_model(CFG, seed=0))
+  fwd = jax.jit(lambda st, *args: nnx.merge(graphdef, st)(*args))
+  return lambda *args: fwd(state, *args)
+
+
+def _tokens(batch, length, seed=1):
+  return jax.random.randint(jax.random.key(seed), (batch, length), 0, 64)
+
+
+def _arange(batch, length):
+  return jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (batch, length))
+
+
+def test_cached_decoding_matches_full_forward_past_the_window(forward):
+  tokens, positions = _tokens(2, LENGTH), _arange(2, LENGTH)
+  full, none = forward(tokens, positions)
+  assert none is None and full.dtype == jnp.float32 and full.shape == (2, LENGTH, 64)
+
+  cache = init_cache(CFG, 2, 16)
+  assert cache.layers[0].k.shape == (2, WINDOW, 2, 8)  # ring for the local layer
+  assert cache.layers[1].k.shape == (2, 16, 2, 8)
+  logits = []
+  for i in range(LENGTH):
+    out, cache = forward(tokens[:, i:i + 1], positions[:, i:i + 1], None, cache)
+    logits.append(out)
+  np.testing.assert_allclose(jnp.concatenate(logits, 1), full, atol=1e-5)
+  # The ring holds the last WINDOW positions, the global buffer all of them.
+  np.testing.assert_array_equal(jnp.sort(cache.layers[0].pos[0]), [7, 8, 9, 10])
+  np.testing.assert_array_equal(cache.layers[1].pos[0, :12], list(range(11)) + [-1])
+
+  # A chunked prefill longer than the window, then a chunk that wraps the ring.
+  cache = init_cache(CFG, 2, 16)
+  first, cache = forward(tokens[:, :7], positions[:, :7], None, cache)
+  rest, cache = forward(tokens[:, 7:], positions[:, 7:], None, cache)
+  np.testing.assert_allclose(jnp.concatenate([first, rest], 1), full, atol=1e-5)
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_ragged_padded_prefill_then_decode(forward, side):
+  lengths = [8, 3]
+  seqs = np.asarray(_tokens(2, LENGTH, seed=7))
+  alone, _ = forward(jnp.asarray(seqs), _arange(2, LENGTH))  # causal: prefixes are alone
+  tokens = np.zeros((2, LENGTH), np.int32)
+  positions = np.full((2, LENGTH), 3, np.int32)  # padding positions must not matter
+  segments = np.zeros((2, LENGTH), np.int32)
+  for row, n in enumerate(lengths):
+    cols = slice(0, n) if side == "right" else slice(LENGTH - n, LENGTH)
+    tokens[row, cols], positions[row, cols], segments[row, cols] = seqs[row, :n], range(n), 1
+    if side == "left":
+      positions[row, :LENGTH - n] = 0
+  cache = init_cache(CFG, 2, 16)
+  prefill, cache = forward(jnp.asarray(tokens), jnp.asarray(positions), jnp.asarray(segments),
+                           cache)
+  for row, n in enumerate(lengths):
+    cols = slice(0, n) if side == "right" else slice(LENGTH - n, LENGTH)
+    np.testing.assert_allclose(prefill[row, cols], alone[row, :n], atol=1e-5)
+  for step in range(3):
+    nxt = jnp.asarray([[seqs[row, n + step]] for row, n in enumerate(lengths)], jnp.int32)
+    pos = jnp.asarray([[n + step] for n in lengths], jnp.int32)
+    out, cache = forward(nxt, pos, None, cache)
+    for row, n in enumerate(lengths):
+      np.testing.assert_allclose(out[row, 0], alone[row, n + step], atol=1e-5)
+
+
+def test_packed_row_equals_segments_alone(forward):
+  seqs = _tokens(2, LENGTH, seed=3)
+  # Row 0 packs seqs[0][:5], seqs[1][:4] and two pads; row 1 is seqs[1] alone.
+  tokens = jnp.stack([jnp.concatenate([seqs[0, :5], seqs[1, :4], jnp.zeros(2, jnp.int32)]),
+                      seqs[1]])
+  positions = jnp.asarray([list(range(5)) + list(range(4)) + [0, 0], list(range(LENGTH))],
+                          jnp.int32)
+  segments = jnp.asarray([[1] * 5 + [2] * 4 + [0] * 2, [1] * LENGTH], jnp.int32)
+  packed, _ = forward(tokens, positions, segments)
+  alone, _ = forward(seqs, _arange(2, LENGTH))
+  np.testing.assert_allclose(packed[0, :5], alone[0, :5], atol=1e-5)
+  np.testing.assert_allclose(packed[0, 5:9], alone[1, :4], atol=1e-5)
+  np.testing.assert_allclose(packed[1], alone[1], atol=1e-5)
+  assert np.all(np.isfinite(np.asarray(packed)))  # pads see nothing but stay finite
+
+
+def test_remat_gives_the_same_loss_and_gradients():
+  tokens, positions = _tokens(2, 8), _arange(2, 8)
+  params = nnx.state(init_model(CFG, seed=0), nnx.Param)
+
+  def loss_and_grad(cfg):
+    graphdef = nnx.graphdef(nnx.eval_shape(lambda: Transformer(cfg, rngs=nnx.Rngs(0))))
+
+    def loss(params):
+      logits, _ = nnx.merge(graphdef, params)(tokens, positions)
+      return jnp.mean(jax.nn.logsumexp(logits, -1) - jnp.take_along_axis(
+          logits, tokens[..., None], -1)[..., 0])
+    return jax.jit(jax.value_and_grad(loss))(params)
+
+  plain = loss_and_grad(CFG)
+  remat = loss_and_grad(CFG.replace(remat_policy="dots"))
+  np.testing.assert_allclose(remat[0], plain[0], rtol=1e-6)
+  for x, y in zip(jax.tree.leaves(remat[1]), jax.tree.leaves(plain[1])):
+    np.testing.assert_allclose(x, y, atol=1e-6)
+
+
+def test_config_validation_names_the_field():
+  with pytest.raises(ValueError, match="activation"):
+    ModelConfig(activation="relu")
+  with pytest.raises(ValueError, match="sliding_window"):
+    ModelConfig(layer_pattern=("local",))
+  with pytest.raises(ValueError, match="num_kv_heads"):
+    ModelConfig(num_heads=4, num_kv_heads=3)
+  for cfg in (ModelConfig(), CFG, CFG.replace(qkv_bias=True, out_bias=True,
+                                               tie_embeddings=False)):
+    model = nnx.eval_shape(lambda: Transformer(cfg, rngs=nnx.Rngs(0)))
+    params = nnx.state(model, nnx.Param)
+    assert sum(x.size for x in jax.tree.leaves(params)) == cfg.num_params()
