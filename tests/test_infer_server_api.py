@@ -35,6 +35,9 @@ class EchoGenerator:
         raise RuntimeError("decoder failed")
       words = r.prompt.upper().split()
       text, stopped = truncate_at_stop(" ".join(words[:r.max_new_tokens]), r.stop)
+      if r.on_text:
+        for i, word in enumerate(text.split(" ")):
+          r.on_text(f" {word}" if i else word)
       reason = "stop" if stopped or len(words) <= r.max_new_tokens else "length"
       out.append(Completion(text, reason, len(words), len(text.split())))
     return out

@@ -116,3 +116,16 @@ def test_one_file_is_one_run_and_config(generator, tmp_path):
     write_generations(generator, RECORDS, str(out), "run1", DecodeConfig(max_new_tokens=7))
   with pytest.raises(ValueError, match="Use another output file"):
     write_generations(generator, RECORDS, str(out), "run2", CONFIG)
+
+
+def test_streamed_pieces_join_to_the_answer(generator):
+  prompt = generator.instruction_prompt("hyvää huomenta")
+  plain = generator.generate([Request(prompt, 12)])[0]
+  assert len(plain.text) > 6
+  stop = plain.text[4:6]
+  pieces, cut_pieces = [], []
+  out = generator.generate([Request(prompt, 12, on_text=pieces.append),
+                            Request(prompt, 12, stop=(stop,), on_text=cut_pieces.append)])
+  assert out[0] == plain and "".join(pieces) == plain.text and len(pieces) > 1
+  assert out[1].text == plain.text[:plain.text.find(stop)] == "".join(cut_pieces)
+  assert out[1].finish_reason == "stop"

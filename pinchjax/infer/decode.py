@@ -14,17 +14,27 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Sequence
+import itertools
+import threading
+from typing import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import nnx
+from jax.experimental import io_callback
 
 from pinchjax.infer.sampling import SamplingParams, row_keys, sample_tokens, stack_params
 from pinchjax.model import kv_cache
 
 MIN_BUCKET = 8
+# (step, tokens [rows], active [rows]): the tokens of one step; active rows were still going.
+StepCallback = Callable[[int, np.ndarray, np.ndarray], None]
+# Streams being decoded, by id: the compiled loop calls back with an id, not a function, so
+# streaming never recompiles.
+_STREAMS: dict[int, StepCallback] = {}
+_STREAM_IDS = itertools.count(1)
+_STREAMS_LOCK = threading.Lock()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +51,8 @@ def bucket(n: int, minimum: int = MIN_BUCKET) -> int:
 def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
              max_new_tokens: int | Sequence[int],
              sampling: SamplingParams | Sequence[SamplingParams] = SamplingParams(),
-             stop_token_ids: Sequence[int] = (), pad_batch: bool = True) -> list[Generated]:
+             stop_token_ids: Sequence[int] = (), pad_batch: bool = True,
+             on_step: StepCallback | None = None) -> list[Generated]:
   """Generates for each prompt (token ids, start token included) until a stop token or its
   max_new_tokens.
 
@@ -52,6 +63,7 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
     sampling: one setting for all rows or one per row (each with its own seed).
     stop_token_ids: ids that end a row (EOS, end-of-turn); not part of the output.
     pad_batch: round the batch up to a power of two to reuse compiled programs.
+    on_step: called from inside the decode loop with each step's tokens (for streaming).
   """
   batch = len(prompts)
   if not batch:
@@ -75,10 +87,19 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   params = stack_params(list(settings) + [SamplingParams()] * (rows - batch))
   stops = np.asarray(sorted(set(stop_token_ids)) or [-1], np.int32)
   graphdef, state = nnx.split(model)
-  out, counts = _generate_jit(
-      graphdef, state, tokens, lengths, row_limits, params, stops, steps=steps,
-      greedy_only=all(s.greedy for s in settings))
-  out, counts = np.asarray(out), np.asarray(counts)
+  stream_id = 0
+  if on_step is not None:
+    with _STREAMS_LOCK:
+      stream_id = next(_STREAM_IDS)
+      _STREAMS[stream_id] = lambda step, tok, act: on_step(step, tok[:batch], act[:batch])
+  try:
+    out, counts = _generate_jit(
+        graphdef, state, tokens, lengths, row_limits, params, stops, np.int32(stream_id),
+        steps=steps, greedy_only=all(s.greedy for s in settings), stream=on_step is not None)
+    out, counts = np.asarray(out), np.asarray(counts)
+  finally:
+    with _STREAMS_LOCK:
+      _STREAMS.pop(stream_id, None)
   results = []
   stop_set = set(stop_token_ids)
   for i in range(batch):
@@ -99,9 +120,13 @@ def _per_row(value, batch: int, name: str) -> list:
   return value
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "steps", "greedy_only"))
-def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, *, steps: int,
-                  greedy_only: bool):
+def _emit(stream_id, step, tokens, active) -> None:
+  _STREAMS[int(stream_id)](int(step), np.asarray(tokens), np.asarray(active))
+
+
+@functools.partial(jax.jit, static_argnames=("graphdef", "steps", "greedy_only", "stream"))
+def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, stream_id, *,
+                  steps: int, greedy_only: bool, stream: bool):
   model = nnx.merge(graphdef, state)
   rows, prompt_len = tokens.shape
   cache = kv_cache.init_cache(model.cfg, rows, prompt_len + steps, model.cfg.jnp_dtype)
@@ -116,7 +141,12 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, *, st
     return sample_tokens(logits, row_keys(params["seed"], step), params["temperature"],
                          params["top_k"], params["top_p"])
 
+  def emit(step, tokens, active):
+    if stream:
+      io_callback(_emit, None, stream_id, step, tokens, active, ordered=True)
+
   first = pick(last, 0)
+  emit(0, first, jnp.ones(rows, bool))
   out = jnp.zeros((rows, steps), jnp.int32).at[:, 0].set(first)
   done = jnp.isin(first, stops) | (limits <= 1)
   counts = jnp.ones(rows, jnp.int32)
@@ -130,6 +160,7 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, *, st
     logits, cache = model(token[:, None], pos[:, None], segment_ids=jnp.ones_like(token)[:, None],
                           cache=cache)
     nxt = pick(logits[:, 0], step)
+    emit(step, nxt, ~done)
     out = out.at[:, step].set(jnp.where(done, 0, nxt))
     counts = counts + (~done).astype(jnp.int32)
     done = done | jnp.isin(nxt, stops) | (step + 1 >= limits)

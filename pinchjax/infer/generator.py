@@ -6,18 +6,23 @@ interface, so it can be exercised with a stand-in and run over any decoder.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 from pinchjax.infer.sampling import SamplingParams
 
 
 @dataclasses.dataclass(frozen=True)
 class Request:
-  """One prompt to complete. `prompt` is text exactly as the model sees it (template applied)."""
+  """One prompt to complete. `prompt` is text exactly as the model sees it (template applied).
+
+  With `on_text`, the generator also streams: it calls `on_text` with pieces of the answer as
+  they are decoded, whose concatenation is the final `Completion.text`.
+  """
   prompt: str
   max_new_tokens: int
   sampling: SamplingParams = SamplingParams()
   stop: tuple[str, ...] = ()
+  on_text: Callable[[str], None] | None = dataclasses.field(default=None, compare=False)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,3 +53,15 @@ def truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
   """Cuts `text` before the earliest stop string; says whether one was found."""
   cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
   return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def held_back(text: str, stop: Sequence[str]) -> int:
+  """How many trailing characters of a partial answer must wait: the start of a stop string
+  (it may still be completed and cut) or an incomplete character (U+FFFD from split bytes)."""
+  hold = len(text) - len(text.rstrip("\ufffd"))
+  for s in stop:
+    for k in range(min(len(s) - 1, len(text)), 0, -1):
+      if text.endswith(s[:k]):
+        hold = max(hold, k)
+        break
+  return hold

@@ -13,7 +13,38 @@ from flax import nnx
 
 from pinchjax.data import chat
 from pinchjax.infer import decode
-from pinchjax.infer.generator import Completion, Request, truncate_at_stop
+from pinchjax.infer.generator import Completion, Request, held_back, truncate_at_stop
+
+
+class _TextStream:
+  """Turns one row's tokens, as the decode loop produces them, into text pieces."""
+
+  def __init__(self, vocab: seqio.Vocabulary, stop: tuple[str, ...], on_text):
+    self.vocab, self.stop, self.on_text = vocab, stop, on_text
+    self.tokens: list[int] = []
+    self.sent = ""
+    self.closed = False
+
+  def push(self, token: int, stop_token_ids: tuple[int, ...]) -> None:
+    if self.closed:
+      return
+    if token in stop_token_ids:
+      self.closed = True
+      return
+    self.tokens.append(token)
+    text, self.closed = truncate_at_stop(self.vocab.decode(self.tokens), self.stop)
+    if not self.closed:
+      text = text[:len(text) - held_back(text, self.stop)]
+    self._send(text)
+
+  def finish(self, text: str) -> None:
+    self._send(text)
+
+  def _send(self, text: str) -> None:
+    # Only ever extend what was sent (a decoder that rewrites earlier text waits for the end).
+    if len(text) > len(self.sent) and text.startswith(self.sent):
+      self.on_text(text[len(self.sent):])
+      self.sent = text
 
 
 class JaxGenerator:
@@ -52,13 +83,25 @@ class JaxGenerator:
 
   def generate(self, requests: Sequence[Request]) -> list[Completion]:
     prompts = [self.encode(r.prompt) for r in requests]
+    streams = {i: _TextStream(self.vocab, self.template.stop_strings + r.stop, r.on_text)
+               for i, r in enumerate(requests) if r.on_text is not None}
+
+    def on_step(step, tokens, active):
+      del step
+      for i, stream in streams.items():
+        if active[i]:
+          stream.push(int(tokens[i]), self.stop_token_ids)
+
     outs = decode.generate(self.model, prompts, [r.max_new_tokens for r in requests],
-                           [r.sampling for r in requests], self.stop_token_ids)
+                           [r.sampling for r in requests], self.stop_token_ids,
+                           on_step=on_step if streams else None)
     completions = []
-    for request, prompt, out in zip(requests, prompts, outs):
+    for i, (request, prompt, out) in enumerate(zip(requests, prompts, outs)):
       raw = self.vocab.decode(out.tokens)
       text = chat.strip_response(self.template, raw)
       text, stopped = truncate_at_stop(text, request.stop)
       reason = "stop" if stopped or text != raw else out.finish_reason
+      if i in streams:
+        streams[i].finish(text)
       completions.append(Completion(text, reason, len(prompt), len(out.tokens)))
     return completions

@@ -7,10 +7,9 @@ response object, or into the chunks of a server-sent-event stream.
 from __future__ import annotations
 
 import dataclasses
-import re
 import time
 import uuid
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from pinchjax.infer.generator import Completion, Generator, Request
 from pinchjax.infer.sampling import SamplingParams
@@ -159,21 +158,32 @@ class OpenAIApi:
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
 
-  def stream_chunks(self, parsed: Parsed, completion: Completion) -> Iterator[dict[str, Any]]:
-    """The chunks of a streamed answer: the text in word-sized deltas, then the finish."""
-    chat = parsed.kind == "chat"
-    base = {"id": _new_id(chat), "object": "chat.completion.chunk" if chat else
-            "text_completion", "created": int(time.time()), "model": self.model_name}
-    pieces = re.findall(r"\s*\S+|\s+", completion.text)
-    if chat:
-      pieces = [None] + pieces  # the first chat delta announces the role
-    for piece in pieces:
-      delta = ({"role": "assistant", "content": ""} if piece is None else
-               {"content": piece}) if chat else None
-      yield {**base, "choices": [{"index": 0, "finish_reason": None, "logprobs": None,
-                                  **({"delta": delta} if chat else {"text": piece})}]}
-    yield {**base, "choices": [{"index": 0, "finish_reason": completion.finish_reason,
-                                "logprobs": None, **({"delta": {}} if chat else {"text": ""})}]}
+  def stream_chunks(self, parsed: Parsed) -> "StreamChunks":
+    return StreamChunks(parsed.kind == "chat", self.model_name)
+
+
+class StreamChunks:
+  """The chunk objects of one streamed answer (one id, one creation time)."""
+
+  def __init__(self, chat: bool, model_name: str):
+    self.chat = chat
+    self.base = {"id": _new_id(chat), "object": "chat.completion.chunk" if chat else
+                 "text_completion", "created": int(time.time()), "model": model_name}
+
+  def _chunk(self, payload: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
+    return {**self.base, "choices": [{"index": 0, "finish_reason": finish_reason,
+                                      "logprobs": None, **payload}]}
+
+  def start(self) -> list[dict[str, Any]]:
+    """Chat streams open by announcing the role."""
+    return [self._chunk({"delta": {"role": "assistant", "content": ""}}, None)] if self.chat \
+        else []
+
+  def text(self, piece: str) -> dict[str, Any]:
+    return self._chunk({"delta": {"content": piece}} if self.chat else {"text": piece}, None)
+
+  def finish(self, completion: Completion) -> dict[str, Any]:
+    return self._chunk({"delta": {}} if self.chat else {"text": ""}, completion.finish_reason)
 
 
 def _new_id(chat: bool) -> str:

@@ -6,8 +6,10 @@ in OpenAI's error shape and never stops the server.
 """
 from __future__ import annotations
 
+import dataclasses
 import hmac
 import json
+import queue
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,6 +44,8 @@ class _Handler(BaseHTTPRequestHandler):
       route()
     except ApiError as e:
       self._send_json(e.status, e.body())
+    except ConnectionError:  # the client went away; nobody to answer
+      self.close_connection = True
     except Exception as e:  # pylint: disable=broad-except
       err = ApiError(500, f"internal error: {type(e).__name__}: {e}", kind="server_error")
       self._send_json(500, err.body())
@@ -90,11 +94,10 @@ class _Handler(BaseHTTPRequestHandler):
       raise ApiError(400, f"the body is not valid JSON: {e}") from None
     api = self.server.api
     parsed = api.parse(_POST_ROUTES[path], obj)
-    completions = self.server.batcher.generate(parsed.requests)
     if parsed.stream:
-      self._send_stream(api.stream_chunks(parsed, completions[0]))
+      self._stream(parsed)
     else:
-      self._send_json(200, api.response(parsed, completions))
+      self._send_json(200, api.response(parsed, self.server.batcher.generate(parsed.requests)))
 
   def _send_json(self, status: int, obj: Any) -> None:
     data = json.dumps(obj, ensure_ascii=False).encode()
@@ -106,16 +109,35 @@ class _Handler(BaseHTTPRequestHandler):
     self.end_headers()
     self.wfile.write(data)
 
-  def _send_stream(self, chunks) -> None:
+  def _stream(self, parsed) -> None:
+    """Server-sent events: text pieces as the decoder produces them, then the finish."""
+    pieces: queue.Queue[str] = queue.Queue()
+    request = dataclasses.replace(parsed.requests[0], on_text=pieces.put)
+    future = self.server.batcher.submit([request])[0]
+    chunks = self.server.api.stream_chunks(parsed)
     self.send_response(200)
     self.send_header("Content-Type", "text/event-stream")
     self.send_header("Cache-Control", "no-cache")
     self.send_header("Connection", "close")
     self.end_headers()
-    self.close_connection = True
-    for chunk in chunks:
-      self.wfile.write(f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n".encode())
+    for chunk in chunks.start():
+      self._event(chunk)
+    while not (future.done() and pieces.empty()):
+      try:
+        self._event(chunks.text(pieces.get(timeout=0.05)))
+      except queue.Empty:
+        pass
+    try:
+      self._event(chunks.finish(future.result()))
+    except Exception as e:  # pylint: disable=broad-except
+      # The status line has gone out; the error travels as an event, as OpenAI's does.
+      self._event(ApiError(500, f"internal error: {type(e).__name__}: {e}",
+                           kind="server_error").body())
     self.wfile.write(b"data: [DONE]\n\n")
+    self.wfile.flush()
+
+  def _event(self, obj: Any) -> None:
+    self.wfile.write(f"data: {json.dumps(obj, ensure_ascii=False)}\n\n".encode())
     self.wfile.flush()
 
 
