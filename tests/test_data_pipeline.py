@@ -202,3 +202,33 @@ def test_long_prompts_are_counted_not_silently_dropped(data):
   assert batch["decoder_loss_weights"].sum() > 0
   with pytest.raises(ValueError, match="sequence_length must be an int"):
     pipeline.get_dataset("tpipe_mono_en", "train", {"targets": 12}, 2, seed=0)
+
+
+def test_few_languages_register_what_exists(tmp_path, data):
+  synthetic.write_parallel_set(str(tmp_path), "tfew", 30, ("en", "fi", "sw"))
+  res = registry.register_dataset("tfew", str(tmp_path), data["vocab"], "toy",
+                                  languages=("en", "fi", "sw"), seen=("en", "fi"))
+  assert {"tfew_k1_o0", "tfew_k2_o0", "tfew_pinch_seen_p10"} <= set(res.mixtures)
+  assert not any(m.startswith("tfew_pair_") or m.endswith("_o1") for m in res.mixtures)
+  assert "cannot be paired" in res.not_registered["tfew_pair_*"]
+  assert "only 1 orderings" in res.not_registered["tfew_k*_o1..2"]
+
+
+def test_gin_configured_registration_on_first_use(tmp_path, data):
+  import gin
+  synthetic.write_parallel_set(str(tmp_path), "tgin", 24, ("en", "ar"))
+  gin.parse_config([f"register_configured.data_dir = '{tmp_path}'",
+                    "register_configured.datasets = ['tgin', 'absent']",
+                    f"register_configured.vocabulary = '{data['model']}'",
+                    "register_configured.template = 'toy'",
+                    "register_dataset.languages = ['en', 'ar']",
+                    "register_dataset.seen = ['en', 'ar']"])
+  try:
+    ds = pipeline.get_dataset("tgin_pinch_p50", "train", LENGTH, 2, seed=0)
+    assert registry.mixture_stats("tgin_pinch_p50")["languages"] == {"en": 18, "ar": 6}
+    assert next(ds)["decoder_loss_weights"].sum() > 0
+    with pytest.raises(ValueError, match="no SeqIO task or mixture 'tgin_nope'; pinchjax "
+                       "registered"):
+      pipeline.get_dataset("tgin_nope", "train", LENGTH, 2, seed=0)
+  finally:
+    gin.clear_config()

@@ -37,6 +37,7 @@ import functools
 import hashlib
 import json
 import logging
+import math
 import os
 from typing import Any, Sequence
 
@@ -311,12 +312,21 @@ def _register_all(result: Registered, name: str, files: dict[str, dict[str, str]
   if base in seen:
     for p in percents:
       add_mixture(f"{name}_pinch_seen_p{_tag(p)}", mixtures.pinch(ids, budget, seen, p, seed, base))
-    for o, order in enumerate(mixtures.orderings(seen, n_orderings, seed, first=base)):
+    # Few seen languages have fewer distinct orders than asked: register those that exist.
+    possible = math.factorial(len(seen) - 1)
+    if possible < n_orderings:
+      result.not_registered[f"{name}_k*_o{possible}..{n_orderings - 1}"] = (
+          f"only {possible} orderings of {len(seen)} seen languages with {base} first")
+    for o, order in enumerate(mixtures.orderings(seen, min(n_orderings, possible), seed, base)):
       for k in range(1, len(order) + 1):
         add_mixture(f"{name}_k{k}_o{o}", mixtures.first_k(ids, budget, order, k, seed))
+  else:
+    result.not_registered[f"{name}_pinch_seen_*, {name}_k*"] = f"{base} is not a seen language"
   if len(languages) % 2 == 0:
     for l1, l2 in mixtures.random_pairs(languages, seed):
       add_mixture(f"{name}_pair_{l1}_{l2}", mixtures.pair(ids, budget, l1, l2, seed))
+  else:
+    result.not_registered[f"{name}_pair_*"] = f"{len(languages)} languages cannot be paired"
 
 
 @gin.configurable
