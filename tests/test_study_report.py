@@ -70,6 +70,9 @@ def test_findings_verdicts_and_numbers(results_dir):
   assert f["Monolingualtuning"].verdict == findings.HOLDS
   assert "above the base in 4/4 languages" in f["Monolingualtuning"].here
   assert "from 15.0 (zh) to 31.7" in f["Monolingualtuning"].here
+  # accuracy = IF / 100 in the fixture: off-diagonal mean (95 + 70 + 60 + 45) / 12.
+  assert "checker accuracy off the diagonal 22.5% vs 0.0% for the base" in f[
+      "Monolingualtuning"].here
   assert f["P=1(about"].verdict == findings.HOLDS
   assert "P=1 vs pinch_p0: non-English average gain 20.0 [" in f["P=1(about"].here
   assert "3/3 languages gain" in f["P=1(about"].here

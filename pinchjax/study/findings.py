@@ -31,19 +31,22 @@ def _fmt(x: float) -> str:
   return f"{x:.1f}"
 
 
-def mono_matrix(r: Results) -> dict[str, dict[str, float]]:
-  """tuned language -> eval language -> IF (point estimates of the monolingual models)."""
+def mono_matrix(r: Results, metric: str = "if") -> dict[str, dict[str, float]]:
+  """tuned language -> eval language -> IF (or `accuracy` / `fidelity`, 0..1) of the
+  monolingual models (point estimates)."""
   out: dict[str, dict[str, float]] = {}
   for tuned, cfg in r.configs("mono"):
-    row = {l: r.score(cfg, l).value for l in r.languages if r.has(cfg, l)}
+    row = {l: r.score(cfg, l).value if metric == "if" else r.metric(cfg, l, metric)
+           for l in r.languages if r.has(cfg, l)}
+    row = {l: v for l, v in row.items() if v is not None}
     if row:
       out[tuned] = row
   return out
 
 
-def cross_lingual(r: Results) -> dict[str, float]:
-  """Per eval language: mean IF of the models tuned on the other languages."""
-  m = mono_matrix(r)
+def cross_lingual(r: Results, metric: str = "if") -> dict[str, float]:
+  """Per eval language: mean IF (or another metric) of the models tuned on the others."""
+  m = mono_matrix(r, metric)
   out = {}
   for lang in r.languages:
     others = [row[lang] for tuned, row in m.items() if tuned != lang and lang in row]
@@ -65,6 +68,11 @@ def transfer(r: Results) -> Finding:
   here = (f"above the base in {len(above)}/{len(cross)} languages; cross-lingual IF "
           f"ranges from {_fmt(cross[low])} ({low}) to {_fmt(max(cross.values()))} "
           f"(base: {_fmt(float(np.mean(list(base.values()))))} on average)")
+  acc = cross_lingual(r, "accuracy")
+  base_acc = [v for l in acc if (v := r.metric("base", l, "accuracy")) is not None]
+  if acc:
+    here += (f"; checker accuracy off the diagonal {_fmt(100 * np.mean(list(acc.values())))}%"
+             + (f" vs {_fmt(100 * np.mean(base_acc))}% for the base" if base_acc else ""))
   return Finding(claim, rule, here, _verdict(len(above) == len(cross), 2 * len(above) > len(cross)))
 
 
