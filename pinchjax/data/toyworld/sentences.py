@@ -36,12 +36,15 @@ class _Renderer:
     word = self.lex.word(concept)
     return [self.typ.oblique.apply(word) if oblique and self.typ.oblique else word]
 
+  def words(self, concepts: tuple[str, ...]) -> list[str]:
+    return [t for c in concepts for t in self.word(c)]
+
   def fn(self, role: str) -> list[str]:
     """A function word's tokens; none where the language lacks the role (Russian copula)."""
     return self.lex.function[role].split() if role in self.lex.function else []
 
   def head(self, role: str) -> list[str]:
-    """A definite head noun: "the answer", "ال"-prefixed in Arabic, bare elsewhere."""
+    """A definite head noun: "the opposite", "ال"-prefixed in Arabic, bare elsewhere."""
     (word,) = self.fn(role)
     if self.typ.definite:
       return [self.typ.definite.apply(word)]
@@ -56,19 +59,15 @@ class _Renderer:
 
   def clause(self, fact: Fact) -> tuple[list[str], list[str], list[str], str]:
     """(subject, verb, object, slot of the answer: "S" or "O")."""
-    answer = [t for a in fact.answer for t in self.word(a)]
+    answer = self.words(fact.answer)
     rel, args = fact.relation, fact.args
     if rel in _ADPOSITION:
       return answer, self.fn("comes"), self.adpositional(_ADPOSITION[rel], args[0]), "S"
     if rel in ("plus", "minus"):
       return self.word(args[0]) + self.fn(rel) + self.word(args[1]), self.fn("is"), answer, "O"
     if rel == "count":
-      items = [t for a in args for t in self.word(a)]
-      return items, self.fn("are"), answer + self.fn("things"), "O"
-    if rel == "reverse":
-      dependent = [t for a in args for t in self.word(a)]
-    else:
-      dependent = self.word(args[0], oblique=True)
+      return self.words(args), self.fn("are"), answer + self.fn("things"), "O"
+    dependent = self.words(args) if rel == "reverse" else self.word(args[0], oblique=True)
     of = self.fn("of")
     head = self.head(_RELATIONAL_HEAD[rel])
     subject = (head + of + dependent if self.typ.adposition == "pre"
@@ -110,4 +109,4 @@ def question(fact: Fact, lang: str) -> str:
 def response(fact: Fact, lang: str) -> str:
   """The reference answer: its words and the language's full stop."""
   r = _Renderer(lang)
-  return _text([t for a in fact.answer for t in r.word(a)]) + r.typ.full_stop
+  return _text(r.words(fact.answer)) + r.typ.full_stop
