@@ -47,3 +47,15 @@ def test_report_command(tmp_path, capsys):
     cli.main(["report"])  # the results directory is required
   with pytest.raises(FileNotFoundError, match="study.json"):
     cli.main(["report", str(tmp_path / "missing")])
+
+
+@pytest.mark.parametrize("name, steps, models, cells", [
+    ("toy_demo", 1 + 5 + 2 * 18, 6, 18),  # data, 3 mono + P=10 + P=100, base
+    ("toy_full", 1 + 57 + 2 * 588, 58, 588),
+])
+def test_shipped_studies_expand(name, steps, models, cells, tmp_path, capsys):
+  assert cli.main(["study", f"gin/studies/{name}.gin", "--dry-run",
+                   "--results", str(tmp_path)]) == 0
+  assert capsys.readouterr().out.splitlines()[-1] == (
+      f"{steps} steps ({models} models, {cells} scored cells): {steps} to run, 0 done in "
+      f"{tmp_path}")
