@@ -72,10 +72,12 @@ def tokenize_task(task: seqio.Task, split: str) -> TokenizedTask:
   else:
     ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, use_cached=False,
                           num_epochs=1)
+    # Ragged batches halve the per-example cost of leaving TensorFlow.
+    ds = ds.map(lambda ex: {"inputs": ex["inputs"], "targets": ex["targets"]}).ragged_batch(1024)
     inputs, targets = [], []
-    for ex in ds.as_numpy_iterator():
-      inputs.append(ex["inputs"].astype(np.int32))
-      targets.append(ex["targets"].astype(np.int32))
+    for batch in ds.as_numpy_iterator():
+      inputs.extend(np.asarray(x, np.int32) for x in batch["inputs"])
+      targets.extend(np.asarray(x, np.int32) for x in batch["targets"])
     tok = TokenizedTask(task.name, inputs, targets)
   _CACHE[key] = (task, tok)
   return tok

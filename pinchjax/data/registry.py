@@ -128,6 +128,7 @@ def _apply_template(template: chat.Template):
   head, tail = template.prompt.split("{instruction}")
 
   @seqio.map_over_dataset
+  @tf.autograph.experimental.do_not_convert  # plain tensor ops; nothing to convert
   def fn(ex):
     out = dict(ex)
     out["inputs"] = tf.strings.join([head, ex["instruction"], tail])
