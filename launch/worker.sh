@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs on each TPU worker (launch/tpu.sh ships it): `install` or `run COMMAND...`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+case "${1:-}" in
+  install)
+    # Idempotent: skip pip when this exact tarball was installed before.
+    stamp="$(sha256sum ../pinchjax.tar.gz | cut -d' ' -f1)"
+    if [[ "$(cat .installed 2>/dev/null)" == "${stamp}" ]]; then
+      echo "$(hostname): pinchjax already installed"; exit 0
+    fi
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet -e . 'jax[tpu]==0.10.2'
+    echo "${stamp}" > .installed
+    ;;
+  run)
+    shift
+    mkdir -p logs
+    export PINCHJAX_MULTIHOST=1 PATH="${PWD}/.venv/bin:${PATH}"
+    "$@" 2>&1 | tee "logs/worker-$(hostname).log"
+    exit "${PIPESTATUS[0]}"
+    ;;
+  *) echo "usage: worker.sh install | run COMMAND..." >&2; exit 2 ;;
+esac
