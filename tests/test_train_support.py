@@ -69,7 +69,6 @@ def bindings(data: dict, model_dir: str, num_steps: int, **train: object) -> lis
       "ModelConfig.num_kv_heads = 1",
       "ModelConfig.head_dim = 16",
       "ModelConfig.mlp_dim = 64",
-      "train.model_config = @ModelConfig()",
       "train.log_every = 1",
   ]
   return out + [f"train.{k} = {v!r}" for k, v in train.items()]
