@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from pinchjax import parallel
 from pinchjax.infer import decode
 from pinchjax.infer.sampling import SamplingParams
 from pinchjax.model.config import ModelConfig
@@ -111,3 +112,20 @@ def test_score_next_token_logprobs():
     logits = forward(jnp.asarray([PROMPTS[i]]))
     want = jax.nn.log_softmax(logits[0, -1])[np.asarray(candidates)]
     np.testing.assert_allclose(scores[i], want, atol=1e-5)
+
+
+def test_sharded_decoding_equals_single_device():
+  model = tiny_model("gemma3")
+  mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
+  rules = parallel.logical_axis_rules()
+  graphdef, state = nnx.split(model)
+  placed = nnx.merge(graphdef, jax.device_put(state, parallel.state_shardings(state, mesh,
+                                                                               rules)))
+  assert len(nnx.state(placed)["embed"][...].sharding.device_set) == 8
+  settings = [SamplingParams(), SamplingParams(temperature=1.0, seed=4)] * 2
+  want = decode.generate(model, PROMPTS, 6, settings)
+  got = decode.generate(placed, PROMPTS, 6, settings, sharding=(mesh, rules))
+  assert [g.tokens for g in got] == [w.tokens for w in want]
+  np.testing.assert_allclose(
+      decode.score_next_token_logprobs(placed, PROMPTS[:3], [1, 2], sharding=(mesh, rules)),
+      decode.score_next_token_logprobs(model, PROMPTS[:3], [1, 2]), atol=1e-5)

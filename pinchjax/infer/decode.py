@@ -9,9 +9,14 @@ depend only on its prompt, its sampling settings and its seed, never on its batc
 
 Shapes are bucketed (batch, prompt length and step count rounded up to powers of two) so a
 stream of batches reuses a handful of compiled programs.
+
+Sharding: given a `Sharding` (mesh + logical axis rules), rows are split by the `batch` rule
+and the cache by its own `cache_*` axes (pinchjax.model.kv_cache), and the model's activation
+constraints apply; the batch is rounded up to a multiple of the devices rows are split over.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -23,11 +28,15 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.experimental import io_callback
+from jax.sharding import Mesh
 
 from pinchjax.infer.sampling import SamplingParams, row_keys, sample_tokens, stack_params
 from pinchjax.model import kv_cache
+from pinchjax.parallel import rules as rules_lib
 
 MIN_BUCKET = 8
+# Where decoding runs: a mesh and the rules mapping logical axes onto it (None: one device).
+Sharding = tuple[Mesh, rules_lib.Rules] | None
 # (step, tokens [rows], active [rows]): the tokens of one step; active rows were still going.
 StepCallback = Callable[[int, np.ndarray, np.ndarray], None]
 # Streams being decoded, by id: the compiled loop calls back with an id, not a function, so
@@ -52,7 +61,8 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
              max_new_tokens: int | Sequence[int],
              sampling: SamplingParams | Sequence[SamplingParams] = SamplingParams(),
              stop_token_ids: Sequence[int] = (), pad_batch: bool = True,
-             on_step: StepCallback | None = None) -> list[Generated]:
+             on_step: StepCallback | None = None, sharding: Sharding = None
+             ) -> list[Generated]:
   """Generates for each prompt (token ids, start token included) until a stop token or its
   max_new_tokens.
 
@@ -64,6 +74,7 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
     stop_token_ids: ids that end a row (EOS, end-of-turn); not part of the output.
     pad_batch: round the batch up to a power of two to reuse compiled programs.
     on_step: called from inside the decode loop with each step's tokens (for streaming).
+    sharding: (mesh, rules) to decode on; the model's parameters should live on that mesh.
   """
   batch = len(prompts)
   if not batch:
@@ -75,6 +86,9 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   if min(limits) < 1:
     raise ValueError(f"max_new_tokens must be >= 1, got {min(limits)}")
   rows = bucket(batch, 1) if pad_batch else batch
+  if sharding is not None:
+    split = _row_split(*sharding)
+    rows = -(-rows // split) * split
   prompt_len = bucket(max(len(p) for p in prompts))
   steps = bucket(max(limits), 1)
   tokens = np.zeros((rows, prompt_len), np.int32)
@@ -93,9 +107,11 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
       stream_id = next(_STREAM_IDS)
       _STREAMS[stream_id] = lambda step, tok, act: on_step(step, tok[:batch], act[:batch])
   try:
-    out, counts = _generate_jit(
-        graphdef, state, tokens, lengths, row_limits, params, stops, np.int32(stream_id),
-        steps=steps, greedy_only=all(s.greedy for s in settings), stream=on_step is not None)
+    with _mesh_context(sharding):
+      out, counts = _generate_jit(
+          graphdef, state, *_place(sharding, tokens, lengths, row_limits, params),
+          stops, np.int32(stream_id), steps=steps, greedy_only=all(s.greedy for s in settings),
+          stream=on_step is not None, sharding=sharding)
     out, counts = np.asarray(out), np.asarray(counts)
   finally:
     with _STREAMS_LOCK:
@@ -120,16 +136,39 @@ def _per_row(value, batch: int, name: str) -> list:
   return value
 
 
+def _row_split(mesh: Mesh, rules: rules_lib.Rules) -> int:
+  """How many ways rows are split: the product of the mesh axes `batch` maps to."""
+  axes = rules_lib.mesh_axes_of(("batch",), rules)[0]
+  return int(np.prod([mesh.shape[a] for a in axes]))
+
+
+def _mesh_context(sharding: Sharding):
+  return contextlib.nullcontext() if sharding is None else rules_lib.use_mesh(*sharding)
+
+
+def _place(sharding: Sharding, tokens, *per_row):
+  """Row-split device placement of the batch inputs (unchanged without a mesh)."""
+  if sharding is None:
+    return (tokens, *per_row)
+  mesh, rules = sharding
+  put = lambda x, axes: jax.device_put(x, rules_lib.named_sharding(mesh, rules, axes, x.shape))
+  return (put(tokens, ("batch", "length")),
+          *jax.tree.map(lambda x: put(x, ("batch",)), per_row))
+
+
 def _emit(stream_id, step, tokens, active) -> None:
   _STREAMS[int(stream_id)](int(step), np.asarray(tokens), np.asarray(active))
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "steps", "greedy_only", "stream"))
+@functools.partial(jax.jit,
+                   static_argnames=("graphdef", "steps", "greedy_only", "stream", "sharding"))
 def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, stream_id, *,
-                  steps: int, greedy_only: bool, stream: bool):
+                  steps: int, greedy_only: bool, stream: bool, sharding: Sharding):
   model = nnx.merge(graphdef, state)
   rows, prompt_len = tokens.shape
   cache = kv_cache.init_cache(model.cfg, rows, prompt_len + steps, model.cfg.jnp_dtype)
+  if sharding is not None:
+    cache = jax.lax.with_sharding_constraint(cache, cache.shardings(*sharding))
   positions = jnp.broadcast_to(jnp.arange(prompt_len, dtype=jnp.int32), tokens.shape)
   segments = (positions < lengths[:, None]).astype(jnp.int32)
   logits, cache = model(tokens, positions, segment_ids=segments, cache=cache)
@@ -172,26 +211,33 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, strea
 
 
 def score_next_token_logprobs(model: nnx.Module, prompts: Sequence[Sequence[int]],
-                              candidate_token_ids: Sequence[int]) -> np.ndarray:
+                              candidate_token_ids: Sequence[int],
+                              sharding: Sharding = None) -> np.ndarray:
   """log p(candidate | prompt) for each prompt and candidate token: [len(prompts), C].
 
   One batched forward pass without a cache (the local judge reads verdict-token
   probabilities this way); each row's score depends only on its own prompt.
   """
-  if not prompts:
+  batch = len(prompts)
+  if not batch:
     return np.zeros((0, len(candidate_token_ids)), np.float32)
+  rows = batch if sharding is None else -(-batch // _row_split(*sharding)) * _row_split(*sharding)
   prompt_len = bucket(max(len(p) for p in prompts))
-  tokens = np.zeros((len(prompts), prompt_len), np.int32)
-  lengths = np.asarray([len(p) for p in prompts], np.int32)
+  tokens = np.zeros((rows, prompt_len), np.int32)
+  lengths = np.ones(rows, np.int32)
   for i, p in enumerate(prompts):
     tokens[i, :len(p)] = p
+    lengths[i] = len(p)
   graphdef, state = nnx.split(model)
-  out = _score_jit(graphdef, state, tokens, lengths, np.asarray(candidate_token_ids, np.int32))
-  return np.asarray(out)
+  with _mesh_context(sharding):
+    out = _score_jit(graphdef, state, *_place(sharding, tokens, lengths),
+                     np.asarray(candidate_token_ids, np.int32), sharding=sharding)
+  return np.asarray(out)[:batch]
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef",))
-def _score_jit(graphdef, state, tokens, lengths, candidates):
+@functools.partial(jax.jit, static_argnames=("graphdef", "sharding"))
+def _score_jit(graphdef, state, tokens, lengths, candidates, *, sharding: Sharding):
+  del sharding  # a static argument so that each mesh gets its own trace
   model = nnx.merge(graphdef, state)
   positions = jnp.broadcast_to(jnp.arange(tokens.shape[1], dtype=jnp.int32), tokens.shape)
   segments = (positions < lengths[:, None]).astype(jnp.int32)

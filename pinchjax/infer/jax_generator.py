@@ -50,8 +50,9 @@ class _TextStream:
 class JaxGenerator:
 
   def __init__(self, model: nnx.Module, vocab: seqio.Vocabulary, template: str | chat.Template,
-               max_context: int | None = None):
+               max_context: int | None = None, sharding: decode.Sharding = None):
     self.model = model
+    self.sharding = sharding
     self.vocab = vocab
     self.template = chat.get_template(template)
     self.max_context = max_context or model.cfg.max_len
@@ -94,7 +95,7 @@ class JaxGenerator:
 
     outs = decode.generate(self.model, prompts, [r.max_new_tokens for r in requests],
                            [r.sampling for r in requests], self.stop_token_ids,
-                           on_step=on_step if streams else None)
+                           on_step=on_step if streams else None, sharding=self.sharding)
     completions = []
     for i, (request, prompt, out) in enumerate(zip(requests, prompts, outs)):
       raw = self.vocab.decode(out.tokens)

@@ -6,7 +6,8 @@ Two kinds of checkpoint are accepted:
   - a pinchjax run's checkpoints directory (model_config.json + orbax steps), loaded with
     pinchjax.train.load; the vocabulary is `vocabulary` or else the gin-bound
     `get_vocabulary.path` (a run does not copy its vocabulary).
-The chat template defaults to the model family's.
+The chat template defaults to the model family's (an exported toy model reads as Llama:
+pass template="toy").
 """
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ import os
 import gin
 import seqio
 
+from jax.sharding import Mesh
+
 from pinchjax.data import vocab as vocab_lib
 from pinchjax.infer.jax_generator import JaxGenerator
+from pinchjax.parallel import mesh as mesh_lib
+from pinchjax.parallel import rules as rules_lib
 
 FAMILY_TEMPLATES = {"llama": "llama3", "qwen2": "qwen2", "gemma3": "gemma", "toy": "toy"}
 
@@ -28,17 +33,22 @@ def is_hf_dir(path: str) -> bool:
 @gin.configurable
 def load_generator(checkpoint: str, template: str | None = None,
                    vocabulary: str | seqio.Vocabulary | None = None,
-                   max_context: int | None = None, step: int | None = None) -> JaxGenerator:
-  """The generator of `checkpoint` (latest step of a run unless `step`)."""
+                   max_context: int | None = None, step: int | None = None,
+                   mesh: Mesh | None = None, rules: rules_lib.Rules | None = None
+                   ) -> JaxGenerator:
+  """The generator of `checkpoint` (latest step of a run unless `step`), with its parameters
+  and decoding on `mesh` (default: the gin-configured `make_mesh()` and rules)."""
   if not os.path.isdir(checkpoint):
     raise FileNotFoundError(f"checkpoint {checkpoint!r} is not a directory")
+  mesh = mesh if mesh is not None else mesh_lib.make_mesh()
+  rules = rules if rules is not None else rules_lib.logical_axis_rules()
   if is_hf_dir(checkpoint):
     from pinchjax.model import hf  # pylint: disable=g-import-not-at-top
-    model = hf.load_hf(checkpoint)
+    model = hf.load_hf_model(checkpoint, mesh, rules)
     vocabulary = vocabulary or checkpoint
   else:
     from pinchjax.train import load  # pylint: disable=g-import-not-at-top
-    model, _ = load.load_model(checkpoint, step=step)
+    model, _ = load.load_model(checkpoint, mesh, rules, step)
   if vocabulary is None:
     vocab = vocab_lib.get_vocabulary()  # gin: get_vocabulary.path
   elif isinstance(vocabulary, str):
@@ -49,4 +59,4 @@ def load_generator(checkpoint: str, template: str | None = None,
     raise ValueError(f"the vocabulary has {vocab.vocab_size} ids but the model of "
                      f"{checkpoint} only {model.cfg.vocab_size}")
   return JaxGenerator(model, vocab, template or FAMILY_TEMPLATES[model.cfg.family],
-                      max_context)
+                      max_context, sharding=(mesh, rules))
