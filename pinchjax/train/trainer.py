@@ -194,6 +194,13 @@ def train(
     eval_split: the split evaluated.
     eval_batch_size: default `batch_size`.
   """
+  # gin passes an unset `X = %gin.REQUIRED` macro through as its sentinel unless the config is
+  # finalized (the CLI does not finalize), so name the missing value here.
+  for name, value in (("model_dir", model_dir), ("mixture_or_task_name", mixture_or_task_name),
+                      ("num_steps", num_steps)):
+    if value is gin.REQUIRED:
+      raise ValueError(f"train.{name} is required: the run file binds it to a macro "
+                       f"(MODEL_DIR, MIXTURE, TRAIN_STEPS); set it, e.g. --gin.MIXTURE=\"'name'\"")
   if init_checkpoint_dir and init_hf_dir:
     raise ValueError("give init_checkpoint_dir or init_hf_dir, not both")
   distributed.initialize()
