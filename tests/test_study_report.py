@@ -14,7 +14,7 @@ IF = {  # config -> IF in en, fi, cs, zh
     "mono_cs": (40, 30, 50, 20), "mono_zh": (20, 10, 15, 50),
     "base": (0, 0, 0, 0),
     "pinch_p0": (50, 30, 20, 10), "pinch_p1": (50, 45, 40, 35), "pinch_p100": (60, 55, 50, 20),
-    "pinch_seen_p10": (50, 40, 30, 20),
+    "pinch_seen_p10": (50, 40, 30, 20), "pinch_p10": (50, 40, 35, 30),
     "k1_o0": (None, None, 20, 10),
     "k2_o0": (None, None, 48, 46), "k2_o1": (None, None, 45, 45),
     "pair_en_fi": (None, None, 30, 20), "pair_cs_zh": (40, 30, None, None),
@@ -108,3 +108,17 @@ def test_report_shows_the_numbers(results_dir):
     assert f"({png}.png)" in text
     with open(os.path.join(os.path.dirname(path), f"{png}.png"), "rb") as f:
       assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_english_model_stands_at_p0_without_a_p0_model(tmp_path):
+  study = grid.Study(name="nop0", dataset="toy", evalset="toy_eval", languages=LANGS,
+                     experiments=("mono", "pinch"), pinch_values=(10,))
+  executors = {"train": _noop, "infer": _noop, "judge": _judge}
+  assert runner.Runner(grid.expand(study), str(tmp_path), executors, log=lambda s: None).run().ok
+  r = Results(str(tmp_path))
+  assert r.sweep("pinch") == [(0, "mono_en"), (10, "pinch_p10")]
+  finding = findings.pinch_one(r)
+  # Gains over mono_en in fi, cs, zh: 10, 15, 20.
+  assert finding.here.startswith("P=10 vs mono_en: non-English average gain 15.0 [")
+  text = open(report.build(str(tmp_path))).read()
+  assert "| 0 (mono_en) | 50.0 [" in text and "| 10 | 50.0 [" in text

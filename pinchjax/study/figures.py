@@ -75,7 +75,7 @@ def sweep(r: Results, experiment: str, groups: dict[str, Sequence[str]]
           ) -> dict[str, list[tuple[float, Estimate]]]:
   """group label -> [(P, average IF over the group's languages)] along a pinch sweep."""
   out: dict[str, list[tuple[float, Estimate]]] = {label: [] for label in groups}
-  for p, cfg in r.configs(experiment):
+  for p, cfg in r.sweep(experiment):
     for label, langs in groups.items():
       e = r.score(cfg, langs) if langs else None
       if e is not None:

@@ -77,7 +77,7 @@ def transfer(r: Results) -> Finding:
 
 
 def _pinch(r: Results) -> dict[int, str]:
-  return {p: cfg for p, cfg in r.configs("pinch")}
+  return dict(r.sweep("pinch"))
 
 
 def pinch_one(r: Results) -> Finding:
@@ -86,10 +86,11 @@ def pinch_one(r: Results) -> Finding:
           "interval above 0 and every non-English language gains; the smallest P>0 in the "
           "study stands in for P=1")
   pinch = _pinch(r)
-  reference = pinch.get(0, "mono_en")
+  reference = pinch.get(0)
   small = min((p for p in pinch if p > 0), default=None)
   others = [l for l in r.languages if l != "en"]
-  total = r.gain(pinch[small], reference, others) if small is not None else None
+  total = (r.gain(pinch[small], reference, others)
+           if small is not None and reference is not None else None)
   if total is None:
     return Finding(claim, rule, "needs P=0 (or mono_en) and a P>0 pinch model", UNMEASURED)
   gains = {l: r.gain(pinch[small], reference, [l]) for l in others}

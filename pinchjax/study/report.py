@@ -86,8 +86,8 @@ def _sweep(r: Results, out: str, experiment: str, groups: dict[str, list[str]], 
   for label, pts in points.items():
     for p, e in pts:
       by_p.setdefault(p, {})[label] = e
-  cfgs = dict(r.configs(experiment))
-  rows = [[f"{p:g}"] + [_est(by_p[p].get(label)) for label in groups]
+  cfgs = dict(r.sweep(experiment))
+  rows = [[f"{p:g}" + (f" ({cfgs[p]})" if cfgs[p] == "mono_en" else "")] + [_est(by_p[p].get(label)) for label in groups]
           + [_pct(_mean_metric(r, cfgs[p], langs, "accuracy")) for langs in groups.values()]
           for p in sorted(by_p)]
   header = (["P"] + [f"IF {label}" for label in groups]

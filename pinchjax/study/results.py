@@ -70,6 +70,15 @@ class Results:
         out[config_of(model_id)] = model["tags"][experiment]
     return sorted(((coord, cfg) for cfg, coord in out.items()), key=lambda t: (t[0], t[1]))
 
+  def sweep(self, experiment: str) -> list[tuple[Any, str]]:
+    """(P, config) along a pinch sweep. Without a P=0 model the English monolingual model
+    stands at P=0: tuned on the whole set in English, it is the paper's P=0 whenever the
+    budget is the whole set."""
+    points = self.configs(experiment)
+    if points and all(p != 0 for p, _ in points) and self.has("mono_en", "en"):
+      points = [(0, "mono_en"), *points]
+    return points
+
   def has(self, config: str, lang: str) -> bool:
     return (config, lang) in self.cells
 
