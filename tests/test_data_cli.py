@@ -54,3 +54,9 @@ def test_vocab_train_stats_and_show(tmp_path, capsys):
   assert "prompt text:   '<user> fi" in out and "<model>'" in out
   assert ":</s>*" in out  # EOS carries loss
   assert ":<user>*" not in out  # the prompt does not
+
+
+def test_importing_tasks_without_data_registers_nothing_and_does_not_fail():
+  import importlib
+  tasks = importlib.import_module("tasks")
+  assert tasks.registry.register_configured() == []

@@ -105,11 +105,14 @@ def test_aya_language_names_codes_and_mismatch(tmp_path):
       {"inputs": "Habari?", "targets": "Nzuri.", "language": "Swahili"},
       {"inputs": "Hi", "targets": "Hello", "language": "en"},
       {"inputs": "Jambo", "targets": "Jambo!", "language": "sw", "id": "x7"},
+      {"inputs": "Salaam", "targets": "Salaam!", "language": "Kiswahili", "language_code": "swh"},
+      {"inputs": "?", "targets": "!", "language": "Klingon", "language_code": "tlh"},
   ])
   with pytest.raises(RecordError, match=r"aya.jsonl:2: field 'language' is 'en' but the file is"):
     formats.read_aya(f, "sw")
   res = formats.read_aya(f, "sw", on_error="skip")
-  assert [r.id for r in res.records] == ["aya-0", "x7"] and res.skipped.total == 1
+  assert [r.id for r in res.records] == ["aya-0", "x7", "aya-3"] and res.skipped.total == 2
+  assert res.skipped.counts["language: unknown language 'Klingon' (language_code 'tlh')"] == 1
 
 
 def test_alpacafarm_eval_set_allows_missing_response(tmp_path):

@@ -10,7 +10,8 @@
   alpaca     Alpaca JSON array (or JSONL) of {instruction, input, output}: a non-empty input
              is appended to the instruction after a blank line. id = `id` if present, else
              "alpaca-{n}".
-  aya        Aya JSONL {inputs, targets, language}; `language` is a code or English name.
+  aya        Aya JSONL {inputs, targets, language}; `language` is a code or English name,
+             else `language_code` (ISO 639-3, e.g. "arb" for "Standard Arabic").
              id = `id` if present, else "aya-{n}".
   alpacafarm AlpacaFarm-style evaluation sets (JSON array or JSONL) of {instruction, input}
              and optionally a reference `output`; responses may be empty. id = "eval-{n}".
@@ -97,14 +98,26 @@ def _read_rows(path: str, on_error: OnError, convert: Callable[[int | str, int, 
   return out
 
 
-def _language_code(path: str, loc, value: str) -> str:
-  """A registered code from a code or an English language name."""
+# Aya's `language_code` is ISO 639-3; these are the paper's and the Slavic languages.
+ISO639_3 = {"arb": "ar", "ara": "ar", "zho": "zh", "cmn": "zh", "ces": "cs", "eng": "en",
+            "est": "et", "ekk": "et", "fin": "fi", "heb": "he", "hin": "hi", "ita": "it",
+            "rus": "ru", "spa": "es", "swh": "sw", "swa": "sw", "srp": "sr", "hrv": "hr",
+            "slv": "sl", "pol": "pl", "slk": "sk"}
+
+
+def _language_code(path: str, loc, obj: dict) -> str:
+  """A registered code from `language` (a code or English name) or `language_code`."""
+  value = _field(path, loc, obj, "language")
   if value in languages.known():
     return value
   for code in languages.known():
     if languages.get(code).name.lower() == value.strip().lower():
       return code
-  raise RecordError(path, loc, "language", f"unknown language {value!r}")
+  iso3 = obj.get("language_code")
+  if isinstance(iso3, str) and iso3 in ISO639_3:
+    return ISO639_3[iso3]
+  raise RecordError(path, loc, "language", f"unknown language {value!r} "
+                    f"(language_code {iso3!r})")
 
 
 def read_lima(path: str, lang: str, on_error: OnError = "raise") -> ReadResult:
@@ -215,7 +228,7 @@ def read_aya(path: str, lang: str, on_error: OnError = "raise") -> ReadResult:
   skipped = Skipped()
 
   def convert(loc, n, obj):
-    code = _language_code(path, loc, _field(path, loc, obj, "language"))
+    code = _language_code(path, loc, obj)
     if code != lang:
       raise RecordError(path, loc, "language", f"is {code!r} but the file is for {lang!r}")
     return canonical.make_record(

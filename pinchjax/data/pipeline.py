@@ -162,6 +162,7 @@ class DatasetIterator:
     self.last_examples: list[list[tuple[str, int]]] = []  # (task, example) per row, this shard
     self._choice_block: tuple[int, np.ndarray] | None = None
     self._perms: dict[tuple[int, int], np.ndarray] = {}
+    self._window = batch_size * 4  # lookahead; grows to what packing needs
 
   # -- the stream as a function of position ------------------------------------------------
   def _choices(self, start: int, n: int) -> np.ndarray:
@@ -198,15 +199,16 @@ class DatasetIterator:
 
   # -- batches ------------------------------------------------------------------------------
   def _plan(self) -> tuple[list[list[int]], np.ndarray, np.ndarray]:
-    window = self.rows * 4
+    """Packs the next global batch from a lookahead window that is large enough: one that
+    still has examples left over after the last row is full."""
     while True:
-      tasks, draws = self._lookahead(window)
+      tasks, draws = self._lookahead(self._window)
       elems = [self._element(int(t), int(d)) for t, d in zip(tasks, draws)]
       lengths = [int(self.examples.lengths[t][e]) for t, e in zip(tasks, elems)]
       plan = features.pack_greedy(lengths, self.length, self.rows, self.pack)
-      if len(plan) == self.rows and plan[-1][-1] + 1 < window:
+      if len(plan) == self.rows and plan[-1][-1] + 1 < self._window:
         return plan, tasks, np.array(elems)
-      window *= 2
+      self._window *= 2
 
   def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
     return self
