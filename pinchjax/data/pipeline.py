@@ -108,9 +108,10 @@ class _Examples:
   """The tokenized tasks cut to one sequence length, with unusable examples left out."""
 
   def __init__(self, tasks: Sequence[seqio.Task], split: str, length: int):
-    if not isinstance(length, int) or length < 2:
+    if not isinstance(length, (int, np.integer)) or length < 2:
       raise ValueError(f"sequence_length must be an int >= 2 (the total decoder length), "
                        f"got {length!r}")
+    self.length = length = int(length)
     self.names = [t.name for t in tasks]
     self.examples: list[list[tuple[np.ndarray, int]]] = []
     self.truncated: dict[str, int] = {}
@@ -126,6 +127,9 @@ class _Examples:
       if self.dropped[task.name]:
         logging.warning("%s/%s: left out %d of %d examples whose prompt fills all %d tokens",
                         task.name, split, self.dropped[task.name], len(joined), length)
+      if self.truncated[task.name]:
+        logging.warning("%s/%s: cut %d of %d examples to %d tokens", task.name, split,
+                        self.truncated[task.name], len(joined), length)
       if not kept:
         raise ValueError(f"{task.name}/{split}: no usable examples at sequence length {length}")
       self.examples.append(kept)
@@ -141,6 +145,9 @@ class DatasetIterator:
 
   def __init__(self, name: str, split: str, sequence_length: int, batch_size: int, seed: int,
                shuffle: bool, pack: bool, shard_index: int, num_shards: int):
+    # Plain ints keep state() JSON-serialisable when callers pass numpy integers.
+    batch_size, seed = int(batch_size), int(seed)
+    shard_index, num_shards = int(shard_index), int(num_shards)
     if num_shards < 1 or not 0 <= shard_index < num_shards:
       raise ValueError(f"shard_index {shard_index} is not in [0, num_shards={num_shards})")
     if batch_size < 1 or batch_size % num_shards:
@@ -149,10 +156,10 @@ class DatasetIterator:
     tasks, self.rates = resolve(name)
     self.examples = _Examples(tasks, split, sequence_length)
     self.start_id = chat.start_id(_vocabulary(tasks))
-    self.config = {"name": name, "split": split, "sequence_length": sequence_length,
+    self.config = {"name": name, "split": split, "sequence_length": self.examples.length,
                    "batch_size": batch_size, "seed": seed, "shuffle": shuffle, "pack": pack,
                    "num_shards": num_shards, "tasks": self.examples.names}
-    self.length, self.rows, self.seed = sequence_length, batch_size, seed
+    self.length, self.rows, self.seed = self.examples.length, batch_size, seed
     self.shuffle, self.pack = shuffle, pack
     self.shard_rows = slice(shard_index * batch_size // num_shards,
                             (shard_index + 1) * batch_size // num_shards)
@@ -270,7 +277,7 @@ class EvalDataset:
     tasks, _ = resolve(name)
     self.examples = _Examples(tasks, split, sequence_length)
     self.start_id = chat.start_id(_vocabulary(tasks))
-    self.length, self.rows, self.pack = sequence_length, batch_size, pack
+    self.length, self.rows, self.pack = self.examples.length, batch_size, pack
     self.shard_index, self.num_shards = shard_index, num_shards
     self.segments = [e for ex in self.examples.examples for e in ex]
     self.num_examples = len(self.segments)
