@@ -43,9 +43,13 @@ def main(args: argparse.Namespace) -> int:
     print(f"{len(plan)} steps ({len(g.models)} models, {len(g.cells)} scored cells): "
           f"{todo} to run, {len(plan) - todo} done in {results}")
     return 0
+  import jax  # pylint: disable=import-outside-toplevel
   from pinchjax.study import executors  # the real stages: imported only when they run
   run = runner.Runner(g, results, executors.default())
   os.makedirs(run.root, exist_ok=True)
+  # Models of a study share shapes: their train and decode steps compile once, not per model.
+  jax.config.update("jax_compilation_cache_dir", os.path.join(run.root, "jax_cache"))
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   with open(os.path.join(run.root, "config.gin"), "w", encoding="utf-8") as f:
     f.write(gin.config_str())  # the study as run, overrides applied
   summary = run.run()
