@@ -1,0 +1,150 @@
+"""Train-step throughput: pinchjax vs PyTorch + transformers, same model, same CPU, one run.
+
+    python bench/train_throughput.py [--layers 4 --d-model 256 --batch 4 --seq 256 ...]
+
+Both sides train the same Llama-architecture decoder (RMSNorm, RoPE, SwiGLU, tied
+embeddings, float32) with AdamW on the same random token batch: pinchjax's jitted train step
+(pinchjax.train.step) against `LlamaForCausalLM` + `torch.optim.AdamW` (SDPA attention).
+Steps are timed in alternating rounds so both see the same machine load. Prints JSON with
+tokens/s of each, their ratio, and MFU against this machine's measured float32 matmul rate.
+FLOP convention: 6 * N + 12 * L * H * Dh * S per token (pinchjax.train.flops).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+
+
+def parse_args() -> argparse.Namespace:
+  p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+  p.add_argument("--layers", type=int, default=4)
+  p.add_argument("--d-model", type=int, default=256)
+  p.add_argument("--heads", type=int, default=4)
+  p.add_argument("--kv-heads", type=int, default=4)
+  p.add_argument("--mlp", type=int, default=768)
+  p.add_argument("--vocab", type=int, default=2048)
+  p.add_argument("--batch", type=int, default=4)
+  p.add_argument("--seq", type=int, default=256)
+  p.add_argument("--rounds", type=int, default=3)
+  p.add_argument("--steps-per-round", type=int, default=3)
+  return p.parse_args()
+
+
+def make_batch(a: argparse.Namespace) -> np.ndarray:
+  rng = np.random.default_rng(0)
+  return rng.integers(0, a.vocab, size=(a.batch, a.seq + 1)).astype(np.int32)
+
+
+def pinchjax_step(a: argparse.Namespace, tokens: np.ndarray):
+  """A closure running one pinchjax AdamW train step (blocking), with its model config."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import optax  # pylint: disable=import-outside-toplevel
+  from flax import nnx  # pylint: disable=import-outside-toplevel
+  from pinchjax.model.config import ModelConfig  # pylint: disable=import-outside-toplevel
+  from pinchjax.model.transformer import Transformer  # pylint: disable=import-outside-toplevel
+  from pinchjax.train import optimizer, step  # pylint: disable=import-outside-toplevel
+
+  cfg = ModelConfig(family="llama", vocab_size=a.vocab, d_model=a.d_model, num_layers=a.layers,
+                    num_heads=a.heads, num_kv_heads=a.kv_heads, head_dim=a.d_model // a.heads,
+                    mlp_dim=a.mlp, tie_embeddings=True, max_len=a.seq)
+  graphdef, params = nnx.split(Transformer(cfg, rngs=nnx.Rngs(0)))
+  schedule = optax.constant_schedule(1e-4)
+  tx = optimizer.make_optimizer("adamw", schedule, b2=0.999, clip_norm=None)
+  train_step = jax.jit(step.make_train_step(graphdef, tx, schedule), donate_argnums=0)
+  b, s = a.batch, a.seq
+  batch = {"decoder_input_tokens": tokens[:, :-1], "decoder_target_tokens": tokens[:, 1:],
+           "decoder_loss_weights": np.ones((b, s), np.float32),
+           "decoder_segment_ids": np.ones((b, s), np.int32),
+           "decoder_positions": np.broadcast_to(np.arange(s, dtype=np.int32), (b, s))}
+  batch = jax.device_put(batch)
+  state = [step.init_state(nnx.to_pure_dict(params), tx)]
+
+  def run() -> float:
+    state[0], metrics = train_step(state[0], batch)
+    return float(metrics["loss"])
+  return run, cfg
+
+
+def torch_step(a: argparse.Namespace, tokens: np.ndarray):
+  """A closure running one PyTorch AdamW train step of the same LlamaForCausalLM."""
+  import torch  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+
+  torch.manual_seed(0)
+  torch.set_num_threads(os.cpu_count() or 1)
+  hf = transformers.LlamaConfig(
+      vocab_size=a.vocab, hidden_size=a.d_model, intermediate_size=a.mlp,
+      num_hidden_layers=a.layers, num_attention_heads=a.heads, num_key_value_heads=a.kv_heads,
+      max_position_embeddings=a.seq, rms_norm_eps=1e-6, tie_word_embeddings=True,
+      attn_implementation="sdpa")
+  model = transformers.LlamaForCausalLM(hf).train()
+  opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8,
+                          weight_decay=0.0)
+  inputs = torch.from_numpy(tokens[:, :-1].astype(np.int64))
+  targets = torch.from_numpy(tokens[:, 1:].astype(np.int64))
+
+  def run() -> float:
+    logits = model(input_ids=inputs).logits
+    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, a.vocab).float(),
+                                             targets.reshape(-1))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+  return run
+
+
+def matmul_rate(size: int = 1024, repeats: int = 5) -> dict[str, float]:
+  """float32 matmul FLOP/s of this CPU through JAX and through PyTorch."""
+  import torch  # pylint: disable=import-outside-toplevel
+  from pinchjax.train import flops  # pylint: disable=import-outside-toplevel
+  x = torch.ones(size, size)
+  x @ x
+  start = time.perf_counter()
+  for _ in range(repeats):
+    x @ x
+  torch_rate = 2.0 * size ** 3 * repeats / (time.perf_counter() - start)
+  return {"jax": flops.measured_matmul_flops(size=size, repeats=repeats), "torch": torch_rate}
+
+
+def main() -> None:
+  a = parse_args()
+  tokens = make_batch(a)
+  jax_run, cfg = pinchjax_step(a, tokens)
+  torch_run = torch_step(a, tokens)
+  first = {"pinchjax": jax_run(), "pytorch": torch_run()}  # compile / warm up
+  jax_run(), torch_run()
+  seconds = {"pinchjax": 0.0, "pytorch": 0.0}
+  for _ in range(a.rounds):
+    for name, run in (("pinchjax", jax_run), ("pytorch", torch_run)):
+      start = time.perf_counter()
+      for _ in range(a.steps_per_round):
+        run()
+      seconds[name] += time.perf_counter() - start
+  from pinchjax.train import flops  # pylint: disable=import-outside-toplevel
+  fpt = flops.flops_per_token(cfg.num_params(), cfg.num_layers, cfg.num_heads, cfg.head_dim,
+                              a.seq)  # tied embeddings: every parameter is in a matmul
+  peak = matmul_rate()
+  best_peak = max(peak.values())
+  steps = a.rounds * a.steps_per_round
+  out = {"model": {"layers": a.layers, "d_model": a.d_model, "heads": a.heads,
+                   "kv_heads": a.kv_heads, "mlp": a.mlp, "vocab": a.vocab,
+                   "params": cfg.num_params(), "tied_embeddings": True, "dtype": "float32"},
+         "batch": a.batch, "seq": a.seq, "timed_steps": steps,
+         "flop_convention": "6*N + 12*L*H*Dh*S per token, N = all parameters (tied embedding)",
+         "flops_per_token": fpt, "matmul_flops_per_sec": peak, "cpu_count": os.cpu_count()}
+  for name in seconds:
+    rate = a.batch * a.seq * steps / seconds[name]
+    out[name] = {"tokens_per_sec": rate, "step_time_s": seconds[name] / steps,
+                 "mfu": rate * fpt / best_peak, "first_loss": first[name]}
+  out["ratio_pinchjax_over_pytorch"] = out["pinchjax"]["tokens_per_sec"] / \
+      out["pytorch"]["tokens_per_sec"]
+  print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+  main()
