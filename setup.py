@@ -18,6 +18,7 @@ INSTALL_REQUIRES = [
     "gin-config==0.5.0",
     "clu==0.0.12",
     "safetensors==0.8.0",
+    "ml_dtypes==0.6.0",
     "py3langid==0.4.0",
     "httpx==0.28.1",
     "matplotlib==3.11.2",

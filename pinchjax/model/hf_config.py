@@ -66,7 +66,7 @@ def fields_from_hf(hf: Mapping[str, Any]) -> dict[str, Any]:
   if gemma:
     fields.update(norm_plus_one=True, sandwich_norm=True, qk_norm=True, embed_scale=True,
                   query_scale=float(hf.get("query_pre_attn_scalar", 256)),
-                  attn_logit_softcap=hf.get("attn_logit_softcapping"),
+                  # transformers' Gemma 3 ignores attn_logit_softcapping, so we do too.
                   final_logit_softcap=hf.get("final_logit_softcapping"))
   fields.update(_rope_fields(hf, gemma))
   fields.update(_layer_fields(hf, family, fields["num_layers"]))
@@ -77,8 +77,10 @@ def hf_from_fields(cfg: "ModelConfig") -> dict[str, Any]:
   """A transformers 5.x config.json for cfg. Toy models are written as Llama models."""
   family = "llama" if cfg.family == "toy" else cfg.family
   gemma = family == "gemma3"
+  if cfg.attn_logit_softcap is not None:
+    raise ValueError("attention soft-capping has no transformers Llama/Qwen2/Gemma 3 equivalent")
   if not gemma and (cfg.norm_plus_one or cfg.sandwich_norm or cfg.qk_norm or cfg.embed_scale
-                    or cfg.query_scale or cfg.attn_logit_softcap or cfg.final_logit_softcap):
+                    or cfg.query_scale or cfg.final_logit_softcap):
     raise ValueError(f"a {cfg.family!r} config with Gemma features has no HF equivalent")
   if family == "qwen2" and (not cfg.qkv_bias or cfg.out_bias):
     raise ValueError("Qwen2 needs qkv_bias=True and out_bias=False")
@@ -105,8 +107,7 @@ def hf_from_fields(cfg: "ModelConfig") -> dict[str, Any]:
     hf.update(hidden_activation="gelu_pytorch_tanh" if cfg.activation == "gelu_tanh" else
               cfg.activation,
               attention_bias=cfg.qkv_bias,
-              query_pre_attn_scalar=cfg.query_scale or cfg.head_dim,
-              attn_logit_softcapping=cfg.attn_logit_softcap,
+              query_pre_attn_scalar=_int_if_whole(cfg.query_scale or cfg.head_dim),
               final_logit_softcapping=cfg.final_logit_softcap,
               rope_parameters={
                   "full_attention": global_rope,
@@ -128,6 +129,11 @@ def hf_from_fields(cfg: "ModelConfig") -> dict[str, Any]:
   hf["layer_types"] = ["sliding_attention" if k == "local" else "full_attention" for k in kinds]
   hf["sliding_window"] = cfg.sliding_window if "local" in kinds else None
   return hf
+
+
+def _int_if_whole(x: float) -> float | int:
+  """transformers' strict configs type some float-valued fields as int."""
+  return int(x) if float(x).is_integer() else x
 
 
 def _req(hf: Mapping[str, Any], key: str) -> Any:

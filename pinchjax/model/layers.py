@@ -17,13 +17,14 @@ Initializer = Callable[[jax.Array, tuple[int, ...], jnp.dtype], jax.Array]
 
 def param(rngs: nnx.Rngs, init: Initializer, shape: tuple[int, ...], axes: LogicalAxes,
           dtype: jnp.dtype) -> nnx.Param:
-  """An nnx.Param whose logical axes are its `out_sharding` metadata.
+  """An nnx.Param whose logical axes are its `logical_axes` metadata.
 
-  Eager sharding stays off: shardings are derived from these names by pinchjax.parallel,
-  under rules that are checked for collisions.
+  Not Flax's `out_sharding`: Flax turns that into shardings by itself (eagerly, or in
+  nnx.eval_shape under a mesh) with unchecked rules; pinchjax.parallel derives shardings from
+  these names under rules checked for collisions.
   """
   assert len(shape) == len(axes), (shape, axes)
-  return nnx.Param(init(rngs.params(), shape, dtype), out_sharding=axes, eager_sharding=False)
+  return nnx.Param(init(rngs.params(), shape, dtype), logical_axes=axes)
 
 
 def fan_in_init(fan_in: int) -> Initializer:

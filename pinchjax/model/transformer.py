@@ -72,7 +72,7 @@ def _run_block(block: Block, x: jax.Array, positions: jax.Array,
 
 
 class Transformer(nnx.Module):
-  """Decoder-only transformer. Parameters carry logical axes as `out_sharding` metadata:
+  """Decoder-only transformer. Parameters carry logical axes as `logical_axes` metadata:
   embed [vocab, embed]; per layer q [embed, heads, head_dim], k/v [embed, kv_heads,
   head_dim], o [heads, head_dim, embed], gate/up [embed, mlp], down [mlp, embed], norms
   [embed] or [head_dim]; lm_head [embed, vocab] when embeddings are not tied."""

@@ -28,10 +28,10 @@ def _path_name(path: tuple[Any, ...]) -> str:
 
 
 def logical_axes(state: nnx.State) -> dict[str, rules_lib.LogicalAxes]:
-  """Dotted parameter name -> logical axes (from each Variable's `out_sharding`)."""
+  """Dotted parameter name -> logical axes (each Variable's `logical_axes` metadata)."""
   out = {}
   for path, var in nnx.to_flat_state(state):
-    axes = var.get_metadata().get("out_sharding")
+    axes = var.get_metadata().get("logical_axes")
     if axes is None:
       raise ValueError(f"parameter {_path_name(path)} has no logical axes")
     out[_path_name(path)] = tuple(axes)
@@ -45,7 +45,7 @@ def state_shardings(state: nnx.State, mesh: Mesh, rules: rules_lib.Rules) -> nnx
   share a mesh axis or a logical axis has no rule.
   """
   def one(path: tuple[Any, ...], var: nnx.Variable) -> nnx.Variable:
-    axes = var.get_metadata().get("out_sharding")
+    axes = var.get_metadata().get("logical_axes")
     return var.replace(rules_lib.named_sharding(mesh, rules, tuple(axes), var.shape,
                                                 _path_name(path)))
   return jax.tree.map_with_path(one, state, is_leaf=_is_var)

@@ -1,0 +1,291 @@
+"""Hugging Face checkpoints (config.json + safetensors) <-> pinchjax parameters.
+
+`load_hf` streams a checkpoint tensor by tensor straight into (optionally sharded) device
+arrays: each tensor is memory-mapped, converted to pinchjax's layout and placed with
+`jax.make_array_from_callback`, so the host never holds more than one converted tensor.
+`export_hf` writes the reverse, one tensor at a time. Both are strict: a missing, unknown or
+wrongly shaped tensor is an error that names it.
+
+Layout: HF linear weights are [out, in]; pinchjax kernels are [in..., out...] with heads
+split out (q: [embed, heads, head_dim], o: [heads, head_dim, embed]). RoPE uses the same
+half-split convention as HF, so no permutation is needed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import logging
+import math
+import os
+import shutil
+from typing import Any, Iterator
+
+import jax
+import ml_dtypes
+import numpy as np
+from flax import nnx
+from jax.sharding import Mesh, SingleDeviceSharding
+
+from pinchjax.model.config import ModelConfig
+from pinchjax.model.safetensors_io import SafetensorsFile, write_file
+from pinchjax.model.transformer import Transformer
+from pinchjax.parallel import partition
+from pinchjax.parallel import rules as rules_lib
+
+log = logging.getLogger(__name__)
+
+INDEX_FILE = "model.safetensors.index.json"
+# Multimodal Gemma 3 checkpoints: the text decoder under another prefix, the vision parts
+# skipped (and counted).
+_TEXT_PREFIXES = (("language_model.model.", "model."), ("model.language_model.", "model."),
+                  ("language_model.lm_head.", "lm_head."))
+_SKIPPED_PREFIXES = ("vision_tower.", "multi_modal_projector.", "model.vision_tower.",
+                     "model.multi_modal_projector.")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model",
+                   "special_tokens_map.json", "generation_config.json", "chat_template.jinja")
+
+
+@dataclasses.dataclass(frozen=True)
+class TensorMap:
+  """One HF tensor and the pinchjax parameter it is.
+
+  in_dims: for linear weights, how many leading pinchjax dimensions are the HF input
+  (the HF weight is the transpose); 0 for tensors that are only reshaped.
+  """
+  hf_name: str
+  path: tuple[str | int, ...]
+  hf_shape: tuple[int, ...]
+  in_dims: int = 0
+
+  def to_pinchjax(self, w: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return (w.T if self.in_dims else w).reshape(shape)
+
+  def to_hf(self, x: np.ndarray) -> np.ndarray:
+    if self.in_dims:
+      return x.reshape(math.prod(x.shape[:self.in_dims]), -1).T
+    return x.reshape(self.hf_shape)
+
+
+def tensor_maps(cfg: ModelConfig) -> list[TensorMap]:
+  """Every tensor of cfg's HF checkpoint, in a stable order."""
+  d, h, kv, hd, f, v = (cfg.d_model, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim,
+                        cfg.mlp_dim, cfg.vocab_size)
+  out = [TensorMap("model.embed_tokens.weight", ("embed",), (v, d))]
+  for i in range(cfg.num_layers):
+    hf, us = f"model.layers.{i}.", ("layers", i)
+    attn, a = hf + "self_attn.", us + ("attn",)
+    out += [
+        TensorMap(hf + "input_layernorm.weight", us + ("attn_norm", "scale"), (d,)),
+        TensorMap(attn + "q_proj.weight", a + ("q",), (h * hd, d), 1),
+        TensorMap(attn + "k_proj.weight", a + ("k",), (kv * hd, d), 1),
+        TensorMap(attn + "v_proj.weight", a + ("v",), (kv * hd, d), 1),
+        TensorMap(attn + "o_proj.weight", a + ("o",), (d, h * hd), 2),
+    ]
+    if cfg.qkv_bias:
+      out += [TensorMap(attn + "q_proj.bias", a + ("q_bias",), (h * hd,)),
+              TensorMap(attn + "k_proj.bias", a + ("k_bias",), (kv * hd,)),
+              TensorMap(attn + "v_proj.bias", a + ("v_bias",), (kv * hd,))]
+    if cfg.out_bias:
+      out.append(TensorMap(attn + "o_proj.bias", a + ("o_bias",), (d,)))
+    if cfg.qk_norm:
+      out += [TensorMap(attn + "q_norm.weight", a + ("q_norm", "scale"), (hd,)),
+              TensorMap(attn + "k_norm.weight", a + ("k_norm", "scale"), (hd,))]
+    if cfg.sandwich_norm:  # Gemma: post-attention norm, then a pre- and post-MLP norm
+      out += [
+          TensorMap(hf + "post_attention_layernorm.weight", us + ("post_attn_norm", "scale"),
+                    (d,)),
+          TensorMap(hf + "pre_feedforward_layernorm.weight", us + ("mlp_norm", "scale"), (d,)),
+          TensorMap(hf + "post_feedforward_layernorm.weight", us + ("post_mlp_norm", "scale"),
+                    (d,))]
+    else:  # Llama / Qwen call the pre-MLP norm "post_attention_layernorm"
+      out.append(TensorMap(hf + "post_attention_layernorm.weight", us + ("mlp_norm", "scale"),
+                           (d,)))
+    out += [TensorMap(hf + "mlp.gate_proj.weight", us + ("mlp", "gate"), (f, d), 1),
+            TensorMap(hf + "mlp.up_proj.weight", us + ("mlp", "up"), (f, d), 1),
+            TensorMap(hf + "mlp.down_proj.weight", us + ("mlp", "down"), (d, f), 1)]
+  out.append(TensorMap("model.norm.weight", ("final_norm", "scale"), (d,)))
+  if not cfg.tie_embeddings:
+    out.append(TensorMap("lm_head.weight", ("lm_head",), (v, d), 1))
+  return out
+
+
+def _text_name(name: str) -> str | None:
+  """The decoder name of a checkpoint tensor; None for parts pinchjax does not use."""
+  if name.startswith(_SKIPPED_PREFIXES):
+    return None
+  for prefix, replacement in _TEXT_PREFIXES:
+    if name.startswith(prefix):
+      return replacement + name[len(prefix):]
+  return name
+
+
+def _checkpoint_files(checkpoint_dir: str) -> dict[str, SafetensorsFile]:
+  """Checkpoint tensor name -> the file that holds it (single file or index + shards)."""
+  index = os.path.join(checkpoint_dir, INDEX_FILE)
+  if os.path.exists(index):
+    with open(index) as f:
+      weight_map = json.load(f).get("weight_map")
+    if not isinstance(weight_map, dict):
+      raise ValueError(f"{index}: no 'weight_map' object")
+    paths = sorted(set(weight_map.values()))
+  else:
+    paths = sorted(os.path.basename(p)
+                   for p in glob.glob(os.path.join(checkpoint_dir, "*.safetensors")))
+  if not paths:
+    raise FileNotFoundError(f"{checkpoint_dir}: no *.safetensors files (pinchjax never reads "
+                            "pickled .bin checkpoints)")
+  files: dict[str, SafetensorsFile] = {}
+  for path in paths:
+    st = SafetensorsFile(os.path.join(checkpoint_dir, path))
+    for name in st.names():
+      if name in files:
+        raise ValueError(f"{checkpoint_dir}: tensor {name} is in both {files[name].path} and "
+                         f"{st.path}")
+      files[name] = st
+  return files
+
+
+def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
+            rules: rules_lib.Rules | None = None,
+            dtype: str | None = None) -> tuple[ModelConfig, nnx.State]:
+  """Loads a Hugging Face checkpoint into pinchjax parameters.
+
+  Args:
+    checkpoint_dir: directory with config.json and model.safetensors, or an index
+      (model.safetensors.index.json) and its shards.
+    mesh: place parameters sharded over this mesh (default: the first device).
+    rules: logical axis rules for the mesh (default: the gin-configured ones).
+    dtype: parameter and activation dtype (default: the checkpoint's).
+  Returns:
+    (cfg, params): params is an nnx.State with the structure of `nnx.state(Transformer(cfg))`;
+    `nnx.merge(partition.abstract_model(cfg)[0], params)` is the model (see load_hf_model).
+  Raises:
+    ValueError naming the tensor when one is missing, unknown or wrongly shaped.
+  """
+  checkpoint_dir = os.fspath(checkpoint_dir)
+  overrides = {"dtype": dtype, "param_dtype": dtype} if dtype else {}
+  cfg = ModelConfig.from_hf_config(checkpoint_dir, **overrides)
+  files = _checkpoint_files(checkpoint_dir)
+  maps = {m.hf_name: m for m in tensor_maps(cfg)}
+  by_path = {m.path: m for m in maps.values()}
+  names, skipped = {}, []
+  for name in files:
+    text = _text_name(name)
+    if text is None or (text == "lm_head.weight" and cfg.tie_embeddings):
+      skipped.append(name)  # vision tower, or a redundant copy of the tied embedding
+    elif text not in maps:
+      raise ValueError(f"{checkpoint_dir}: unknown tensor {name} for a {cfg.family} model")
+    else:
+      names[text] = name
+  missing = [n for n in maps if n not in names]
+  if missing:
+    raise ValueError(f"{checkpoint_dir}: missing tensor {missing[0]} "
+                     f"({len(missing)} missing in all)")
+  if skipped:
+    log.info("%s: skipped %d tensors not used by the decoder, e.g. %s", checkpoint_dir,
+             len(skipped), skipped[0])
+
+  _, abstract = partition.abstract_model(cfg)
+  if mesh is not None:
+    rules = rules if rules is not None else rules_lib.logical_axis_rules()
+    shardings = dict(nnx.to_flat_state(partition.state_shardings(abstract, mesh, rules)))
+  param_dtype = np.dtype(cfg.jnp_param_dtype)
+
+  def load(path: tuple[Any, ...], var: nnx.Variable) -> nnx.Variable:
+    m = by_path[_plain(path)]
+    st, name = files[names[m.hf_name]], names[m.hf_name]
+    if st.shape(name) != m.hf_shape:
+      raise ValueError(f"{st.path}: tensor {name} has shape {st.shape(name)}, expected "
+                       f"{m.hf_shape} for {cfg.family} config")
+    array = m.to_pinchjax(st.get(name), var.shape).astype(param_dtype)
+    sharding = (shardings[_plain(path)].get_value() if mesh is not None
+                else SingleDeviceSharding(jax.devices()[0]))
+    return var.replace(jax.make_array_from_callback(var.shape, sharding,
+                                                    lambda index: array[index]))
+
+  params = jax.tree.map_with_path(load, abstract, is_leaf=lambda x: isinstance(x, nnx.Variable))
+  return cfg, params
+
+
+def load_hf_model(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
+                  rules: rules_lib.Rules | None = None, dtype: str | None = None) -> Transformer:
+  """`load_hf`, merged into a Transformer."""
+  cfg, params = load_hf(checkpoint_dir, mesh, rules, dtype)
+  return nnx.merge(partition.abstract_model(cfg)[0], params)
+
+
+def export_hf(cfg: ModelConfig, params: nnx.State | Transformer, out_dir: str | os.PathLike,
+              tokenizer_dir: str | os.PathLike | None = None,
+              max_shard_bytes: int = 5 * 2**30) -> list[str]:
+  """Writes config.json and safetensors weights that transformers' from_pretrained loads.
+
+  Args:
+    cfg: the architecture (toy models are written as Llama).
+    params: the parameters (nnx.State of a Transformer, sharded or not), or the model.
+    out_dir: created if needed.
+    tokenizer_dir: if given, its tokenizer files (TOKENIZER_FILES) are copied along.
+    max_shard_bytes: above this, weights are split into shards with an index file.
+  Returns:
+    the files written.
+  """
+  out_dir = os.fspath(out_dir)
+  os.makedirs(out_dir, exist_ok=True)
+  hf_config = cfg.to_hf_config()
+  if isinstance(params, Transformer):
+    params = nnx.state(params, nnx.Param)
+  flat = {_plain(path): var for path, var in nnx.to_flat_state(params)}
+  maps = tensor_maps(cfg)
+  unknown = sorted(".".join(map(str, p)) for p in set(flat) - {m.path for m in maps})
+  if unknown:
+    raise ValueError(f"parameter {unknown[0]} has no Hugging Face name")
+  dtype = np.dtype(ml_dtypes.bfloat16) if cfg.param_dtype == "bfloat16" else \
+      np.dtype(cfg.param_dtype)
+
+  def fetch(m: TensorMap):
+    if m.path not in flat:
+      raise ValueError(f"parameter {'.'.join(map(str, m.path))} is missing")
+    return lambda: m.to_hf(np.asarray(jax.device_get(flat[m.path].get_value()))).astype(dtype)
+
+  shards = list(_split(maps, dtype.itemsize, max_shard_bytes))
+  written = []
+  weight_map = {}
+  for i, shard in enumerate(shards):
+    name = ("model.safetensors" if len(shards) == 1
+            else f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors")
+    write_file(os.path.join(out_dir, name),
+               [(m.hf_name, m.hf_shape, dtype, fetch(m)) for m in shard])
+    weight_map.update({m.hf_name: name for m in shard})
+    written.append(name)
+  if len(shards) > 1:
+    total = sum(math.prod(m.hf_shape) for m in maps) * dtype.itemsize
+    with open(os.path.join(out_dir, INDEX_FILE), "w") as f:
+      json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
+    written.append(INDEX_FILE)
+  with open(os.path.join(out_dir, "config.json"), "w") as f:
+    json.dump(hf_config, f, indent=2)
+  written.append("config.json")
+  if tokenizer_dir is not None:
+    for name in TOKENIZER_FILES:
+      src = os.path.join(os.fspath(tokenizer_dir), name)
+      if os.path.exists(src):
+        shutil.copy(src, os.path.join(out_dir, name))
+        written.append(name)
+  return [os.path.join(out_dir, n) for n in written]
+
+
+def _plain(path: tuple[Any, ...]) -> tuple[str | int, ...]:
+  return tuple(getattr(k, "key", k) for k in path)
+
+
+def _split(maps: list[TensorMap], itemsize: int, max_bytes: int) -> Iterator[list[TensorMap]]:
+  shard, size = [], 0
+  for m in maps:
+    nbytes = math.prod(m.hf_shape) * itemsize
+    if shard and size + nbytes > max_bytes:
+      yield shard
+      shard, size = [], 0
+    shard.append(m)
+    size += nbytes
+  if shard:
+    yield shard
