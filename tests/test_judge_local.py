@@ -1,4 +1,6 @@
 """The local judge on a tiny random checkpoint: swap-consistent, batched verdict probabilities."""
+import gin
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import seqio
@@ -8,16 +10,20 @@ from pinchjax.infer import decode
 from pinchjax.infer.jax_generator import JaxGenerator
 from pinchjax.judge import judge_pairs, prompts, score
 from pinchjax.judge.backends import base
-from pinchjax.judge.backends.local import LocalBackend
+from pinchjax.judge.backends.local import LocalBackend, local_backend
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.transformer import Transformer
+from pinchjax.train import checkpoint, load
+
+
+def tiny_model(vocab):
+  return Transformer(ModelConfig(vocab_size=vocab.vocab_size), rngs=nnx.Rngs(3))
 
 
 @pytest.fixture(scope="module")
 def generator():
   vocab = seqio.ByteVocabulary()
-  model = Transformer(ModelConfig(vocab_size=vocab.vocab_size), rngs=nnx.Rngs(3))
-  return JaxGenerator(model, vocab, "toy")
+  return JaxGenerator(tiny_model(vocab), vocab, "toy")
 
 
 def game(a, b, key):
@@ -31,26 +37,31 @@ def collect(backend, games, prompt_id="sxs-direct-v1"):
   return [answers[i] for i in range(len(games))]
 
 
-def test_both_orders_batched_match_one_at_a_time(generator, monkeypatch):
+def test_both_orders_batched_match_other_batchings(generator, monkeypatch):
   calls = []
   real = decode.score_next_token_logprobs
-  monkeypatch.setattr(decode, "score_next_token_logprobs",
-                      lambda model, ps, ids: calls.append(len(ps)) or real(model, ps, ids))
+
+  def counted(model, ps, ids, **kw):
+    calls.append(len(ps))
+    return real(model, ps, ids, **kw)
+
+  monkeypatch.setattr(decode, "score_next_token_logprobs", counted)
   pairs = [("Red.", "Blue is a colour."), ("Green", "I do not know."), ("Yellow!", "Red.")]
   games = [g for i, (x, y) in enumerate(pairs)
            for g in (game(x, y, f"{i}a"), game(y, x, f"{i}b"))]
   batched = collect(LocalBackend(generator, "tiny", batch_size=4), games)
   assert calls == [4, 2]  # six games, batches of four
-  single = [collect(LocalBackend(generator, "tiny", batch_size=1), [g])[0] for g in games]
-  for b, s in zip(batched, single):
+  pairs_only = collect(LocalBackend(generator, "tiny", batch_size=2), games)
+  assert calls == [4, 2, 2, 2, 2]
+  for b, s in zip(batched, pairs_only):
     assert set(b.probs) == {"A", "B", "tie"}
     assert sum(b.probs.values()) == pytest.approx(1.0)
     for k in b.probs:  # a row's probabilities do not depend on its batch or padding
       assert b.probs[k] == pytest.approx(s.probs[k], abs=1e-5)
     assert b.verdict == max(b.probs, key=b.probs.get)
-  # Swap consistency: P(x wins) with x first and with x second are read by the same code
-  # from the same kind of row, so for a judge without position bias they would coincide;
-  # here they differ only through the prompt, and each is a proper probability.
+  # Swap consistency: P(x wins) with x in slot A and with x in slot B are rows of one
+  # forward pass, read by the same code; a row's numbers do not depend on where in the
+  # batch it sits, so putting the swapped game first changes nothing.
   for i in range(len(pairs)):
     first, second = batched[2 * i], batched[2 * i + 1]
     x_wins = (first.probs["A"], second.probs["B"])
@@ -88,7 +99,6 @@ def test_local_judge_through_judge_pairs_is_cached(generator, tmp_path):
 
 
 def test_local_judge_file_parses():
-  import gin
   from pinchjax.judge import cli as judge_cli
   gin.clear_config()
   try:
@@ -97,3 +107,30 @@ def test_local_judge_file_parses():
     assert gin.query_parameter("local_backend.batch_size") == 16
   finally:
     gin.clear_config()
+
+
+def test_local_judge_from_a_saved_checkpoint_on_a_mesh(generator, tmp_path):
+  """A pinchjax run's checkpoint, loaded on the default 8-device mesh, judges as the
+  in-memory model does (rows sharded over the data axis, padded to a multiple of 8)."""
+  vocab = generator.vocab
+  model = tiny_model(vocab)
+  ckpt = checkpoint.Checkpointer(str(tmp_path), async_save=False)
+  ckpt.save({"step": jnp.asarray(1, jnp.int32), "opt_state": {},
+             "params": nnx.to_pure_dict(nnx.state(model, nnx.Param))}, {"batches": 1})
+  ckpt.close()
+  load.save_model_config(str(tmp_path), model.cfg)
+  gin.clear_config()
+  try:
+    gin.bind_parameter("load_generator.vocabulary", vocab)  # a run does not copy its vocab
+    loaded = local_backend(checkpoint=str(tmp_path), template="toy", batch_size=2)
+  finally:
+    gin.clear_config()
+  assert loaded.judge_id == f"local:{tmp_path}"
+  assert loaded.generator.sharding is not None
+  games = [game("Red.", "Blue is a colour.", "a"), game("Blue is a colour.", "Red.", "b")]
+  want = collect(LocalBackend(generator, "tiny", batch_size=2), games)
+  got = collect(loaded, games)
+  for w, g in zip(want, got):
+    assert g.verdict == w.verdict
+    for k in w.probs:
+      assert g.probs[k] == pytest.approx(w.probs[k], abs=1e-5)

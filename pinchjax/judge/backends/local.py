@@ -15,6 +15,7 @@ import gin
 import numpy as np
 
 from pinchjax.infer import decode
+from pinchjax.infer import loading
 from pinchjax.infer.jax_generator import JaxGenerator
 from pinchjax.judge import prompts
 from pinchjax.judge import verdicts as V
@@ -71,7 +72,8 @@ class LocalBackend(base.Backend):
     for start in range(0, len(games), self.batch_size):
       chunk = games[start:start + self.batch_size]
       logp = decode.score_next_token_logprobs(
-          self.generator.model, [self.prompt_tokens(g, prompt) for g in chunk], ids)
+          self.generator.model, [self.prompt_tokens(g, prompt) for g in chunk], ids,
+          sharding=self.generator.sharding)
       self._batches += 1
       for offset, row in enumerate(np.asarray(logp, np.float64)):
         on_answer(start + offset, _answer(row))
@@ -96,7 +98,5 @@ def _answer(logp: np.ndarray) -> base.Answer:
 def local_backend(checkpoint: str = gin.REQUIRED, template: str | None = None,
                   batch_size: int = 16, name: str | None = None) -> LocalBackend:
   """Loads a checkpoint (Hugging Face directory or pinchjax training checkpoint) as a judge."""
-  # Checkpoint formats (orbax, safetensors) are imported only when a checkpoint is loaded.
-  from pinchjax.infer import loading  # pylint: disable=import-outside-toplevel
   generator = loading.load_generator(checkpoint, template=template)
   return LocalBackend(generator, name or os.path.abspath(checkpoint), batch_size)
