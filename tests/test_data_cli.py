@@ -60,3 +60,23 @@ def test_importing_tasks_without_data_registers_nothing_and_does_not_fail():
   import importlib
   tasks = importlib.import_module("tasks")
   assert tasks.registry.register_configured() == []
+
+
+def test_build_paper_set_command(tmp_path, capsys):
+  lima = tmp_path / "lima.jsonl"
+  lima.write_text("".join(json.dumps({"conversations": [f"Q{i}", f"A{i}"]}) + "\n"
+                          for i in range(4)))
+  oasst = tmp_path / "oasst.jsonl"
+  oasst.write_text("".join(
+      json.dumps(m) + "\n" for i in range(3) for m in (
+          {"message_id": f"p{i}", "parent_id": None, "role": "prompter", "text": f"P{i}",
+           "lang": "en"},
+          {"message_id": f"a{i}", "parent_id": f"p{i}", "role": "assistant", "text": f"R{i}",
+           "lang": "en", "rank": 0})))
+  out_path = tmp_path / "paper" / "train" / "en.jsonl"
+  rc, out, _ = _run(capsys, "data", "build-paper-set", "--lima", str(lima), "--oasst",
+                    str(oasst), "--n-lima", "2", "--n-oasst", "3", str(out_path))
+  report = json.loads(out)
+  assert rc == 0 and report["selected"] == {"lima": 2, "oasst": 3, "total": 5}
+  assert [r.id for r in canonical.read_jsonl(str(out_path), lang="en")] == [
+      "lima-0", "lima-1", "oasst-p0", "oasst-p1", "oasst-p2"]

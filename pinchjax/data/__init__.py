@@ -1,0 +1,15 @@
+"""The data layer: dataset layouts in, SeqIO tasks and mixtures, packed training batches out.
+
+  canonical   the canonical record and its JSONL format (errors name file, line, field)
+  formats     readers: LIMA, OpenAssistant, Alpaca, Aya, AlpacaFarm, canonical
+  paperset    the paper's 1,000 LIMA + 3,640 OASST English set
+  mixtures    the paper's mixtures as pure functions of (ids, budget, languages, P, seed)
+  chat        chat templates per model family, shared by training and inference
+  vocab       sentencepiece and Hugging Face tokenizer.json vocabularies; sentencepiece training
+  registry    the data layout on disk -> SeqIO tasks and mixtures by name
+  features    decoder features (seqio names) and packing
+  pipeline    the resumable training stream and the one-pass eval stream
+  synthetic   a random parallel set for tests and benchmarks
+  cli, vocab_cli   `pinchjax data ...`, `pinchjax vocab train`
+  toyworld/   the synthetic multilingual world of the miniature study
+"""

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -70,6 +71,7 @@ def tokenize_task(task: seqio.Task, split: str) -> TokenizedTask:
     tok = TokenizedTask(task.name, [whole.inputs[i] for i in keep],
                         [whole.targets[i] for i in keep])
   else:
+    start = time.perf_counter()
     ds = task.get_dataset(sequence_length=None, split=split, shuffle=False, use_cached=False,
                           num_epochs=1)
     # Ragged batches halve the per-example cost of leaving TensorFlow.
@@ -79,6 +81,8 @@ def tokenize_task(task: seqio.Task, split: str) -> TokenizedTask:
       inputs.extend(np.asarray(x, np.int32) for x in batch["inputs"])
       targets.extend(np.asarray(x, np.int32) for x in batch["targets"])
     tok = TokenizedTask(task.name, inputs, targets)
+    logging.info("tokenized %s/%s: %d examples in %.1fs", task.name, split, len(tok),
+                 time.perf_counter() - start)
   _CACHE[key] = (task, tok)
   return tok
 
