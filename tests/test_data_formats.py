@@ -83,6 +83,7 @@ def test_oasst_nested_tree_and_malformed(tmp_path):
     formats.read_oasst(f, "en")
   res = formats.read_oasst(f, "en", on_error="skip")
   assert [(r.id, r.response) for r in res.records] == [("oasst-root", "Rayleigh scattering.")]
+  assert res.filtered["messages below the first turn"] == 1
   assert res.skipped.counts == {"text: is missing": 1}
 
 

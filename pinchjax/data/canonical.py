@@ -63,7 +63,8 @@ class Skipped:
     reason = f"{error.field}: {error.problem}" if error.field else error.problem
     self.counts[reason] += 1
     if len(self.examples[reason]) < 3:
-      self.examples[reason].append(f"{error.path}:{error.line}")
+      where = error.path if error.line is None else f"{error.path}:{error.line}"
+      self.examples[reason].append(where)
 
   @property
   def total(self) -> int:

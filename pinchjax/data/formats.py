@@ -148,6 +148,15 @@ def _best_reply(replies: list[dict]) -> dict | None:
   return min(ranked, key=lambda r: r["rank"]) if ranked else assistants[0]
 
 
+def _count_descendants(replies: list[dict]) -> int:
+  """Messages nested under these replies (not the replies themselves)."""
+  total = 0
+  for r in replies:
+    children = [c for c in r.get("replies") or [] if isinstance(c, dict)]
+    total += len(children) + _count_descendants(children)
+  return total
+
+
 def _oasst_record(path: str, loc, prompt: dict, reply: dict, lang: str) -> Record:
   mid = _field(path, loc, prompt, "message_id")
   return canonical.make_record(
@@ -179,7 +188,11 @@ def read_oasst(path: str, lang: str, on_error: OnError = "raise") -> ReadResult:
         replies = obj["prompt"].get("replies") or []
         if not isinstance(replies, list):
           raise RecordError(path, loc, "replies", "expected a list")
-        select(loc, obj["prompt"], [r for r in replies if isinstance(r, dict)])
+        replies = [r for r in replies if isinstance(r, dict)]
+        select(loc, obj["prompt"], replies)
+        below = _count_descendants(replies)
+        if below:
+          filtered["messages below the first turn"] += below
         continue
       for key in ("message_id", "role", "text"):
         _field(path, loc, obj, key)
