@@ -1,4 +1,5 @@
 """`pinchjax data ...` and `pinchjax vocab train`, run in-process through the entry point."""
+import importlib
 import json
 
 from pinchjax import cli, languages
@@ -57,7 +58,6 @@ def test_vocab_train_stats_and_show(tmp_path, capsys):
 
 
 def test_importing_tasks_without_data_registers_nothing_and_does_not_fail():
-  import importlib
   tasks = importlib.import_module("tasks")
   assert tasks.registry.register_configured() == []
 

@@ -2,12 +2,13 @@
 import collections
 import json
 
+import gin
 import numpy as np
 import pytest
 import seqio
 
 from pinchjax import languages
-from pinchjax.data import chat, features, pipeline, registry, synthetic, vocab
+from pinchjax.data import canonical, chat, features, pipeline, registry, synthetic, vocab
 
 N = 240  # examples per language
 LENGTH = 96
@@ -66,7 +67,6 @@ def test_missing_languages_are_reported_not_fatal(tmp_path, data):
 
 def test_misaligned_parallel_set_fails_registration(tmp_path, data):
   sets = synthetic.write_parallel_set(str(tmp_path), "tbad", 10, ("en", "ar"))
-  from pinchjax.data import canonical
   canonical.write_jsonl(registry.layout_path(str(tmp_path), "tbad", "train", "ar"),
                         sets["ar"][:-1])
   with pytest.raises(canonical.RecordError, match=r"ar.jsonl: field 'id' not aligned .* 1 ids "
@@ -224,7 +224,6 @@ def test_few_languages_register_what_exists(tmp_path, data):
 
 
 def test_gin_configured_registration_on_first_use(tmp_path, data):
-  import gin
   synthetic.write_parallel_set(str(tmp_path), "tgin", 24, ("en", "ar"))
   gin.parse_config([f"register_configured.data_dir = '{tmp_path}'",
                     "register_configured.datasets = ['tgin', 'absent']",

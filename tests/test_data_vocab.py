@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import seqio
 import tensorflow as tf
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
@@ -72,7 +73,6 @@ def test_gemma_features_with_hf_vocabulary(hf_dir, tmp_path):
   assert targets[-2:].tolist() == [5, 1]  # <end_of_turn>, EOS: both carry loss
   assert weights[-2:].tolist() == [1, 1] and weights[0] == 0
   task, element = ds.last_examples[0][0]
-  import seqio
   rec = seqio.get_mixture_or_task(task).source.records("train")[element]
   assert v.decode(targets[weights == 1].tolist()) == rec.response + "<end_of_turn>"
   assert v.decode(targets[weights == 0].tolist()) == chat.format_prompt("gemma", rec.instruction)
