@@ -1,0 +1,62 @@
+"""`pinchjax convert`: Hugging Face checkpoints <-> pinchjax checkpoints.
+
+  pinchjax convert hf-to-pinchjax HF_DIR OUT_DIR [--dtype bfloat16]
+  pinchjax convert pinchjax-to-hf RUN_CHECKPOINTS_DIR OUT_DIR [--step N] [--tokenizer_dir D]
+
+A pinchjax checkpoint directory is what the trainer writes (pinchjax.train): model_config.json
+next to orbax step directories whose `params` item holds the parameters. A converted HF model
+is step 0 of such a directory, so `train --gin.train.init_checkpoint_dir=OUT_DIR` and
+`infer` take it like any run's checkpoints.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import orbax.checkpoint as ocp
+from flax import nnx
+
+
+def hf_to_pinchjax(args: argparse.Namespace) -> int:
+  from pinchjax.model import hf
+  from pinchjax.train import load
+  cfg, params = hf.load_hf(args.hf_dir, dtype=args.dtype)
+  manager = ocp.CheckpointManager(args.out_dir, item_names=("params",),
+                                  options=ocp.CheckpointManagerOptions(create=True))
+  manager.save(0, args=ocp.args.Composite(params=ocp.args.StandardSave(
+      nnx.to_pure_dict(params))))
+  manager.wait_until_finished()
+  manager.close()
+  load.save_model_config(args.out_dir, cfg)
+  print(json.dumps({"out_dir": args.out_dir, "family": cfg.family,
+                    "num_params": cfg.num_params(), "dtype": cfg.param_dtype}))
+  return 0
+
+
+def pinchjax_to_hf(args: argparse.Namespace) -> int:
+  from pinchjax.model import hf
+  from pinchjax.train import load
+  model, cfg = load.load_model(args.checkpoint_dir, step=args.step)
+  written = hf.export_hf(cfg, model, args.out_dir, tokenizer_dir=args.tokenizer_dir,
+                         max_shard_bytes=int(args.max_shard_gb * 2**30))
+  print(json.dumps({"out_dir": args.out_dir, "family": cfg.family, "files": written}))
+  return 0
+
+
+def register(parser: argparse.ArgumentParser) -> None:
+  sub = parser.add_subparsers(dest="direction", metavar="DIRECTION", required=True)
+  to_pj = sub.add_parser("hf-to-pinchjax", help="HF safetensors directory -> pinchjax checkpoint")
+  to_pj.add_argument("hf_dir", help="directory with config.json and *.safetensors")
+  to_pj.add_argument("out_dir", help="pinchjax checkpoint directory to create")
+  to_pj.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                     help="parameter dtype (default: the checkpoint's)")
+  to_pj.set_defaults(func=hf_to_pinchjax)
+  to_hf = sub.add_parser("pinchjax-to-hf", help="pinchjax checkpoint -> HF safetensors directory")
+  to_hf.add_argument("checkpoint_dir", help="a run's checkpoints directory (model_config.json)")
+  to_hf.add_argument("out_dir", help="HF directory to write (config.json + safetensors)")
+  to_hf.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
+  to_hf.add_argument("--tokenizer_dir", default=None,
+                     help="copy tokenizer.json and friends from this directory")
+  to_hf.add_argument("--max_shard_gb", type=float, default=5.0,
+                     help="split weights into shards of at most this size")
+  to_hf.set_defaults(func=pinchjax_to_hf)

@@ -1,0 +1,35 @@
+"""`pinchjax convert`: HF -> pinchjax checkpoint -> HF keeps every parameter bit for bit."""
+import jax
+import numpy as np
+import torch
+import transformers
+from flax import nnx
+
+from pinchjax import cli
+from pinchjax.model import hf
+from pinchjax.train import load
+
+
+def test_convert_both_ways(tmp_path, capsys):
+  config = transformers.LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32,
+                                    num_hidden_layers=1, num_attention_heads=2,
+                                    num_key_value_heads=1, head_dim=8)
+  torch.manual_seed(0)
+  transformers.AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / "hf")
+  (tmp_path / "hf" / "tokenizer.json").write_text("{}")
+
+  assert cli.main(["convert", "hf-to-pinchjax", str(tmp_path / "hf"), str(tmp_path / "pj")]) == 0
+  assert '"family": "llama"' in capsys.readouterr().out
+  cfg, params = hf.load_hf(tmp_path / "hf")
+  model, cfg2 = load.load_model(str(tmp_path / "pj"))
+  assert cfg2 == cfg
+  for a, b in zip(jax.tree.leaves(nnx.state(model)), jax.tree.leaves(params)):
+    np.testing.assert_array_equal(a, b)
+
+  assert cli.main(["convert", "pinchjax-to-hf", str(tmp_path / "pj"), str(tmp_path / "out"),
+                   "--tokenizer_dir", str(tmp_path / "hf")]) == 0
+  assert (tmp_path / "out" / "tokenizer.json").read_text() == "{}"
+  cfg3, params3 = hf.load_hf(tmp_path / "out")
+  assert cfg3 == cfg
+  for a, b in zip(jax.tree.leaves(params3), jax.tree.leaves(params)):
+    np.testing.assert_array_equal(a, b)
