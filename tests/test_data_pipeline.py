@@ -240,3 +240,26 @@ def test_gin_configured_registration_on_first_use(tmp_path, data):
       pipeline.get_dataset("tgin_nope", "train", LENGTH, 2, seed=0)
   finally:
     gin.clear_config()
+
+
+def test_data_source_shuffles_by_seed_and_shards(data):
+  src = seqio.get_mixture_or_task("tpipe_en").source
+  assert src.num_input_examples("train") == N and src.list_shards("train")[0].endswith("en.jsonl")
+
+  def ids(**kw):
+    return [x["id"].decode() for x in src.get_dataset("train", **kw).as_numpy_iterator()]
+  in_order = ids(shuffle=False)
+  assert in_order == [r.id for r in data["sets"]["en"]]
+  a, b = ids(shuffle=True, seed=1), ids(shuffle=True, seed=2)
+  assert a == ids(shuffle=True, seed=1) and a != b and sorted(a) == sorted(in_order)
+  shard = ids(shuffle=False, shard_info=seqio.ShardInfo(index=1, num_shards=3))
+  assert shard == in_order[1::3]
+
+
+def test_temperature_flattens_rates(tmp_path, data):
+  synthetic.write_parallel_set(str(tmp_path), "ttemp", 100, ("en", "fi"))
+  registry.register_dataset("ttemp", str(tmp_path), data["vocab"], "toy", languages=("en", "fi"),
+                            seen=("en", "fi"), temperature=2.0, percents=(20,))
+  stats = registry.mixture_stats("ttemp_pinch_p20")  # en 90, fi 10 examples
+  assert stats["languages"] == {"en": 90, "fi": 10}
+  assert abs(stats["shares"]["fi"] - 10 ** 0.5 / (90 ** 0.5 + 10 ** 0.5)) < 1e-9
