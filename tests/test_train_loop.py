@@ -54,7 +54,7 @@ def test_nan_stops_with_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path
 def test_checkpoint_from_2x2x2_mesh_restores_on_4_devices(tiny_data, tmp_path):
   model_dir = str(tmp_path / "run")
   train_in_process(tiny_data, model_dir, 2, extra=(
-      "make_mesh.shape = {'data': 2, 'fsdp': 2, 'tensor': 2}", "make_schedule.warmup_steps = 0"))
+      "make_mesh.shape = {'data': 2, 'fsdp': 2, 'tensor': 2}",))
   ckpt_dir = os.path.join(model_dir, "checkpoints")
   mesh8 = mesh_lib.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
   mesh4 = mesh_lib.make_mesh({"data": 1, "fsdp": 2, "tensor": 2}, devices=jax.devices()[:4])
@@ -69,3 +69,28 @@ def test_checkpoint_from_2x2x2_mesh_restores_on_4_devices(tiny_data, tmp_path):
   embed = on4.embed[...]  # [vocab, embed] -> ("tensor", "fsdp") under the default rules
   assert embed.sharding.spec == jax.sharding.PartitionSpec("tensor", "fsdp")
   assert embed.addressable_shards[0].data.shape == (32, 16)
+
+
+def test_init_from_hugging_face_then_from_a_pinchjax_checkpoint(tiny_data, tmp_path):
+  torch = pytest.importorskip("torch")
+  transformers = pytest.importorskip("transformers")
+  torch.manual_seed(0)
+  hf_dir = str(tmp_path / "hf")
+  transformers.LlamaForCausalLM(transformers.LlamaConfig(
+      vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+      num_attention_heads=2, num_key_value_heads=1, head_dim=16, tie_word_embeddings=True,
+      max_position_embeddings=64)).save_pretrained(hf_dir)
+  frozen = ("make_schedule.peak_learning_rate = 0.0",)  # one step that changes nothing
+  from_hf = str(tmp_path / "from_hf")
+  train_in_process(tiny_data, from_hf, 1, extra=frozen, init_hf_dir=hf_dir)
+  model, cfg = load.load_model(os.path.join(from_hf, "checkpoints"))
+  assert cfg.family == "llama" and cfg.num_kv_heads == 1
+  hf_embed = transformers.LlamaForCausalLM.from_pretrained(hf_dir).model.embed_tokens.weight
+  np.testing.assert_array_equal(np.asarray(model.embed[...]), hf_embed.detach().numpy())
+
+  tuned = str(tmp_path / "tuned")
+  train_in_process(tiny_data, tuned, 1, extra=frozen,
+                   init_checkpoint_dir=os.path.join(from_hf, "checkpoints"))
+  again, _ = load.load_model(os.path.join(tuned, "checkpoints"))
+  for a, b in zip(jax.tree.leaves(model), jax.tree.leaves(again)):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

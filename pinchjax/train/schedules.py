@@ -25,8 +25,8 @@ def make_schedule(
     raise ValueError("make_schedule needs total_steps")
   if decay not in DECAYS:
     raise ValueError(f"unknown decay {decay!r}; expected one of {DECAYS}")
-  if not 0 <= warmup_steps <= total_steps:
-    raise ValueError(f"warmup_steps={warmup_steps} must be within [0, total_steps={total_steps}]")
+  if warmup_steps < 0:
+    raise ValueError(f"warmup_steps={warmup_steps} must be >= 0")
   peak, end = peak_learning_rate, peak_learning_rate * final_fraction
   decay_steps = max(total_steps - warmup_steps, 1)
   if decay == "cosine":

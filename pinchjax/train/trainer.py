@@ -91,8 +91,8 @@ def _initial_params(cfg: ModelConfig, setup: _Setup, seed: int, init_checkpoint_
     return checkpoint.load_params(init_checkpoint_dir, setup.target["params"])
   if init_hf_dir:
     from pinchjax.model import hf  # pylint: disable=import-outside-toplevel
-    model = hf.load_hf(init_hf_dir, cfg, setup.mesh, setup.rules)
-    return nnx.to_pure_dict(nnx.state(model))
+    _, params = hf.load_hf(init_hf_dir, setup.mesh, setup.rules, dtype=cfg.param_dtype)
+    return nnx.to_pure_dict(params)
   model, _ = partition.sharded_init(cfg, setup.mesh, setup.rules, seed)
   return nnx.to_pure_dict(nnx.state(model))
 
@@ -177,7 +177,8 @@ def train(
     sequence_length: decoder length (prompt + response).
     seed: parameter init and data order.
     model_config: the architecture (default: `ModelConfig()` as gin binds it; with
-      `init_hf_dir`, the checkpoint's config.json).
+      `init_hf_dir`, the checkpoint's config.json with the gin-bound ModelConfig.dtype and
+      .param_dtype).
     init_checkpoint_dir: start from the latest params of this pinchjax checkpoint directory
       (e.g. a pretraining run's `<model_dir>/checkpoints`), with a fresh optimiser.
     init_hf_dir: start from a Hugging Face checkpoint directory (safetensors).
@@ -204,8 +205,9 @@ def train(
   if init_checkpoint_dir and init_hf_dir:
     raise ValueError("give init_checkpoint_dir or init_hf_dir, not both")
   distributed.initialize()
-  cfg = model_config or (ModelConfig.from_hf_config(init_hf_dir) if init_hf_dir
-                         else ModelConfig())
+  cfg = model_config or ModelConfig()
+  if init_hf_dir and model_config is None:
+    cfg = ModelConfig.from_hf_config(init_hf_dir, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
   schedule = schedules.make_schedule(total_steps=num_steps)
   tx = optimizer.make_optimizer(schedule=schedule)
   setup = _setup(cfg, tx, seed)
