@@ -26,9 +26,9 @@ the language and some mismatched ids. Mixtures needing a language whose file is 
 not registered, and the result says so.
 
 Registration is idempotent: the same name with the same configuration and unchanged files is
-a no-op; anything else is an error unless `replace=True`. Tasks are seqio Tasks with features
-"inputs" (the chat prompt, no EOS) and "targets" (response + end-of-turn, EOS appended);
-`id` and `lang` pass through.
+a no-op; anything else is an error unless `replace=True`. Tasks are built by
+pinchjax.data.sources.make_task ("inputs" = chat prompt, "targets" = response + end-of-turn
++ EOS).
 """
 from __future__ import annotations
 
@@ -42,110 +42,13 @@ import os
 from typing import Any, Sequence
 
 import gin
-import numpy as np
 import seqio
-import tensorflow as tf
 
 from pinchjax import languages as langs_lib
-from pinchjax.data import canonical, chat, mixtures, vocab as vocab_lib
+from pinchjax.data import canonical, chat, mixtures, sources, vocab as vocab_lib
+from pinchjax.data.sources import JsonlSource, layout_path  # part of this module's interface
 
 DEFAULT_PERCENTS = (0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
-
-
-def layout_path(data_dir: str, dataset: str, split: str, lang: str) -> str:
-  return os.path.join(data_dir, dataset, split, f"{lang}.jsonl")
-
-
-@functools.lru_cache(maxsize=256)
-def _load(path: str, lang: str, require_response: bool, _stamp: tuple[int, int]
-          ) -> tuple[canonical.Record, ...]:
-  return tuple(canonical.read_jsonl(path, "raise", lang=lang, require_response=require_response))
-
-
-def load_records(path: str, lang: str, require_response: bool = True
-                 ) -> tuple[canonical.Record, ...]:
-  """A canonical file's records (bad lines raise), cached until the file changes."""
-  st = os.stat(path)
-  return _load(os.path.abspath(path), lang, require_response, (st.st_size, st.st_mtime_ns))
-
-
-class JsonlSource(seqio.DataSource):
-  """Canonical JSONL files of one language as a seqio DataSource.
-
-  `files` maps split -> path; `ids`, if given, keeps only those example ids (a mixture
-  slice, in file order) and `parent` names the task over the whole file, whose tokenized
-  examples the slice can reuse. Shuffling is a seeded permutation, so it is deterministic.
-  """
-
-  def __init__(self, files: dict[str, str], lang: str, ids: frozenset[str] | None = None,
-               require_response: bool = True, parent: str | None = None):
-    self._files, self._lang, self._ids = dict(files), lang, ids
-    self._require_response = require_response
-    self.parent = parent
-    super().__init__(splits=tuple(files), caching_permitted=False)
-
-  @property
-  def lang(self) -> str:
-    return self._lang
-
-  @property
-  def ids(self) -> frozenset[str] | None:
-    return self._ids
-
-  def records(self, split: str) -> list[canonical.Record]:
-    if split not in self._files:
-      raise ValueError(f"split {split!r} not available; have {sorted(self._files)}")
-    recs = load_records(self._files[split], self._lang, self._require_response)
-    return [r for r in recs if self._ids is None or r.id in self._ids]
-
-  @property
-  def supports_arbitrary_sharding(self) -> bool:
-    return True
-
-  def list_shards(self, split: str) -> Sequence[str]:
-    return [self._files[split]]
-
-  def num_input_examples(self, split: str) -> int:
-    return len(self.records(split))
-
-  def get_dataset(self, split: str = "train", shuffle: bool = True, seed: int | None = None,
-                  shard_info: seqio.ShardInfo | None = None, *, sequence_length=None,
-                  use_cached: bool = False, num_epochs: int | None = 1) -> tf.data.Dataset:
-    del sequence_length, use_cached  # the interface requires them; nothing to do
-    recs = self.records(split)
-    if shard_info is not None:
-      recs = recs[shard_info.index::shard_info.num_shards]
-    if shuffle:
-      order = np.random.default_rng(0 if seed is None else int(seed)).permutation(len(recs))
-      recs = [recs[i] for i in order]
-    columns = {f: tf.constant([getattr(r, f) for r in recs], tf.string)
-               for f in ("id", "lang", "instruction", "response")}
-    ds = tf.data.Dataset.from_tensor_slices(columns)
-    return ds.repeat(num_epochs) if num_epochs != 1 else ds
-
-
-def _apply_template(template: chat.Template):
-  head, tail = template.prompt.split("{instruction}")
-
-  @seqio.map_over_dataset
-  @tf.autograph.experimental.do_not_convert  # plain tensor ops; nothing to convert
-  def fn(ex):
-    out = dict(ex)
-    out["inputs"] = tf.strings.join([head, ex["instruction"], tail])
-    out["targets"] = tf.strings.join([ex["response"], template.response_suffix])
-    return out
-  return fn
-
-
-def _task(name: str, source: JsonlSource, vocabulary: seqio.Vocabulary,
-          template: chat.Template) -> seqio.Task:
-  out = {"inputs": seqio.Feature(vocabulary, add_eos=False),
-         "targets": seqio.Feature(vocabulary, add_eos=True)}
-  return seqio.TaskRegistry.add(
-      name, source=source, output_features=out,
-      preprocessors=[_apply_template(template),
-                     functools.partial(seqio.preprocessors.tokenize, copy_pretokenized=False),
-                     seqio.preprocessors.append_eos_after_trim])
 
 
 def _fingerprint(config: dict[str, Any], files: Sequence[str]) -> str:
@@ -265,7 +168,7 @@ def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
   if existing is not None:
     return existing
 
-  per_lang = {l: load_records(files[l]["train"], l) for l in present}
+  per_lang = {l: sources.load_records(files[l]["train"], l) for l in present}
   ids = canonical.aligned_ids(per_lang, base, lambda l: files[l]["train"])
   rate = functools.partial(slice_rate, temperature=temperature)
   try:
@@ -288,7 +191,7 @@ def _register_all(result: Registered, name: str, files: dict[str, dict[str, str]
                   percents: Sequence[float], n_orderings: int) -> None:
   """Adds the language tasks and every mixture to seqio, recording names in `result`."""
   for lang in present:
-    _task(f"{name}_{lang}", JsonlSource(files[lang], lang), vocabulary, tmpl)
+    sources.make_task(f"{name}_{lang}", JsonlSource(files[lang], lang), vocabulary, tmpl)
     result.tasks.append(f"{name}_{lang}")
 
   def add_mixture(mixture: str, partition: mixtures.Partition) -> None:
@@ -301,7 +204,7 @@ def _register_all(result: Registered, name: str, files: dict[str, dict[str, str]
       task_name = f"{mixture}.{lang}"
       src = JsonlSource({"train": files[lang]["train"]}, lang, frozenset(slice_ids),
                         parent=f"{name}_{lang}")
-      subtasks.append(_task(task_name, src, vocabulary, tmpl))
+      subtasks.append(sources.make_task(task_name, src, vocabulary, tmpl))
       result.tasks.append(task_name)
     seqio.MixtureRegistry.add(mixture, [(t, rate) for t in subtasks])
     result.mixtures.append(mixture)
@@ -358,7 +261,7 @@ def register_evalset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
     return existing
   for lang, path in files.items():
     src = JsonlSource({split: path}, lang, require_response=False)
-    _task(f"{name}_{lang}", src, vocabulary, tmpl)
+    sources.make_task(f"{name}_{lang}", src, vocabulary, tmpl)
     result.tasks.append(f"{name}_{lang}")
   result.languages = list(files)
   _REGISTERED[name] = (fp, result)
