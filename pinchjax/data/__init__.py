@@ -6,7 +6,8 @@
   mixtures    the paper's mixtures as pure functions of (ids, budget, languages, P, seed)
   chat        chat templates per model family, shared by training and inference
   vocab       sentencepiece and Hugging Face tokenizer.json vocabularies; sentencepiece training
-  registry    the data layout on disk -> SeqIO tasks and mixtures by name
+  sources     the layout on disk, a seqio DataSource over it, the task recipe
+  registry    datasets on disk -> SeqIO tasks and mixtures by name
   features    decoder features (seqio names) and packing
   pipeline    the resumable training stream and the one-pass eval stream
   synthetic   a random parallel set for tests and benchmarks
