@@ -156,7 +156,8 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
       (model.safetensors.index.json) and its shards.
     mesh: place parameters sharded over this mesh (default: the first device).
     rules: logical axis rules for the mesh (default: the gin-configured ones).
-    dtype: parameter and activation dtype (default: the checkpoint's).
+    dtype: parameter dtype to load into (default: the checkpoint's); the activation dtype
+      stays the checkpoint's (e.g. float32 master weights, bfloat16 compute).
   Returns:
     (cfg, params): params is an nnx.State with the structure of `nnx.state(Transformer(cfg))`;
     `nnx.merge(partition.abstract_model(cfg)[0], params)` is the model (see load_hf_model).
@@ -164,7 +165,7 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
     ValueError naming the tensor when one is missing, unknown or wrongly shaped.
   """
   checkpoint_dir = os.fspath(checkpoint_dir)
-  overrides = {"dtype": dtype, "param_dtype": dtype} if dtype else {}
+  overrides = {"param_dtype": dtype} if dtype else {}
   cfg = ModelConfig.from_hf_config(checkpoint_dir, **overrides)
   files = _checkpoint_files(checkpoint_dir)
   maps = {m.hf_name: m for m in tensor_maps(cfg)}
