@@ -81,6 +81,7 @@ def main() -> None:
   result["ratio"] = {k: round(result["pinchjax"][k] / result["seqio"][k], 2)
                      for k in ("examples_per_s", "tokens_per_s")}
   result["config"] = {**vars(args), "machine": platform.machine(), "cpus": os.cpu_count(),
+                      "load_average_1m": round(os.getloadavg()[0], 2),
                       "numpy": np.__version__, "seqio": seqio.__version__}
   print(json.dumps(result, indent=2))
 
