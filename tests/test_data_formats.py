@@ -30,12 +30,14 @@ def test_lima_malformed_raises_with_line_and_field_or_skips_counted(tmp_path):
       "{not json",
       {"conversations": ["only one"]},
       {"conversations": ["q", "  "]},
+      {"conversations": ["x", "y"]},
   ])
   with pytest.raises(RecordError) as e:
     formats.read_lima(f, "en")
   assert f"{f}:2" in str(e.value) and "malformed JSON" in str(e.value)
   res = formats.read_lima(f, "en", on_error="skip")
-  assert len(res.records) == 1 and res.skipped.total == 3
+  assert res.skipped.total == 3
+  assert [r.id for r in res.records] == ["lima-0", "lima-4"]  # ids follow lines, not survivors
   assert res.skipped.counts["response: is empty"] == 1
   assert any("conversations" in reason for reason in res.skipped.counts)
 

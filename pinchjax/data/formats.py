@@ -1,7 +1,7 @@
 """Readers for the instruction-data layouts researchers already have -> canonical records.
 
   lima       LIMA JSONL: {"conversations": [user, assistant, user, ...], "source": ...};
-             the first user/assistant pair is kept. id = "lima-{n}", n the 0-based row.
+             the first user/assistant pair is kept. id = "lima-{n}", n the 0-based line.
   oasst      OpenAssistant exports (oasst1/oasst2), either flat message JSONL (`message_id`,
              `parent_id`, `role`, `text`, `lang`, `rank`, ...) or nested trees (`prompt` with
              `replies`): each root prompt with its best-ranked assistant reply (lowest `rank`;
@@ -9,7 +9,7 @@
              id = "oasst-{prompt message_id}".
   alpaca     Alpaca JSON array (or JSONL) of {instruction, input, output}: a non-empty input
              is appended to the instruction after a blank line. id = `id` if present, else
-             "alpaca-{n}".
+             "alpaca-{n}" (n: 0-based item or line index, stable when bad rows are skipped).
   aya        Aya JSONL {inputs, targets, language}; `language` is a code or English name,
              else `language_code` (ISO 639-3, e.g. "arb" for "Standard Arabic").
              id = `id` if present, else "aya-{n}".
@@ -81,13 +81,19 @@ def _field(path: str, loc, obj: Any, key: str, required: bool = True, default: s
   return value
 
 
+def _row_index(loc: int | str) -> int:
+  """The 0-based line or item index: ids built from it do not shift when a bad row is
+  skipped."""
+  return loc - 1 if isinstance(loc, int) else int(loc.split()[-1])
+
+
 def _read_rows(path: str, on_error: OnError, convert: Callable[[int | str, int, Any], Record],
                skipped: Skipped) -> list[Record]:
   """Applies `convert(location, row index, value)` to each row, handling errors."""
   out, seen = [], set()
-  for n, (loc, obj) in enumerate(_items(path, on_error, skipped)):
+  for loc, obj in _items(path, on_error, skipped):
     try:
-      record = convert(loc, n, obj)
+      record = convert(loc, _row_index(loc), obj)
       if record.id in seen:
         raise RecordError(path, loc, "id", f"duplicate id {record.id!r}")
     except RecordError as e:
