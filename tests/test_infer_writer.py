@@ -14,7 +14,8 @@ from pinchjax.infer.writer import DecodeConfig, existing_keys, write_generations
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.transformer import Transformer
 
-SPECIALS = ["<pad>", "<eos>", "<bos>", "<user>", "<model>", "<|im_start|>", "<|im_end|>"]
+SPECIALS = ["<pad>", "<eos>", "<bos>", "<user>", "<model>", "<|start_header_id|>",
+            "<|end_header_id|>", "<|eot_id|>"]
 CORPUS = ["the quick brown fox jumps over the lazy dog", "hyvää huomenta", "buongiorno",
           "привет мир", "שלום", "नमस्ते", "你好世界", "habari ya asubuhi", "مرحبا"]
 
