@@ -261,7 +261,25 @@ class DatasetIterator:
 def get_dataset(mixture_or_task_name: str, split: str, sequence_length: int, batch_size: int,
                 seed: int, shuffle: bool = True, pack: bool = True, shard_index: int = 0,
                 num_shards: int = 1) -> DatasetIterator:
-  """The training stream of a registered mixture or task (see the module docstring)."""
+  """The training stream of a registered mixture or task (see the module docstring).
+
+  Args:
+    mixture_or_task_name: a registered seqio Mixture or Task (registered on first use from
+      gin-configured data if needed, see registry.get_provider).
+    split: the split of every task ("train").
+    sequence_length: tokens per row (prompt + response of all packed examples).
+    batch_size: rows of the global batch; a multiple of num_shards.
+    seed: fixes task choices and the per-epoch order of every task.
+    shuffle: False keeps each task in file order (tasks are still drawn by rate).
+    pack: False puts one example in each row.
+    shard_index, num_shards: this host's rows of the global batch.
+
+  Returns:
+    a DatasetIterator: `next()` gives a dict of int32 [batch_size // num_shards,
+    sequence_length] arrays (features.FEATURES); `state()` / `restore()` resume exactly;
+    `stats()` counts truncated and left-out examples; `last_examples` names the (task,
+    example index) of every segment of the last batch.
+  """
   return DatasetIterator(mixture_or_task_name, split, sequence_length, batch_size, seed,
                          shuffle, pack, shard_index, num_shards)
 
