@@ -164,6 +164,11 @@ def test_epochs_cover_every_example_once(data):
   ds = pipeline.get_dataset("tpipe_mono_en", "train", LENGTH, 8, seed=3, pack=False)
   seen = [e for _ in range(N // 8) for e in (next(ds) and ds.last_examples)]
   assert sorted(i for [(_, i)] in seen) == list(range(N))
+  assert [i for [(_, i)] in seen[:8]] != list(range(8))  # shuffled
+  ordered = pipeline.get_dataset("tpipe_mono_en", "train", LENGTH, 8, seed=3, shuffle=False,
+                                 pack=False)
+  next(ordered)
+  assert [i for [(_, i)] in ordered.last_examples] == list(range(8))
 
 
 def test_shards_split_the_global_batch(data):
