@@ -80,3 +80,6 @@ def test_build_paper_set_command(tmp_path, capsys):
   assert rc == 0 and report["selected"] == {"lima": 2, "oasst": 3, "total": 5}
   assert [r.id for r in canonical.read_jsonl(str(out_path), lang="en")] == [
       "lima-0", "lima-1", "oasst-p0", "oasst-p1", "oasst-p2"]
+  rc, _, err = _run(capsys, "data", "build-paper-set", "--lima", str(lima), "--oasst",
+                    str(oasst), "--n-lima", "2", "--n-oasst", "4", str(out_path))
+  assert rc == 1 and "3 usable distinct English OASST prompts, 4 needed" in err

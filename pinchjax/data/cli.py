@@ -39,8 +39,12 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _build_paper_set(args: argparse.Namespace) -> int:
-  records, report = paperset.build_paper_set(args.lima, args.oasst, args.n_lima, args.n_oasst,
-                                             args.on_error)
+  try:
+    records, report = paperset.build_paper_set(args.lima, args.oasst, args.n_lima,
+                                               args.n_oasst, args.on_error)
+  except ValueError as e:  # RecordError included: bad rows, or too few usable examples
+    print(f"error: {e}", file=sys.stderr)
+    return 1
   canonical.write_jsonl(args.output, records)
   print(json.dumps({"output": args.output, **report}, indent=2))
   return 0
