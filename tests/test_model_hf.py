@@ -14,7 +14,7 @@ from flax import nnx
 from jax.sharding import PartitionSpec as P
 
 from pinchjax import parallel
-from pinchjax.model import hf
+from pinchjax.model import hf, init_cache
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.safetensors_io import SafetensorsFile, write_file
 
@@ -105,17 +105,28 @@ def test_export_round_trip_loads_in_transformers(checkpoints, family, tmp_path):
     np.testing.assert_array_equal(a, b)
 
 
-def test_sharded_load_gives_the_same_logits(checkpoints):
+def test_sharded_scanned_load_and_export(checkpoints, tmp_path):
+  """Gemma 3 into stacked (scan_layers) parameters on a (2, 2, 2) mesh: same logits with and
+  without a KV cache, and exporting the stacked layout gives back the checkpoint."""
   path, _, expected = checkpoints["gemma3"]
   mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
   rules = parallel.logical_axis_rules()
-  cfg, params = hf.load_hf(path, mesh=mesh, rules=rules)
+  cfg, params = hf.load_hf(path, mesh=mesh, rules=rules, scan_layers=True)
   specs = {tuple(p): v.get_value().sharding.spec for p, v in nnx.to_flat_state(params)}
-  assert specs[("layers", 0, "attn", "q")] == P("fsdp", "tensor", None)
+  assert specs[("layers", "attn", "q")] == P(None, "fsdp", "tensor", None)
   assert specs[("embed",)] == P("tensor", "fsdp")
+  tokens, positions = _inputs()
+  graphdef, _ = parallel.abstract_model(cfg)
   with parallel.use_mesh(mesh, rules):
-    logits = _pinchjax_logits(cfg, params, *_inputs())
+    logits = _pinchjax_logits(cfg, params, tokens, positions)
+    cached, _ = jax.jit(lambda p, c: nnx.merge(graphdef, p)(tokens, positions, None, c))(
+        params, init_cache(cfg, 2, 16, mesh=mesh, rules=rules))
   assert np.max(np.abs(logits - expected)) <= 1e-4
+  assert np.max(np.abs(np.asarray(cached) - expected)) <= 1e-4
+
+  hf.export_hf(cfg, params, tmp_path)
+  for a, b in zip(jax.tree.leaves(hf.load_hf(tmp_path)[1]), jax.tree.leaves(hf.load_hf(path)[1])):
+    np.testing.assert_array_equal(a, b)
 
 
 def _rewrite(src_dir, dst_dir, edit):

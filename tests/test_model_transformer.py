@@ -98,24 +98,42 @@ def test_packed_row_equals_segments_alone(forward):
   assert np.all(np.isfinite(np.asarray(packed)))  # pads see nothing but stay finite
 
 
-def test_remat_gives_the_same_loss_and_gradients():
+def _stack_layers(state):
+  """A list-of-layers State in the stacked layout of scan_layers=True."""
+  flat = {tuple(p): v.get_value() for p, v in nnx.to_flat_state(state)}
+  out = {p: v for p, v in flat.items() if p[0] != "layers"}
+  for rest in {p[2:] for p in flat if p[0] == "layers"}:
+    out[("layers",) + rest] = jnp.stack([flat[("layers", i) + rest]
+                                         for i in range(CFG.num_layers)])
+  return out
+
+
+def test_scan_with_remat_gives_the_same_loss_and_gradients():
   tokens, positions = _tokens(2, 8), _arange(2, 8)
   params = nnx.state(init_model(CFG, seed=0), nnx.Param)
 
-  def loss_and_grad(cfg):
-    graphdef = nnx.graphdef(nnx.eval_shape(lambda: Transformer(cfg, rngs=nnx.Rngs(0))))
+  def loss_and_grad(cfg, params):
+    graphdef, abstract = nnx.split(nnx.eval_shape(lambda: Transformer(cfg, rngs=nnx.Rngs(0))))
+    if cfg.scan_layers:
+      stacked = _stack_layers(params)
+      params = jax.tree.map_with_path(
+          lambda p, v: v.replace(stacked[tuple(k.key for k in p)]), abstract,
+          is_leaf=lambda x: isinstance(x, nnx.Variable))
 
     def loss(params):
       logits, _ = nnx.merge(graphdef, params)(tokens, positions)
       return jnp.mean(jax.nn.logsumexp(logits, -1) - jnp.take_along_axis(
           logits, tokens[..., None], -1)[..., 0])
-    return jax.jit(jax.value_and_grad(loss))(params)
+    value, grads = jax.jit(jax.value_and_grad(loss))(params)
+    return value, (_stack_layers(grads) if not cfg.scan_layers else
+                   {tuple(p): v.get_value() for p, v in nnx.to_flat_state(grads)})
 
-  plain = loss_and_grad(CFG)
-  remat = loss_and_grad(CFG.replace(remat_policy="dots"))
-  np.testing.assert_allclose(remat[0], plain[0], rtol=1e-6)
-  for x, y in zip(jax.tree.leaves(remat[1]), jax.tree.leaves(plain[1])):
-    np.testing.assert_allclose(x, y, atol=1e-6)
+  plain = loss_and_grad(CFG, params)
+  scanned = loss_and_grad(CFG.replace(scan_layers=True, remat_policy="dots"), params)
+  np.testing.assert_allclose(scanned[0], plain[0], rtol=1e-6)
+  assert scanned[1].keys() == plain[1].keys()
+  for path in plain[1]:
+    np.testing.assert_allclose(scanned[1][path], plain[1][path], atol=1e-6, err_msg=str(path))
 
 
 def test_config_validation_names_the_field():

@@ -22,7 +22,7 @@ MASK_VALUE = -0.7 * float(np.finfo(np.float32).max)
 
 
 def attend(q: jax.Array, k: jax.Array, v: jax.Array, q_pos: jax.Array, k_pos: jax.Array,
-           *, scale: float, window: int | None, softcap: float | None,
+           *, scale: float, window: int | jax.Array | None, softcap: float | None,
            q_seg: jax.Array | None = None, k_seg: jax.Array | None = None) -> jax.Array:
   """Masked softmax attention.
 
@@ -30,7 +30,7 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, q_pos: jax.Array, k_pos: ja
     q: [B, L, H, D]; k, v: [B, S, K, D] with H a multiple of K.
     q_pos: [B, L]; k_pos: [B, S], -1 for keys that must never be seen.
     scale: multiplies the scores.
-    window: sliding window (None: global).
+    window: sliding window (None: global); may be traced.
     softcap: tanh soft-cap of the scores (None: off).
     q_seg, k_seg: segment ids [B, L], [B, S]; if given, queries only see their segment.
   Returns:
@@ -74,14 +74,27 @@ def _ring_slots(positions: jax.Array, valid: jax.Array, ring: int) -> jax.Array:
   return jnp.where(keep, slots, ring)
 
 
-class Attention(nnx.Module):
-  """Self-attention of one layer; `kind` is "global" or "local" (sliding window)."""
+def _rope_and_window(cfg: ModelConfig, local: bool | jax.Array
+                     ) -> tuple[np.ndarray | jax.Array, int | jax.Array | None]:
+  """RoPE inverse frequencies and sliding window of a layer. `local` is a Python bool when
+  the layer is known at trace time, or a traced bool inside a scan over mixed layers."""
+  if isinstance(local, bool):
+    kind = "local" if local else "global"
+    return rope_inv_freq(cfg, kind), cfg.sliding_window if local else None
+  inv_freq = jnp.where(local, rope_inv_freq(cfg, "local"), rope_inv_freq(cfg, "global"))
+  if cfg.sliding_window is None:
+    return inv_freq, None
+  return inv_freq, jnp.where(local, cfg.sliding_window, np.iinfo(np.int32).max)
 
-  def __init__(self, cfg: ModelConfig, kind: str, *, rngs: nnx.Rngs):
+
+class Attention(nnx.Module):
+  """Self-attention of one layer; whether it is a sliding-window layer is a call argument,
+  so that one set of stacked parameters can serve a scan over mixed layers."""
+
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     d, h, kv, hd, pd = cfg.d_model, cfg.num_heads, cfg.num_kv_heads, cfg.head_dim, \
         cfg.jnp_param_dtype
     self.cfg = cfg
-    self.kind = kind
     self.q = param(rngs, fan_in_init(d), (d, h, hd), ("embed", "heads", "head_dim"), pd)
     self.k = param(rngs, fan_in_init(d), (d, kv, hd), ("embed", "kv_heads", "head_dim"), pd)
     self.v = param(rngs, fan_in_init(d), (d, kv, hd), ("embed", "kv_heads", "head_dim"), pd)
@@ -98,8 +111,12 @@ class Attention(nnx.Module):
       self.k_norm = RMSNorm(hd, "head_dim", cfg, rngs=rngs)
 
   def __call__(self, x: jax.Array, positions: jax.Array, segment_ids: jax.Array | None,
-               cache: LayerCache | None) -> tuple[jax.Array, LayerCache | None]:
+               cache: LayerCache | None, local: bool | jax.Array
+               ) -> tuple[jax.Array, LayerCache | None]:
     cfg, dt = self.cfg, x.dtype
+    if cache is not None and not isinstance(local, bool):
+      raise ValueError("cached attention needs the layer kind at trace time")
+    inv_freq, window = _rope_and_window(cfg, local)
     q = jnp.einsum("bld,dhk->blhk", x, self.q[...].astype(dt))
     k = jnp.einsum("bld,dhk->blhk", x, self.k[...].astype(dt))
     v = jnp.einsum("bld,dhk->blhk", x, self.v[...].astype(dt))
@@ -109,13 +126,11 @@ class Attention(nnx.Module):
       v = v + self.v_bias[...].astype(dt)
     if cfg.qk_norm:
       q, k = self.q_norm(q), self.k_norm(k)
-    inv_freq = rope_inv_freq(cfg, self.kind)
     q = constrain(apply_rope(q, positions, inv_freq), ("batch", "length", "act_heads", "head_dim"))
     k = constrain(apply_rope(k, positions, inv_freq),
                   ("batch", "length", "act_kv_heads", "head_dim"))
     v = constrain(v, ("batch", "length", "act_kv_heads", "head_dim"))
 
-    window = cfg.sliding_window if self.kind == "local" else None
     opts = dict(scale=(cfg.query_scale or cfg.head_dim) ** -0.5, window=window,
                 softcap=cfg.attn_logit_softcap)
     valid = jnp.ones(positions.shape, bool) if segment_ids is None else segment_ids != 0

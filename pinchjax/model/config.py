@@ -61,6 +61,9 @@ class ModelConfig:
     dtype: activation dtype name ("float32", "bfloat16").
     param_dtype: parameter dtype name.
     remat_policy: "none", "full" (recompute each block) or "dots" (save matmul outputs).
+    scan_layers: stack the layers' parameters on a leading `layers` axis and run them with
+      `scan` (compile time independent of depth); the parameter layout differs, so a
+      checkpoint is tied to this choice (HF import/export handles both).
   """
   family: str = "toy"
   vocab_size: int = 256
@@ -95,6 +98,7 @@ class ModelConfig:
   dtype: str = "float32"
   param_dtype: str = "float32"
   remat_policy: str = "none"
+  scan_layers: bool = False
 
   def __post_init__(self):
     object.__setattr__(self, "layer_pattern", tuple(self.layer_pattern))

@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import shutil
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import jax
 import ml_dtypes
@@ -147,8 +147,8 @@ def _checkpoint_files(checkpoint_dir: str) -> dict[str, SafetensorsFile]:
 
 
 def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
-            rules: rules_lib.Rules | None = None,
-            dtype: str | None = None) -> tuple[ModelConfig, nnx.State]:
+            rules: rules_lib.Rules | None = None, dtype: str | None = None,
+            **overrides: Any) -> tuple[ModelConfig, nnx.State]:
   """Loads a Hugging Face checkpoint into pinchjax parameters.
 
   Args:
@@ -158,6 +158,8 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
     rules: logical axis rules for the mesh (default: the gin-configured ones).
     dtype: parameter dtype to load into (default: the checkpoint's); the activation dtype
       stays the checkpoint's (e.g. float32 master weights, bfloat16 compute).
+    **overrides: further ModelConfig fields, e.g. scan_layers=True (stacked layout) or
+      remat_policy="dots"; the architecture itself comes from config.json.
   Returns:
     (cfg, params): params is an nnx.State with the structure of `nnx.state(Transformer(cfg))`;
     `nnx.merge(partition.abstract_model(cfg)[0], params)` is the model (see load_hf_model).
@@ -165,11 +167,11 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
     ValueError naming the tensor when one is missing, unknown or wrongly shaped.
   """
   checkpoint_dir = os.fspath(checkpoint_dir)
-  overrides = {"param_dtype": dtype} if dtype else {}
-  cfg = ModelConfig.from_hf_config(checkpoint_dir, **overrides)
+  cfg = ModelConfig.from_hf_config(checkpoint_dir, **overrides,
+                                   **({"param_dtype": dtype} if dtype else {}))
   files = _checkpoint_files(checkpoint_dir)
   maps = {m.hf_name: m for m in tensor_maps(cfg)}
-  by_path = {m.path: m for m in maps.values()}
+  groups = _group_by_parameter(cfg, maps.values())
   names, skipped = {}, []
   for name in files:
     text = _text_name(name)
@@ -193,26 +195,34 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
     shardings = dict(nnx.to_flat_state(partition.state_shardings(abstract, mesh, rules)))
   param_dtype = np.dtype(cfg.jnp_param_dtype)
 
-  def load(path: tuple[Any, ...], var: nnx.Variable) -> nnx.Variable:
-    m = by_path[_plain(path)]
+  def read(m: TensorMap, shape: tuple[int, ...]) -> np.ndarray:
     st, name = files[names[m.hf_name]], names[m.hf_name]
     if st.shape(name) != m.hf_shape:
       raise ValueError(f"{st.path}: tensor {name} has shape {st.shape(name)}, expected "
                        f"{m.hf_shape} for {cfg.family} config")
-    array = m.to_pinchjax(st.get(name), var.shape).astype(param_dtype)
+    return m.to_pinchjax(st.get(name), shape).astype(param_dtype)
+
+  def load(path: tuple[Any, ...], var: nnx.Variable) -> nnx.Variable:
+    sources = groups[_plain(path)]
     sharding = (shardings[_plain(path)].get_value() if mesh is not None
                 else SingleDeviceSharding(jax.devices()[0]))
-    return var.replace(jax.make_array_from_callback(var.shape, sharding,
-                                                    lambda index: array[index]))
+    if len(sources) == 1 and sources[0].path == _plain(path):
+      array = read(sources[0], var.shape)
+      callback = lambda index: array[index]
+    else:  # stacked layers: each shard reads only its layers
+      callback = lambda index: np.stack(
+          [read(m, var.shape[1:])[index[1:]] for m in sources[index[0]]])
+    return var.replace(jax.make_array_from_callback(var.shape, sharding, callback))
 
   params = jax.tree.map_with_path(load, abstract, is_leaf=lambda x: isinstance(x, nnx.Variable))
   return cfg, params
 
 
 def load_hf_model(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
-                  rules: rules_lib.Rules | None = None, dtype: str | None = None) -> Transformer:
+                  rules: rules_lib.Rules | None = None, dtype: str | None = None,
+                  **overrides: Any) -> Transformer:
   """`load_hf`, merged into a Transformer."""
-  cfg, params = load_hf(checkpoint_dir, mesh, rules, dtype)
+  cfg, params = load_hf(checkpoint_dir, mesh, rules, dtype, **overrides)
   return nnx.merge(partition.abstract_model(cfg)[0], params)
 
 
@@ -237,16 +247,19 @@ def export_hf(cfg: ModelConfig, params: nnx.State | Transformer, out_dir: str | 
     params = nnx.state(params, nnx.Param)
   flat = {_plain(path): var for path, var in nnx.to_flat_state(params)}
   maps = tensor_maps(cfg)
-  unknown = sorted(".".join(map(str, p)) for p in set(flat) - {m.path for m in maps})
+  unknown = sorted(".".join(map(str, p)) for p in set(flat) - set(_group_by_parameter(cfg, maps)))
   if unknown:
     raise ValueError(f"parameter {unknown[0]} has no Hugging Face name")
   dtype = np.dtype(ml_dtypes.bfloat16) if cfg.param_dtype == "bfloat16" else \
       np.dtype(cfg.param_dtype)
 
   def fetch(m: TensorMap):
-    if m.path not in flat:
-      raise ValueError(f"parameter {'.'.join(map(str, m.path))} is missing")
-    return lambda: m.to_hf(np.asarray(jax.device_get(flat[m.path].get_value()))).astype(dtype)
+    path, layer = _parameter_of(cfg, m.path)
+    if path not in flat:
+      raise ValueError(f"parameter {'.'.join(map(str, path))} is missing")
+    array = flat[path].get_value()
+    return lambda: m.to_hf(np.asarray(jax.device_get(
+        array if layer is None else array[layer]))).astype(dtype)
 
   shards = list(_split(maps, dtype.itemsize, max_shard_bytes))
   written = []
@@ -273,6 +286,23 @@ def export_hf(cfg: ModelConfig, params: nnx.State | Transformer, out_dir: str | 
         shutil.copy(src, os.path.join(out_dir, name))
         written.append(name)
   return [os.path.join(out_dir, n) for n in written]
+
+
+def _parameter_of(cfg: ModelConfig, path: tuple[str | int, ...]
+                  ) -> tuple[tuple[str | int, ...], int | None]:
+  """(parameter path, layer index into its stacked axis or None) of a per-layer path."""
+  if cfg.scan_layers and path[0] == "layers":
+    return ("layers",) + path[2:], path[1]
+  return path, None
+
+
+def _group_by_parameter(cfg: ModelConfig, maps: Iterable[TensorMap]
+                        ) -> dict[tuple[str | int, ...], list[TensorMap]]:
+  """Parameter path -> its HF tensors (one, or one per layer, in order, for scan_layers)."""
+  groups: dict[tuple[str | int, ...], list[TensorMap]] = {}
+  for m in maps:
+    groups.setdefault(_parameter_of(cfg, m.path)[0], []).append(m)
+  return groups
 
 
 def _plain(path: tuple[Any, ...]) -> tuple[str | int, ...]:

@@ -43,10 +43,10 @@ _REMAT_POLICIES = {
 class Block(nnx.Module):
   """Pre-norm decoder block; Gemma's sandwich variant also norms each branch's output."""
 
-  def __init__(self, cfg: ModelConfig, layer: int, *, rngs: nnx.Rngs):
+  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     self.sandwich = cfg.sandwich_norm
     self.attn_norm = RMSNorm(cfg.d_model, "embed", cfg, rngs=rngs)
-    self.attn = Attention(cfg, cfg.layer_kind(layer), rngs=rngs)
+    self.attn = Attention(cfg, rngs=rngs)
     self.mlp_norm = RMSNorm(cfg.d_model, "embed", cfg, rngs=rngs)
     self.mlp = MLP(cfg, rngs=rngs)
     if self.sandwich:
@@ -54,8 +54,9 @@ class Block(nnx.Module):
       self.post_mlp_norm = RMSNorm(cfg.d_model, "embed", cfg, rngs=rngs)
 
   def __call__(self, x: jax.Array, positions: jax.Array, segment_ids: jax.Array | None,
-               cache: LayerCache | None) -> tuple[jax.Array, LayerCache | None]:
-    h, cache = self.attn(self.attn_norm(x), positions, segment_ids, cache)
+               cache: LayerCache | None, local: bool | jax.Array
+               ) -> tuple[jax.Array, LayerCache | None]:
+    h, cache = self.attn(self.attn_norm(x), positions, segment_ids, cache, local)
     if self.sandwich:
       h = self.post_attn_norm(h)
     x = constrain(x + h, ("batch", "length", "act_embed"))
@@ -65,24 +66,39 @@ class Block(nnx.Module):
     return constrain(x + h, ("batch", "length", "act_embed")), cache
 
 
-def _run_block(block: Block, x: jax.Array, positions: jax.Array,
-               segment_ids: jax.Array | None,
-               cache: LayerCache | None) -> tuple[jax.Array, LayerCache | None]:
-  return block(x, positions, segment_ids, cache)
+# Stacked layers get a leading "layers" axis in their logical axes.
+_LAYERS_METADATA = {nnx.PARTITION_NAME: "layers", "logical_axes": "layers"}
+
+
+def _stacked_blocks(cfg: ModelConfig, rngs: nnx.Rngs) -> Block:
+  """One Block whose parameters have a leading [num_layers] axis (for scan_layers)."""
+  @nnx.split_rngs(splits=cfg.num_layers)
+  @nnx.vmap(in_axes=0, out_axes=0, transform_metadata=_LAYERS_METADATA)
+  def make(rngs: nnx.Rngs) -> Block:
+    return Block(cfg, rngs=rngs)
+  return make(rngs)
 
 
 class Transformer(nnx.Module):
   """Decoder-only transformer. Parameters carry logical axes as `logical_axes` metadata:
   embed [vocab, embed]; per layer q [embed, heads, head_dim], k/v [embed, kv_heads,
   head_dim], o [heads, head_dim, embed], gate/up [embed, mlp], down [mlp, embed], norms
-  [embed] or [head_dim]; lm_head [embed, vocab] when embeddings are not tied."""
+  [embed] or [head_dim]; lm_head [embed, vocab] when embeddings are not tied.
+
+  `layers` is a list of Blocks, or with cfg.scan_layers one Block whose parameters are
+  stacked on a leading `layers` axis: the forward pass is then a `scan` (one layer compiled
+  instead of num_layers), and cached decoding indexes the stack layer by layer.
+  """
 
   def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
     self.cfg = cfg
     pd = cfg.jnp_param_dtype
     self.embed = param(rngs, jax.nn.initializers.normal(1.0 / math.sqrt(cfg.d_model)),
                        (cfg.vocab_size, cfg.d_model), ("vocab", "embed"), pd)
-    self.layers = nnx.List([Block(cfg, i, rngs=rngs) for i in range(cfg.num_layers)])
+    if cfg.scan_layers:
+      self.layers = _stacked_blocks(cfg, rngs)
+    else:
+      self.layers = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.num_layers)])
     self.final_norm = RMSNorm(cfg.d_model, "embed", cfg, rngs=rngs)
     if not cfg.tie_embeddings:
       self.lm_head = param(rngs, jax.nn.initializers.normal(1.0 / math.sqrt(cfg.d_model)),
@@ -109,21 +125,49 @@ class Transformer(nnx.Module):
     if cfg.embed_scale:  # in the parameter dtype, as the reference rounds it
       x = x * jnp.asarray(math.sqrt(cfg.d_model), table.dtype).astype(dt)
     x = constrain(x, ("batch", "length", "act_embed"))
-    run = _run_block
-    if cfg.remat_policy != "none":
-      run = nnx.remat(_run_block, policy=_REMAT_POLICIES[cfg.remat_policy])
-    new_layers = []
-    for i, block in enumerate(self.layers):
-      x, layer_cache = run(block, x, positions, segment_ids,
-                           None if cache is None else cache.layers[i])
-      new_layers.append(layer_cache)
+    if cfg.scan_layers and cache is None:
+      x = self._scan_layers(x, positions, segment_ids)
+    else:
+      x, cache = self._unrolled_layers(x, positions, segment_ids, cache)
     x = self.final_norm(x)
     out = table.T if cfg.tie_embeddings else self.lm_head[...]
     logits = jnp.einsum("bld,dv->blv", x, out.astype(dt), preferred_element_type=jnp.float32)
     if cfg.final_logit_softcap is not None:
       logits = jnp.tanh(logits / cfg.final_logit_softcap) * cfg.final_logit_softcap
-    logits = constrain(logits, ("batch", "length", "act_vocab"))
-    return logits, None if cache is None else KVCache(tuple(new_layers))
+    return constrain(logits, ("batch", "length", "act_vocab")), cache
+
+  def _remat(self, fn):
+    if self.cfg.remat_policy == "none":
+      return fn
+    return nnx.remat(fn, policy=_REMAT_POLICIES[self.cfg.remat_policy])
+
+  def _scan_layers(self, x: jax.Array, positions: jax.Array,
+                   segment_ids: jax.Array | None) -> jax.Array:
+    local = jnp.asarray([self.cfg.layer_kind(i) == "local" for i in range(self.cfg.num_layers)])
+
+    def body(block: Block, x: jax.Array, local: jax.Array) -> jax.Array:
+      return block(x, positions, segment_ids, None, local)[0]
+
+    scan = nnx.scan(self._remat(body), in_axes=(0, nnx.Carry, 0), out_axes=nnx.Carry,
+                    transform_metadata=_LAYERS_METADATA)
+    return scan(self.layers, x, local)
+
+  def _unrolled_layers(self, x: jax.Array, positions: jax.Array,
+                       segment_ids: jax.Array | None, cache: KVCache | None
+                       ) -> tuple[jax.Array, KVCache | None]:
+    if self.cfg.scan_layers:
+      graphdef, stacked = nnx.split(self.layers)
+      blocks = [nnx.merge(graphdef, jax.tree.map(lambda a, i=i: a[i], stacked))
+                for i in range(self.cfg.num_layers)]
+    else:
+      blocks = list(self.layers)
+    new_layers = []
+    for i, block in enumerate(blocks):
+      local = self.cfg.layer_kind(i) == "local"
+      run = self._remat(lambda blk, x, c, local=local: blk(x, positions, segment_ids, c, local))
+      x, layer_cache = run(block, x, None if cache is None else cache.layers[i])
+      new_layers.append(layer_cache)
+    return x, None if cache is None else KVCache(tuple(new_layers))
 
 
 def init_model(cfg: ModelConfig, seed: int = 0) -> Transformer:

@@ -33,6 +33,7 @@ DEFAULT_RULES: tuple[tuple[str, MeshAxes], ...] = (
     ("heads", "tensor"),
     ("kv_heads", "tensor"),
     ("head_dim", None),
+    ("layers", None),  # the stacked axis of scan_layers
     # activations
     ("batch", ("data", "fsdp")),
     ("length", None),
