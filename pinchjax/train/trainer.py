@@ -18,6 +18,7 @@ parameter raises `NonFiniteError` before anything non-finite is saved.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import time
@@ -82,6 +83,14 @@ def _setup(cfg: ModelConfig, tx: optax.GradientTransformation, seed: int) -> _Se
                         abstract_state, shardings)
   batch_sharding = rules_lib.named_sharding(mesh, rules, ("batch", "length"))
   return _Setup(mesh, rules, graphdef, shardings, target, batch_sharding)
+
+
+def _check_batch(setup: _Setup, batch_size: int, microbatches: int) -> None:
+  """Each microbatch must split evenly over the mesh axes the batch is sharded on."""
+  shards = math.prod(setup.mesh.shape[a] for a in dict(setup.rules).get("batch", ()))
+  if batch_size % microbatches or (batch_size // microbatches) % shards:
+    raise ValueError(f"batch_size {batch_size} / microbatches {microbatches} must be a whole "
+                     f"multiple of the {shards} batch shards of mesh {dict(setup.mesh.shape)}")
 
 
 def _initial_params(cfg: ModelConfig, setup: _Setup, seed: int, init_checkpoint_dir: str | None,
@@ -211,6 +220,7 @@ def train(
   schedule = schedules.make_schedule(total_steps=num_steps)
   tx = optimizer.make_optimizer(schedule=schedule)
   setup = _setup(cfg, tx, seed)
+  _check_batch(setup, batch_size, microbatches)
   primary = jax.process_index() == 0
   if primary:
     os.makedirs(model_dir, exist_ok=True)
@@ -246,19 +256,25 @@ def train(
     evaluate = _Evaluator(setup, eval_tasks, eval_split, sequence_length,
                           eval_batch_size or batch_size) if eval_tasks else None
     log = metrics_lib.MetricsLogger(model_dir, num_steps, int(state["step"]))
+    tokens_per_step = batch_size * sequence_length
     try:
-      return _loop(state, data, train_step, evaluate, ckpt, log, num_steps, log_every,
-                   eval_every, batch_size * sequence_length * fpt / (peak * jax.device_count()),
-                   batch_size * sequence_length, setup)
+      return _loop(state, data, train_step, evaluate, ckpt, log, setup.batch_sharding,
+                   num_steps=num_steps, log_every=log_every, eval_every=eval_every,
+                   tokens_per_step=tokens_per_step,
+                   mfu_per_step_per_sec=tokens_per_step * fpt / (peak * jax.device_count()))
     finally:
       log.close()
       ckpt.close()
 
 
-def _loop(state, data, train_step, evaluate, ckpt, log, num_steps, log_every, eval_every,
-          mfu_per_step_per_sec, tokens_per_step, setup) -> TrainResult:
+def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: step_lib.StepFn,
+          evaluate: _Evaluator | None, ckpt: checkpoint.Checkpointer,
+          log: metrics_lib.MetricsLogger, batch_sharding: NamedSharding, *, num_steps: int,
+          log_every: int, eval_every: int, tokens_per_step: int,
+          mfu_per_step_per_sec: float) -> TrainResult:
   """The step loop; metrics stay on device until a flush (every `log_every` steps, before
-  every checkpoint and at the end), where they are checked for NaN/Inf and written."""
+  every checkpoint and at the end), where they are checked for NaN/Inf and written.
+  `mfu_per_step_per_sec` is the MFU that one step per second would be."""
   step = int(state["step"])
   pending: list[tuple[int, dict[str, jax.Array]]] = []
   last: dict[str, float] = {}
@@ -285,7 +301,7 @@ def _loop(state, data, train_step, evaluate, ckpt, log, num_steps, log_every, ev
 
   with preemption.PreemptionGuard() as guard:
     while step < num_steps:
-      batch = distributed.global_batch(next(data), setup.batch_sharding)
+      batch = distributed.global_batch(next(data), batch_sharding)
       state, m = train_step(state, batch)
       step += 1
       pending.append((step, m))
