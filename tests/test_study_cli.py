@@ -52,6 +52,7 @@ def test_report_command(tmp_path, capsys):
 @pytest.mark.parametrize("name, steps, models, cells", [
     ("toy_demo", 1 + 5 + 2 * 18, 6, 18),  # data, 3 mono + P=10 + P=100, base
     ("toy_full", 1 + 57 + 2 * 588, 58, 588),
+    ("paper", 57 + 2 * 588, 58, 588),
 ])
 def test_shipped_studies_expand(name, steps, models, cells, tmp_path, capsys):
   assert cli.main(["study", f"gin/studies/{name}.gin", "--dry-run",

@@ -96,6 +96,12 @@ def count_params() -> int:
   return int(sum(x.size for x in jax.tree.leaves(nnx.to_pure_dict(abstract))))
 
 
+def final_loss(run_dir: str) -> float:
+  """The last train loss the run logged (also when this call only resumed a finished run)."""
+  with open(os.path.join(run_dir, "metrics.jsonl"), encoding="utf-8") as f:
+    return [r for r in map(json.loads, f) if r["split"] == "train"][-1]["loss"]
+
+
 def _size(path: str) -> int:
   return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
 
@@ -110,6 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = parser.parse_args(rest)
   # pylint: disable=import-outside-toplevel
   from pinchjax.data.toyworld import build, registration
+  from pinchjax.infer import loading  # binds its vocabulary below
   from pinchjax.train import trainer
 
   data_dir = os.path.join(args.work, "data")
@@ -130,12 +137,12 @@ def main(argv: Sequence[str] | None = None) -> int:
   with open(timing, encoding="utf-8") as f:
     seconds = json.load(f)
   step_dir = export_params(result.checkpoint_dir, os.path.join(args.out, "checkpoint"))
-  gin.bind_parameter("load_generator.vocabulary", vocab)
+  gin.bind_parameter(f"{loading.load_generator.__name__}.vocabulary", vocab)
   accuracy = (base_accuracy(os.path.join(args.out, "checkpoint"), data_dir,
                             os.path.join(args.work, "base_generations"), args.eval_items)
               if args.eval_items else {})
   facts = {
-      "pretraining": {"steps": result.step, "final_loss": result.loss,
+      "pretraining": {"steps": result.step, "final_loss": final_loss(run_dir),
                       "seconds": round(seconds, 1), "gin": [PRETRAIN_GIN, *files],
                       "bindings": bindings, "corpus_lines": world["corpus"]["lines"]},
       "parameters": count_params(),
