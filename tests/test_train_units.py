@@ -144,3 +144,20 @@ def test_flops_convention():
   params = {"embed": jnp.ones((10, 4)), "w": jnp.ones((4, 4))}
   assert flops.matmul_params(params, embedding_size=40, tied_embedding=False) == 16
   assert flops.matmul_params(params, embedding_size=40, tied_embedding=True) == 56
+
+
+def test_bfloat16_compute_keeps_float32_master_weights():
+  from pinchjax.model.config import ModelConfig
+  from pinchjax.model.transformer import Transformer
+  cfg = ModelConfig(vocab_size=32, d_model=32, num_layers=1, num_heads=2, num_kv_heads=1,
+                    head_dim=16, mlp_dim=64, dtype="bfloat16", param_dtype="float32")
+  graphdef, params = nnx.split(Transformer(cfg, rngs=nnx.Rngs(0)))
+  tx = optimizer.make_optimizer("adamw", optax.constant_schedule(1e-2))
+  train_step = jax.jit(step_lib.make_train_step(graphdef, tx, optax.constant_schedule(1e-2)))
+  state, rng, losses = step_lib.init_state(nnx.to_pure_dict(params), tx), np.random.default_rng(3), []
+  for _ in range(30):
+    state, metrics = train_step(state, toy_batch(rng))
+    losses.append(float(metrics["loss"]))
+  assert {x.dtype for x in jax.tree.leaves(state["params"])} == {jnp.dtype("float32")}
+  assert {x.dtype for x in jax.tree.leaves(state["opt_state"]) if x.ndim} == {jnp.dtype("float32")}
+  assert losses[-1] < 0.5 * losses[0]
