@@ -1,8 +1,8 @@
 """Batched generation with a KV cache: one prefill over the prompts, then one `lax.while_loop`.
 
 Prompts of different lengths share a batch right-padded: row b's prompt sits at positions
-0..len_b-1 (padding has segment id 0), its first new token is sampled from the logits at
-len_b-1, and every later step feeds each row its own next position. The cache is indexed by
+0..len_b-1 (padding has segment id 0); the prefill stores positions 0..len_b-2 in the cache
+and every step of the loop, from the first, feeds each row one token at its own position. The cache is indexed by
 position, so whatever padding left at positions >= len_b is overwritten by the row's own
 tokens before a query can see it (causal masking by position). A row's tokens therefore
 depend only on its prompt, its sampling settings and its seed, never on its batch or padding.
@@ -85,17 +85,9 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
     raise ValueError("every prompt needs at least one token (the start token)")
   if min(limits) < 1:
     raise ValueError(f"max_new_tokens must be >= 1, got {min(limits)}")
-  rows = bucket(batch, 1) if pad_batch else batch
-  if sharding is not None:
-    split = _row_split(*sharding)
-    rows = -(-rows // split) * split
-  prompt_len = bucket(max(len(p) for p in prompts))
+  rows = _rows(bucket(batch, 1) if pad_batch else batch, sharding)
   steps = bucket(max(limits), 1)
-  tokens = np.zeros((rows, prompt_len), np.int32)
-  lengths = np.ones(rows, np.int32)  # padding rows: one token, finished after one step
-  for i, p in enumerate(prompts):
-    tokens[i, :len(p)] = p
-    lengths[i] = len(p)
+  tokens, lengths = _pad(prompts, rows)
   row_limits = np.ones(rows, np.int32)
   row_limits[:batch] = limits
   params = stack_params(list(settings) + [SamplingParams()] * (rows - batch))
@@ -136,10 +128,23 @@ def _per_row(value, batch: int, name: str) -> list:
   return value
 
 
-def _row_split(mesh: Mesh, rules: rules_lib.Rules) -> int:
-  """How many ways rows are split: the product of the mesh axes `batch` maps to."""
-  axes = rules_lib.mesh_axes_of(("batch",), rules)[0]
-  return int(np.prod([mesh.shape[a] for a in axes]))
+def _rows(rows: int, sharding: Sharding) -> int:
+  """`rows` rounded up to a multiple of the devices the `batch` rule splits rows over."""
+  if sharding is None:
+    return rows
+  mesh, rules = sharding
+  split = int(np.prod([mesh.shape[a] for a in rules_lib.mesh_axes_of(("batch",), rules)[0]]))
+  return -(-rows // split) * split
+
+
+def _pad(prompts: Sequence[Sequence[int]], rows: int) -> tuple[np.ndarray, np.ndarray]:
+  """Right-padded tokens [rows, bucketed length] and lengths [rows] (extra rows: 1 token)."""
+  tokens = np.zeros((rows, bucket(max(len(p) for p in prompts))), np.int32)
+  lengths = np.ones(rows, np.int32)
+  for i, p in enumerate(prompts):
+    tokens[i, :len(p)] = p
+    lengths[i] = len(p)
+  return tokens, lengths
 
 
 def _mesh_context(sharding: Sharding):
@@ -169,26 +174,18 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, strea
   cache = kv_cache.init_cache(model.cfg, rows, prompt_len + steps, model.cfg.jnp_dtype)
   if sharding is not None:
     cache = jax.lax.with_sharding_constraint(cache, cache.shardings(*sharding))
+  # Prefill all but each prompt's last token; the loop's first step feeds that token. Only
+  # the cache of the prefill is used, so its logits (a [rows, length, vocab] product) are
+  # never computed.
   positions = jnp.broadcast_to(jnp.arange(prompt_len, dtype=jnp.int32), tokens.shape)
-  segments = (positions < lengths[:, None]).astype(jnp.int32)
-  logits, cache = model(tokens, positions, segment_ids=segments, cache=cache)
-  last = jnp.take_along_axis(logits, (lengths - 1)[:, None, None], axis=1)[:, 0]
+  _, cache = model(tokens, positions, segment_ids=(positions < lengths[:, None] - 1).astype(
+      jnp.int32), cache=cache)
 
   def pick(logits, step):
     if greedy_only:
       return jnp.argmax(logits, axis=-1).astype(jnp.int32)
     return sample_tokens(logits, row_keys(params["seed"], step), params["temperature"],
                          params["top_k"], params["top_p"])
-
-  def emit(step, tokens, active):
-    if stream:
-      io_callback(_emit, None, stream_id, step, tokens, active, ordered=True)
-
-  first = pick(last, 0)
-  emit(0, first, jnp.ones(rows, bool))
-  out = jnp.zeros((rows, steps), jnp.int32).at[:, 0].set(first)
-  done = jnp.isin(first, stops) | (limits <= 1)
-  counts = jnp.ones(rows, jnp.int32)
 
   def cond(carry):
     step, _, _, _, done, _, _ = carry
@@ -199,13 +196,16 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, strea
     logits, cache = model(token[:, None], pos[:, None], segment_ids=jnp.ones_like(token)[:, None],
                           cache=cache)
     nxt = pick(logits[:, 0], step)
-    emit(step, nxt, ~done)
+    if stream:
+      io_callback(_emit, None, stream_id, step, nxt, ~done, ordered=True)
     out = out.at[:, step].set(jnp.where(done, 0, nxt))
     counts = counts + (~done).astype(jnp.int32)
     done = done | jnp.isin(nxt, stops) | (step + 1 >= limits)
     return step + 1, cache, nxt, pos + 1, done, out, counts
 
-  carry = (jnp.int32(1), cache, first, lengths, done, out, counts)
+  last = jnp.take_along_axis(tokens, (lengths - 1)[:, None], axis=1)[:, 0]
+  carry = (jnp.int32(0), cache, last, lengths - 1, jnp.zeros(rows, bool),
+           jnp.zeros((rows, steps), jnp.int32), jnp.zeros(rows, jnp.int32))
   _, _, _, _, _, out, counts = jax.lax.while_loop(cond, body, carry)
   return out, counts
 
@@ -221,13 +221,7 @@ def score_next_token_logprobs(model: nnx.Module, prompts: Sequence[Sequence[int]
   batch = len(prompts)
   if not batch:
     return np.zeros((0, len(candidate_token_ids)), np.float32)
-  rows = batch if sharding is None else -(-batch // _row_split(*sharding)) * _row_split(*sharding)
-  prompt_len = bucket(max(len(p) for p in prompts))
-  tokens = np.zeros((rows, prompt_len), np.int32)
-  lengths = np.ones(rows, np.int32)
-  for i, p in enumerate(prompts):
-    tokens[i, :len(p)] = p
-    lengths[i] = len(p)
+  tokens, lengths = _pad(prompts, _rows(batch, sharding))
   graphdef, state = nnx.split(model)
   with _mesh_context(sharding):
     out = _score_jit(graphdef, state, *_place(sharding, tokens, lengths),
