@@ -1,6 +1,9 @@
-"""Unit tests of the trainer's parts: schedules, loss, optimiser, train step, checkpoints."""
-import numpy as np
+"""Unit tests of the trainer's parts: schedules, loss, optimiser, train step, checkpoints,
+metrics."""
+import json
+
 import jax
+import numpy as np
 import jax.numpy as jnp
 import optax
 import pytest
@@ -161,3 +164,19 @@ def test_bfloat16_compute_keeps_float32_master_weights():
   assert {x.dtype for x in jax.tree.leaves(state["params"])} == {jnp.dtype("float32")}
   assert {x.dtype for x in jax.tree.leaves(state["opt_state"]) if x.ndim} == {jnp.dtype("float32")}
   assert losses[-1] < 0.5 * losses[0]
+
+
+def test_metrics_logger_writes_jsonl_and_a_progress_line(tmp_path):
+  from pinchjax.train import metrics
+  log = metrics.MetricsLogger(str(tmp_path), total_steps=10)
+  log.write(1, "train", {"loss": 2.5, "learning_rate": 1e-3})
+  log.write(1, "eval", {"eval/loss/fi": 2.75})
+  line = log.progress(1, {"loss": 2.5, "learning_rate": 1e-3, "tokens_per_sec": 1234.4,
+                          "mfu": 0.125})
+  log.close()
+  assert line.startswith("step 1/10  loss 2.5000  lr 0.001  ")
+  assert "1234 tokens/s  MFU 12.5%  ETA " in line
+  rows = [json.loads(l) for l in open(tmp_path / "metrics.jsonl")]
+  assert rows == [{"step": 1, "split": "train", "loss": 2.5, "learning_rate": 1e-3},
+                  {"step": 1, "split": "eval", "eval/loss/fi": 2.75}]
+  assert metrics.format_duration(3725) == "1:02:05"
