@@ -231,6 +231,9 @@ def export_hf(cfg: ModelConfig, params: nnx.State | Transformer, out_dir: str | 
               max_shard_bytes: int = 5 * 2**30) -> list[str]:
   """Writes config.json and safetensors weights that transformers' from_pretrained loads.
 
+  Each tensor is gathered to this host in turn, so parameters must be fully addressable
+  (a single process; on a multi-host run, restore onto one host's devices first).
+
   Args:
     cfg: the architecture (toy models are written as Llama).
     params: the parameters (nnx.State of a Transformer, sharded or not), or the model.

@@ -135,9 +135,3 @@ def constrain(x: jax.Array, axes: LogicalAxes) -> jax.Array:
     return x
   mesh, rules = active
   return jax.lax.with_sharding_constraint(x, named_sharding(mesh, rules, axes, x.shape))
-
-
-def active() -> tuple[Mesh, Rules] | None:
-  """The (mesh, rules) set by the innermost `use_mesh`, if any."""
-  return _ACTIVE.get()
-
