@@ -73,6 +73,8 @@ def test_parameters_carry_the_rules_shardings(sharded):
   assert report["fraction_sharded"] == pytest.approx(1 - norm_bytes / total)
   assert sorted(report["replicated"]) == sorted(
       f"layers.{i}.attn.{n}_norm.scale" for i in range(2) for n in "qk")
+  with pytest.raises(ValueError, match=r"only 0.0% of parameter bytes are sharded .*'lm_head'"):
+    parallel.sharding_report(nnx.state(init_model(CFG, seed=0)), min_fraction=0.5)
   device0 = sum(a.addressable_shards[0].data.nbytes for a in jax.tree.leaves(state))
   assert report["bytes_per_device"] == device0 < total // 3  # nothing is split over `data`
 

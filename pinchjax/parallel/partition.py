@@ -81,12 +81,16 @@ def sharded_init(cfg: ModelConfig, mesh: Mesh, rules: rules_lib.Rules | None = N
   return nnx.merge(graphdef, state), shardings
 
 
-def sharding_report(state: nnx.State, shardings: nnx.State | None = None) -> dict[str, Any]:
+def sharding_report(state: nnx.State, shardings: nnx.State | None = None,
+                    min_fraction: float = 0.0) -> dict[str, Any]:
   """How much parameter memory is sharded.
 
   Args:
     state: concrete or abstract parameters.
     shardings: their shardings (default: read from the arrays).
+    min_fraction: raise ValueError, naming the largest replicated parameters, when less than
+      this fraction of the parameter bytes is sharded (a rule set that silently replicates
+      a model that should be split).
   Returns:
     dict with total_bytes, sharded_bytes (parameters split over more than one device),
     fraction_sharded, bytes_per_device (largest per-device footprint) and
@@ -109,10 +113,15 @@ def sharding_report(state: nnx.State, shardings: nnx.State | None = None) -> dic
       replicated.append((nbytes, _path_name(path)))
     for device in sharding.device_set:
       per_device[device] = per_device.get(device, 0) + shard_bytes
-  return {
+  report = {
       "total_bytes": total,
       "sharded_bytes": sharded,
       "fraction_sharded": sharded / total if total else 0.0,
       "bytes_per_device": max(per_device.values(), default=0),
       "replicated": [name for _, name in sorted(replicated, reverse=True)],
   }
+  if report["fraction_sharded"] < min_fraction:
+    raise ValueError(f"only {report['fraction_sharded']:.1%} of parameter bytes are sharded "
+                     f"(minimum {min_fraction:.0%}); largest replicated: "
+                     f"{report['replicated'][:3]}")
+  return report
