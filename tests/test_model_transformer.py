@@ -1,4 +1,5 @@
-"""Transformer forward: cached decoding, ragged prefill, packing and remat equal the plain forward."""
+"""Transformer forward: cached decoding, ragged prefill, packing, scan and remat equal the
+plain forward."""
 import jax
 import jax.numpy as jnp
 import numpy as np

@@ -61,7 +61,8 @@ def logical_axis_rules(
   return tuple(out.items())
 
 
-def mesh_axes_of(axes: LogicalAxes, rules: Rules, what: str = "array") -> tuple[tuple[str, ...], ...]:
+def mesh_axes_of(axes: LogicalAxes, rules: Rules,
+                 what: str = "array") -> tuple[tuple[str, ...], ...]:
   """Mesh axes of each dimension; raises on unknown names and on collisions."""
   table = dict(rules)
   out, used = [], {}
