@@ -184,16 +184,17 @@ def test_bfloat16_checkpoints_load_and_export(checkpoints, tmp_path):
 def test_from_hf_config_reads_transformers_4_layouts():
   gemma = ModelConfig.from_hf_config({
       "model_type": "gemma3", "tie_word_embeddings": True,
-      "text_config": {"model_type": "gemma3_text", "vocab_size": 262208, "hidden_size": 2560,
+      # As released: vocab_size, head_dim, ... are left to Gemma3TextConfig's defaults.
+      "text_config": {"model_type": "gemma3_text", "hidden_size": 2560,
                       "intermediate_size": 10240, "num_hidden_layers": 34,
-                      "num_attention_heads": 8, "num_key_value_heads": 4, "head_dim": 256,
-                      "rope_theta": 1000000.0, "rope_local_base_freq": 10000.0,
                       "rope_scaling": {"rope_type": "linear", "factor": 8.0},
-                      "sliding_window": 1024, "sliding_window_pattern": 6,
-                      "query_pre_attn_scalar": 256, "torch_dtype": "bfloat16"}})
+                      "sliding_window": 1024, "torch_dtype": "bfloat16"}})
   assert gemma.layer_pattern == ("local",) * 5 + ("global",)
   assert (gemma.rope_scaling, gemma.rope_factor, gemma.local_rope_theta) == ("linear", 8.0, 1e4)
   assert gemma.tie_embeddings and gemma.param_dtype == "bfloat16" and gemma.query_scale == 256
+  assert (gemma.vocab_size, gemma.head_dim, gemma.num_heads, gemma.num_kv_heads) == (
+      262208, 256, 8, 4)
+  assert gemma.num_params() == 3_880_263_168  # the published size of the text decoder
   llama = ModelConfig.from_hf_config({
       "model_type": "llama", "vocab_size": 128256, "hidden_size": 2048,
       "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,

@@ -16,6 +16,14 @@ _FAMILY_OF_MODEL_TYPE = {"llama": "llama", "qwen2": "qwen2", "gemma3_text": "gem
                          "gemma3": "gemma3"}
 _ACTIVATIONS = {"silu": "silu", "gelu_pytorch_tanh": "gelu_tanh", "gelu_tanh": "gelu_tanh"}
 _LAYER_KINDS = {"full_attention": "global", "sliding_attention": "local"}
+# transformers' Gemma3TextConfig defaults: multimodal Gemma 3 config.json files (4B and up)
+# leave these out of their text_config.
+_GEMMA3_TEXT_DEFAULTS = {
+    "vocab_size": 262_208, "head_dim": 256, "query_pre_attn_scalar": 256,
+    "rms_norm_eps": 1e-6, "sliding_window": 4096, "max_position_embeddings": 131_072,
+    "hidden_activation": "gelu_pytorch_tanh", "num_attention_heads": 8,
+    "num_key_value_heads": 4,
+}
 _ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
                   "gemma3": "Gemma3ForCausalLM"}
 _MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "gemma3": "gemma3_text"}
@@ -35,6 +43,8 @@ def fields_from_hf(hf: Mapping[str, Any]) -> dict[str, Any]:
                      f"of {sorted(_FAMILY_OF_MODEL_TYPE)}")
   family = _FAMILY_OF_MODEL_TYPE[model_type]
   gemma = family == "gemma3"
+  if gemma:
+    hf = {**_GEMMA3_TEXT_DEFAULTS, **hf}
   heads = _req(hf, "num_attention_heads")
   act_key = "hidden_activation" if gemma and "hidden_activation" in hf else "hidden_act"
   act = hf.get(act_key, "gelu_pytorch_tanh" if gemma else "silu")
