@@ -12,6 +12,9 @@ import logging
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+  # Imported before gin parses the flags, so its configurables (and those of the modules it
+  # uses: DecodeConfig, load_generator, get_vocabulary, make_mesh, ...) can be bound.
+  from pinchjax.infer import run  # pylint: disable=import-outside-toplevel,unused-import
   parser.description = __doc__.splitlines()[0]
   parser.add_argument("--checkpoint", required=True,
                       help="Hugging Face-format directory or pinchjax training checkpoint")
@@ -28,7 +31,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-  from pinchjax.infer import run  # jax is imported only when the command runs
+  from pinchjax.infer import run  # pylint: disable=import-outside-toplevel
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
   stats = run.infer(args.checkpoint, args.out, task=args.task, mixture=args.mixture,
                     input_path=args.input, split=args.split, run=args.run,

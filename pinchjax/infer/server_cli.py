@@ -11,6 +11,9 @@ import os
 
 
 def register(parser: argparse.ArgumentParser) -> None:
+  # Imported before gin parses the flags, so its configurables (and those of the modules it
+  # uses: DecodeConfig, load_generator, get_vocabulary, make_mesh, ...) can be bound.
+  from pinchjax.infer import loading  # pylint: disable=import-outside-toplevel,unused-import
   parser.description = __doc__.splitlines()[0]
   parser.add_argument("--checkpoint", required=True,
                       help="Hugging Face-format directory or pinchjax training checkpoint")
@@ -30,7 +33,7 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-  from pinchjax.infer import loading  # jax is imported only when the command runs
+  from pinchjax.infer import loading  # pylint: disable=import-outside-toplevel
   from pinchjax.infer.server import OpenAIServer
   generator = loading.load_generator(args.checkpoint, template=args.template,
                                      max_context=args.max_context)
