@@ -33,3 +33,10 @@ def test_convert_both_ways(tmp_path, capsys):
   assert cfg3 == cfg
   for a, b in zip(jax.tree.leaves(params3), jax.tree.leaves(params)):
     np.testing.assert_array_equal(a, b)
+
+  # The stacked layout of scan_layers runs: one [layers, ...] array per parameter.
+  assert cli.main(["convert", "hf-to-pinchjax", str(tmp_path / "hf"), str(tmp_path / "scan"),
+                   "--scan_layers"]) == 0
+  scanned, cfg4 = load.load_model(str(tmp_path / "scan"))
+  assert cfg4 == cfg.replace(scan_layers=True)
+  np.testing.assert_array_equal(scanned.layers.attn.q[...][0], model.layers[0].attn.q[...])

@@ -1,6 +1,6 @@
 """`pinchjax convert`: Hugging Face checkpoints <-> pinchjax checkpoints.
 
-  pinchjax convert hf-to-pinchjax HF_DIR OUT_DIR [--dtype bfloat16]
+  pinchjax convert hf-to-pinchjax HF_DIR OUT_DIR [--dtype bfloat16] [--scan_layers]
   pinchjax convert pinchjax-to-hf RUN_CHECKPOINTS_DIR OUT_DIR [--step N] [--tokenizer_dir D]
 
 A pinchjax checkpoint directory is what the trainer writes (pinchjax.train): model_config.json
@@ -20,7 +20,7 @@ from flax import nnx
 def hf_to_pinchjax(args: argparse.Namespace) -> int:
   from pinchjax.model import hf
   from pinchjax.train import load
-  cfg, params = hf.load_hf(args.hf_dir, dtype=args.dtype)
+  cfg, params = hf.load_hf(args.hf_dir, dtype=args.dtype, scan_layers=args.scan_layers)
   manager = ocp.CheckpointManager(args.out_dir, item_names=("params",),
                                   options=ocp.CheckpointManagerOptions(create=True))
   manager.save(0, args=ocp.args.Composite(params=ocp.args.StandardSave(
@@ -50,6 +50,8 @@ def register(parser: argparse.ArgumentParser) -> None:
   to_pj.add_argument("out_dir", help="pinchjax checkpoint directory to create")
   to_pj.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                      help="parameter dtype (default: the checkpoint's)")
+  to_pj.add_argument("--scan_layers", action="store_true",
+                     help="write the stacked-layers layout (for runs with scan_layers=True)")
   to_pj.set_defaults(func=hf_to_pinchjax)
   to_hf = sub.add_parser("pinchjax-to-hf", help="pinchjax checkpoint -> HF safetensors directory")
   to_hf.add_argument("checkpoint_dir", help="a run's checkpoints directory (model_config.json)")
