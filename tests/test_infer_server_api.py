@@ -152,3 +152,20 @@ def test_concurrent_requests_are_batched(server):
   assert [r["choices"][0]["text"] for r in results] == [p.upper() for p in prompts]
   assert sum(gen.batch_sizes) == 32
   assert max(gen.batch_sizes) > 1
+
+
+def test_seed_reaches_the_generator(server):
+  _, gen, base = server
+  seen = []
+  real = gen.generate
+  gen.generate = lambda requests: seen.extend(r.sampling.seed for r in requests) or real(requests)
+  try:
+    for seed in (0, 7, None, None):
+      body = {"model": "echo", "prompt": "x", "temperature": 0.5}
+      if seed is not None:
+        body["seed"] = seed
+      assert _post(base, "/v1/completions", body).status_code == 200
+  finally:
+    gen.generate = real
+  assert seen[:2] == [0, 7]
+  assert seen[2] != seen[3]  # no seed: a fresh one each call

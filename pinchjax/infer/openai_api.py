@@ -7,6 +7,7 @@ response object, or into the chunks of a server-sent-event stream.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import time
 import uuid
 from typing import Any, Sequence
@@ -124,12 +125,14 @@ class OpenAIApi:
         raise ApiError(400, "'prompt' must be a string or a non-empty list of strings", "prompt")
       if stream and len(prompts) > 1:
         raise ApiError(400, "streaming supports one prompt per request", "prompt")
+    seed = _number(body, "seed", None, 0, (1 << 32) - 1, integer=True)
     sampling = SamplingParams(
         temperature=float(_number(body, "temperature", 1.0, 0.0, 2.0)),
         # top_p=0 means "only the most likely token", which a tiny positive mass also keeps.
         top_p=max(float(_number(body, "top_p", 1.0, 0.0, 1.0)), 1e-6),
         top_k=_number(body, "top_k", 0, 0, 1 << 20, integer=True),
-        seed=_number(body, "seed", 0, 0, (1 << 32) - 1, integer=True))
+        # Without a seed, sampling differs between calls, as clients of OpenAI expect.
+        seed=secrets.randbits(32) if seed is None else seed)
     stop = _stop(body)
     limit = self.generator.max_context
     max_name = "max_completion_tokens" if "max_completion_tokens" in body else "max_tokens"
