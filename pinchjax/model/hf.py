@@ -2,7 +2,8 @@
 
 `load_hf` streams a checkpoint tensor by tensor straight into (optionally sharded) device
 arrays: each tensor is memory-mapped, converted to pinchjax's layout and placed with
-`jax.make_array_from_callback`, so the host never holds more than one converted tensor.
+`jax.make_array_from_callback`, so the host holds one converted parameter at a time (with
+scan_layers, one parameter's stack over the layers), never the model.
 `export_hf` writes the reverse, one tensor at a time. Both are strict: a missing, unknown or
 wrongly shaped tensor is an error that names it.
 
@@ -208,11 +209,10 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
                 else SingleDeviceSharding(jax.devices()[0]))
     if len(sources) == 1 and sources[0].path == _plain(path):
       array = read(sources[0], var.shape)
-      callback = lambda index: array[index]
-    else:  # stacked layers: each shard reads only its layers
-      callback = lambda index: np.stack(
-          [read(m, var.shape[1:])[index[1:]] for m in sources[index[0]]])
-    return var.replace(jax.make_array_from_callback(var.shape, sharding, callback))
+    else:  # stacked layers (scan_layers): one parameter's layers at a time
+      array = np.stack([read(m, var.shape[1:]) for m in sources])
+    return var.replace(jax.make_array_from_callback(var.shape, sharding,
+                                                    lambda index: array[index]))
 
   params = jax.tree.map_with_path(load, abstract, is_leaf=lambda x: isinstance(x, nnx.Variable))
   return cfg, params
