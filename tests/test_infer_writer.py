@@ -8,6 +8,7 @@ from flax import nnx
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
 from pinchjax.data import vocab as vocab_lib
+from pinchjax.infer import run
 from pinchjax.infer.generator import Request
 from pinchjax.infer.jax_generator import JaxGenerator
 from pinchjax.infer.writer import DecodeConfig, existing_keys, write_generations
@@ -130,3 +131,14 @@ def test_streamed_pieces_join_to_the_answer(generator):
   assert out[0] == plain and "".join(pieces) == plain.text and len(pieces) > 1
   assert out[1].text == plain.text[:plain.text.find(stop)] == "".join(cut_pieces)
   assert out[1].finish_reason == "stop"
+
+
+def test_infer_on_a_finished_file_loads_nothing(generator, tmp_path):
+  src, out = tmp_path / "eval.jsonl", tmp_path / "gen.jsonl"
+  src.write_text("".join(json.dumps({**r, "response": "", "source": "t"}) + "\n"
+                         for r in RECORDS[:3]), encoding="utf-8")
+  write_generations(generator, RECORDS[:3], str(out), "p10", CONFIG)
+  stats = run.infer("/nonexistent/runs/p10/checkpoints", str(out), input_path=str(src),
+                    decode_config=CONFIG)  # the run name comes from the path: p10
+  assert (stats.written, stats.skipped) == (0, 3)
+  assert run.run_name("runs/p10/checkpoints") == "p10" == run.run_name("models/p10/")

@@ -14,7 +14,7 @@ import seqio
 
 from pinchjax.data import canonical, registry
 from pinchjax.infer import loading
-from pinchjax.infer.writer import DecodeConfig, Stats, write_generations
+from pinchjax.infer.writer import DecodeConfig, Stats, existing_keys, write_generations
 
 
 def task_records(name: str, split: str) -> list[dict[str, str]]:
@@ -31,6 +31,12 @@ def task_records(name: str, split: str) -> list[dict[str, str]]:
   return out
 
 
+def run_name(checkpoint: str) -> str:
+  """A run's name from its checkpoint path: `runs/p10/checkpoints` -> `p10`."""
+  parts = os.path.normpath(os.path.abspath(checkpoint)).split(os.sep)
+  return parts[-2] if parts[-1] == "checkpoints" and len(parts) > 1 else parts[-1]
+
+
 @gin.configurable
 def infer(checkpoint: str, out: str, task: str | None = None, mixture: str | None = None,
           input_path: str | None = None, split: str = "test", run: str | None = None,
@@ -45,7 +51,7 @@ def infer(checkpoint: str, out: str, task: str | None = None, mixture: str | Non
     task, mixture, input_path: exactly one: a registered task (e.g. `alpaca_eval_fi`), a
       registered mixture, or a canonical JSONL file (responses may be empty).
     split: the split of a task or mixture.
-    run: the run name recorded in every line (default: the checkpoint's directory name).
+    run: the run name recorded in every line (default: `run_name(checkpoint)`).
     batch_size: prompts decoded together.
     decode_config: sampler and limits (default: greedy, 256 new tokens; gin-configurable).
     template: chat template name (default: the model family's).
@@ -57,10 +63,13 @@ def infer(checkpoint: str, out: str, task: str | None = None, mixture: str | Non
     records = [r.to_json() for r in canonical.read_jsonl(input_path, require_response=False)]
   else:
     records = task_records(task or mixture, split)
+  run = run or run_name(checkpoint)
+  decode_config = decode_config or DecodeConfig()
+  done = existing_keys(out, run, decode_config)
+  if all((r["lang"], r["id"]) in done for r in records):  # finished: no model to load
+    return Stats(skipped=len(records))
   generator = loading.load_generator(checkpoint, template=template)
-  run = run or os.path.basename(os.path.normpath(checkpoint))
-  stats = write_generations(generator, records, out, run, decode_config or DecodeConfig(),
-                            batch_size)
+  stats = write_generations(generator, records, out, run, decode_config, batch_size)
   logging.info("%s: wrote %d, skipped %d already written, %.1f new tokens/s", out,
                stats.written, stats.skipped, stats.tokens_per_s)
   return stats
