@@ -64,22 +64,23 @@ def export_params(checkpoint_dir: str, out: str) -> str:
   return dst
 
 
-def base_accuracy(checkpoint: str, data_dir: str, out_dir: str, limit: int | None
+def base_accuracy(checkpoint: str, data_dir: str, out_dir: str, limit: int
                   ) -> dict[str, float]:
-  """Checker accuracy of greedy answers per language (the first `limit` eval items each)."""
+  """Checker accuracy of greedy answers per language, on `limit` eval items spread evenly
+  over the eval set (which is ordered by task family)."""
   # pylint: disable=import-outside-toplevel
   from pinchjax.data.toyworld import build, checkers
   from pinchjax.infer import run
   from pinchjax.judge import records
+  os.makedirs(out_dir, exist_ok=True)
   acc = {}
   for lang in languages.PAPER_LANGUAGES:
+    with open(build.instruction_path(data_dir, "eval", lang), encoding="utf-8") as f:
+      lines = f.readlines()
+    src = os.path.join(out_dir, f"{lang}.input.jsonl")
+    with open(src, "w", encoding="utf-8") as f:
+      f.writelines(lines[::max(1, len(lines) // limit)][:limit])
     out = os.path.join(out_dir, f"{lang}.jsonl")
-    src = build.instruction_path(data_dir, "eval", lang)
-    if limit is not None:
-      src_limited = os.path.join(out_dir, f"{lang}.input.jsonl")
-      with open(src, encoding="utf-8") as f, open(src_limited, "w", encoding="utf-8") as g:
-        g.writelines(line for _, line in zip(range(limit), f))
-      src = src_limited
     run.infer(checkpoint=checkpoint, out=out, input_path=src, run="toy_base")
     acc[lang] = float(np.mean([checkers.check(r, r["response"]) for r in records.read(out)]))
   return acc
