@@ -10,7 +10,7 @@ from pinchjax.data import canonical
 from pinchjax.data.toyworld import build, checkers, corpus, facts, lexicon, sentences, tasks
 
 LANGS = languages.PAPER_LANGUAGES
-SMALL = dict(sentences_per_language=600, list_items=400)
+SMALL = dict(sentences_per_language=650, list_items=400)
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +54,15 @@ def _corpus_lines(out):
 def test_corpus_has_no_instruction_format(world):
   out, manifest = world
   lines = _corpus_lines(out)
-  assert len(lines) == manifest["corpus"]["lines"] == round(600 * 12 / 0.9)
-  words = {w for line in lines for w in line.split()}
-  for lang in LANGS:
-    lex = lexicon.get(lang)
-    instruction_only = {t for r in lexicon.INSTRUCTION_ROLES for t in lex.function[r].split()}
-    assert not words & instruction_only, lang
-  assert not re.search(r"[?؟？¿]", "\n".join(lines))
-  # No line of the corpus is an instruction or a reference response.
-  with_instructions = {r.instruction for lang in LANGS for s in tasks.SPLITS
-                       for r in _read(out, s, lang)}
-  assert not with_instructions & set(lines)
+  assert len(lines) == manifest["corpus"]["lines"] == round(650 * 12 / 0.9)
+  responses = {r.response for lang in LANGS for s in tasks.SPLITS for r in _read(out, s, lang)}
+  questions = [l for l in lines if re.search(r"[?؟？]", l)]
+  # Questions stand alone: each line is one document, and nothing follows a question mark.
+  assert len(questions) == manifest["corpus"]["by_kind"]["question"] == 65 * 12
+  assert all(re.search(r"[?؟？]$", q) and len(re.findall(r"[?؟？]", q)) == 1 for q in questions)
+  # No response, no chat frame, nothing ending like a response anywhere.
+  assert not responses & set(lines)
+  assert not any("<user>" in l or "<model>" in l or re.search(r"[.。।]$", l) for l in lines)
 
 
 def test_corpus_states_every_eval_fact_in_every_language(world):
@@ -78,20 +76,22 @@ def test_corpus_states_every_eval_fact_in_every_language(world):
 
 
 def test_corpus_mixes_parallel_and_code_switched_text():
-  lines = list(corpus.generate(3, ("en", "fi", "zh"), 600, parallel_fraction=0.25))
+  lines = list(corpus.generate(3, ("en", "fi", "zh"), 700, parallel_fraction=0.25))
   kinds = {k: sum(l.kind == k for l in lines) for k in corpus.KINDS}
-  assert kinds["fact"] == 1800
-  assert sum(kinds.values()) - 1800 == 600
-  assert all(kinds[k] > 150 for k in corpus.KINDS[1:])
+  assert kinds["fact"] + kinds["question"] == 2100 and kinds["question"] == 210
+  assert sum(kinds[k] for k in corpus.PARALLEL_KINDS) == 700
+  assert all(kinds[k] > 150 for k in corpus.PARALLEL_KINDS)
+  function_words = {lexicon.get("fi").function["after"], lexicon.get("zh").function["after"]}
+  assert any(l.kind == "dictionary" and set(l.text.split()) & function_words for l in lines)
   for line in lines:
-    if line.kind != "fact":
+    if line.kind in corpus.PARALLEL_KINDS:
       # Both languages really occur in the line.
       assert {checkers.identify(part) for part in line.text.split(" = ")} <= set(line.langs)
       assert len(set(line.langs)) == 2
-  weighted = list(corpus.generate(3, ("en", "fi"), 600, 0.0, {"fi": 2.0}))
-  assert sum(l.langs == ("fi",) for l in weighted) == 1200
+  weighted = list(corpus.generate(3, ("en", "fi"), 700, 0.0, 0.1, {"fi": 2.0}))
+  assert sum(l.langs == ("fi",) for l in weighted) == 1400
   with pytest.raises(ValueError, match="cannot state all"):
-    list(corpus.generate(0, ("en",), 100, 0.0))
+    list(corpus.generate(0, ("en",), 600, 0.0, question_fraction=0.5))
 
 
 def _tree_bytes(out):

@@ -14,7 +14,7 @@ def test_enough_concepts_in_every_language():
     lex = lexicon.get(lang)
     assert set(lex.content) == set(concepts.CONCEPTS)
     assert len(set(lex.content.values())) == 93  # one word per concept
-    assert set(lexicon.INSTRUCTION_ROLES) <= set(lex.function)
+    assert set(lexicon.QUESTION_ROLES) <= set(lex.function)
 
 
 def test_every_word_is_in_its_language_script():

@@ -14,7 +14,7 @@ from pinchjax.data.toyworld import build, cli, registration
 @pytest.fixture(scope="module")
 def registered(tmp_path_factory):
   out = str(tmp_path_factory.mktemp("toyworld"))
-  build.build_toyworld(out, seed=0, sentences_per_language=600, list_items=100)
+  build.build_toyworld(out, seed=0, sentences_per_language=650, list_items=100)
   vocab = seqio.ByteVocabulary()
   names = registration.register_toyworld(out, vocab, replace=True)
   return out, names, vocab
@@ -68,7 +68,7 @@ def test_reregistering_needs_replace(registered):
 def test_cli_writes_a_world(tmp_path, capsys):
   parser = argparse.ArgumentParser()
   cli.register(parser)
-  args = parser.parse_args(["--out", str(tmp_path), "--sentences-per-language", "600",
+  args = parser.parse_args(["--out", str(tmp_path), "--sentences-per-language", "650",
                             "--languages", "en,fi,zh", "--list-items", "20"])
   assert args.func(args) == 0
   assert '"per_language": 186' in capsys.readouterr().out

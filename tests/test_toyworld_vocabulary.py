@@ -8,7 +8,7 @@ from pinchjax.data.toyworld import build, vocabulary
 
 def test_vocabulary_encodes_everything_without_unk(tmp_path):
   out = str(tmp_path)
-  build.build_toyworld(out, seed=0, sentences_per_language=600, list_items=40)
+  build.build_toyworld(out, seed=0, sentences_per_language=650, list_items=40)
   vocab = seqio.SentencePieceVocabulary(vocabulary.train_vocabulary(out, 3000))
   unk = vocab.tokenizer.unk_id()
   texts = list(vocabulary.texts(out))

@@ -2,7 +2,7 @@
 
   OUT/toy/train/{lang}.jsonl      instruction tuning set, canonical records, parallel ids
   OUT/toyeval/test/{lang}.jsonl   evaluation set (reference responses included), parallel ids
-  OUT/toy_corpus/train.txt        pretraining text, one line each, no instruction format
+  OUT/toy_corpus/train.txt        pretraining text, one document a line, no instruction format
   OUT/lexicon.json                every language's words and typology, for inspection
   OUT/manifest.json               the build's arguments and counts
 
@@ -43,7 +43,8 @@ def instruction_path(out_dir: str, split: str, lang: str) -> str:
 
 @gin.configurable
 def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int = 20_000,
-                   parallel_fraction: float = 0.1, eval_fraction: float = 0.3,
+                   parallel_fraction: float = 0.1, question_fraction: float = 0.1,
+                   eval_fraction: float = 0.3,
                    list_items: int = 400, languages: Sequence[str] | str = "paper",
                    language_weights: Mapping[str, float] | None = None) -> dict[str, Any]:
   """Generates and writes a toy world; returns the manifest (also written as manifest.json).
@@ -53,6 +54,7 @@ def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int =
     seed: fixes the corpus and the train/eval split; the lexicon never changes.
     sentences_per_language: monolingual pretraining lines per language (see corpus.generate).
     parallel_fraction: share of parallel / code-switched pretraining lines.
+    question_fraction: share of each language's pretraining lines that are bare questions.
     eval_fraction: share of each task family's items that go to evaluation.
     list_items: items drawn for each list family (count, reverse), before the split.
     languages: toy-world languages (a set name such as "paper" or "seen", or codes).
@@ -60,7 +62,7 @@ def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int =
   """
   langs = langs_lib.resolve(languages)
   lines = list(corpus.generate(seed, langs, sentences_per_language, parallel_fraction,
-                               language_weights))
+                               question_fraction, language_weights))
   path = corpus_path(out_dir)
   _write_text(path, (line.text for line in lines))
   items = tasks.split_items(seed, eval_fraction, list_items)
@@ -71,7 +73,8 @@ def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int =
                      for lang in langs}
   manifest = {
       "arguments": {"seed": seed, "sentences_per_language": sentences_per_language,
-                    "parallel_fraction": parallel_fraction, "eval_fraction": eval_fraction,
+                    "parallel_fraction": parallel_fraction,
+                    "question_fraction": question_fraction, "eval_fraction": eval_fraction,
                     "list_items": list_items, "languages": list(langs),
                     "language_weights": dict(language_weights or {})},
       "names": {"dataset": DATASET, "evalset": EVALSET, "corpus": CORPUS},

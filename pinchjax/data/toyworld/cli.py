@@ -17,6 +17,8 @@ _OPTIONS = {
     "seed": (int, "fixes the corpus and the train/eval split (default 0)"),
     "sentences_per_language": (int, "monolingual pretraining lines per language"),
     "parallel_fraction": (float, "share of parallel / code-switched pretraining lines"),
+    "question_fraction": (float, "share of each language's pretraining lines that are "
+                          "questions (never answered)"),
     "eval_fraction": (float, "share of each task family's items held out for evaluation"),
     "list_items": (int, "items drawn per list family (count, reverse)"),
     "languages": (str, "a language set (paper, seen, ...) or a comma list of codes"),

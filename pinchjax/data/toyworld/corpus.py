@@ -5,10 +5,16 @@ successors, sums, differences, opposites and kinds) is stated at least once in e
 language, so the facts instruction tuning asks about are facts the model could learn; the
 rest of each language's lines are drawn at random (uniform over relations, then facts).
 
+A `question_fraction` of each language's lines are questions on their own ("what comes
+after monday?"), as real text has questions: a base model knows every language's question
+words and word order, but never sees a question answered, so answering one is what tuning
+teaches. Each line is its own document: no line holds a question and its answer, none an
+instruction frame.
+
 A `parallel_fraction` of the lines ties languages together, as incidental parallel text does
-in real corpora, in three equally likely kinds: a dictionary line "word = word", a
-parallel line "statement = statement", and a code-switched statement (one content word in
-another language). There are no questions, question words or answers anywhere.
+in real corpora, in three equally likely kinds: a dictionary line "word = word" (content and
+function words), a parallel line "statement = statement", and a code-switched statement
+(one content word in another language).
 """
 from __future__ import annotations
 
@@ -19,7 +25,8 @@ from typing import Iterator, Mapping, Sequence
 
 from pinchjax.data.toyworld import concepts, facts, lexicon, sentences
 
-KINDS: tuple[str, ...] = ("fact", "dictionary", "parallel", "codeswitch")
+KINDS: tuple[str, ...] = ("fact", "question", "dictionary", "parallel", "codeswitch")
+PARALLEL_KINDS: tuple[str, ...] = KINDS[2:]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,9 +35,6 @@ class Line:
   langs: tuple[str, ...]  # one language, or the two a parallel line ties
   kind: str  # one of KINDS
 
-  def to_json(self) -> dict[str, object]:
-    return {"text": self.text, "langs": list(self.langs), "kind": self.kind}
-
 
 @functools.cache
 def finite_facts() -> tuple[facts.Fact, ...]:
@@ -38,7 +42,7 @@ def finite_facts() -> tuple[facts.Fact, ...]:
 
 
 def generate(seed: int, langs: Sequence[str], sentences_per_language: int,
-             parallel_fraction: float = 0.1,
+             parallel_fraction: float = 0.1, question_fraction: float = 0.1,
              language_weights: Mapping[str, float] | None = None) -> Iterator[Line]:
   """Yields the corpus lines in a shuffled, seed-determined order.
 
@@ -48,11 +52,14 @@ def generate(seed: int, langs: Sequence[str], sentences_per_language: int,
     sentences_per_language: monolingual lines of a language of weight 1; at least the number
       of finite facts (every one is stated in every language).
     parallel_fraction: share of parallel and code-switched lines in the whole corpus.
+    question_fraction: share of each language's monolingual lines that are questions.
     language_weights: relative amounts of monolingual text per language (default: equal),
       e.g. to study how a language's share of pretraining matters; unnamed languages 1.
   """
-  if not 0 <= parallel_fraction < 1:
-    raise ValueError(f"parallel_fraction must be in [0, 1), got {parallel_fraction}")
+  for name, value in (("parallel_fraction", parallel_fraction),
+                      ("question_fraction", question_fraction)):
+    if not 0 <= value < 1:
+      raise ValueError(f"{name} must be in [0, 1), got {value}")
   weights = dict(language_weights or {})
   extra = sorted(set(weights) - set(langs))
   if extra:
@@ -63,11 +70,16 @@ def generate(seed: int, langs: Sequence[str], sentences_per_language: int,
   lines = []
   for lang in langs:
     n = round(sentences_per_language * weights.get(lang, 1.0))
-    if n < len(finite_facts()):
-      raise ValueError(f"{lang}: {n} sentences cannot state all {len(finite_facts())} "
-                       "facts once; raise sentences_per_language or the language's weight")
-    stated = list(finite_facts()) + [_random_fact(rng) for _ in range(n - len(finite_facts()))]
+    n_questions = round(n * question_fraction)
+    n_random = n - n_questions - len(finite_facts())
+    if n_random < 0:
+      raise ValueError(f"{lang}: {n - n_questions} statements cannot state all "
+                       f"{len(finite_facts())} facts once; raise sentences_per_language or "
+                       "the language's weight")
+    stated = list(finite_facts()) + [_random_fact(rng) for _ in range(n_random)]
     lines += [Line(sentences.statement(f, lang), (lang,), "fact") for f in stated]
+    lines += [Line(sentences.question(_random_fact(rng), lang), (lang,), "question")
+              for _ in range(n_questions)]
   n_parallel = round(len(lines) * parallel_fraction / (1 - parallel_fraction))
   if n_parallel and len(langs) < 2:
     raise ValueError("parallel text needs at least two languages")
@@ -85,10 +97,15 @@ def _random_fact(rng: random.Random) -> facts.Fact:
 
 def _parallel_line(rng: random.Random, langs: Sequence[str]) -> Line:
   l1, l2 = rng.sample(list(langs), 2)
-  kind = rng.choice(KINDS[1:])
+  kind = rng.choice(PARALLEL_KINDS)
   if kind == "dictionary":
-    concept = rng.choice(concepts.CONCEPTS)
-    text = f"{lexicon.get(l1).word(concept)} = {lexicon.get(l2).word(concept)}"
+    lex1, lex2 = lexicon.get(l1), lexicon.get(l2)
+    shared_roles = tuple(r for r in lex1.function if r in lex2.function)
+    key = rng.choice(concepts.CONCEPTS + shared_roles)
+    if key in concepts.CONCEPTS:
+      text = f"{lex1.word(key)} = {lex2.word(key)}"
+    else:
+      text = f"{lex1.function[key]} = {lex2.function[key]}"
   elif kind == "parallel":
     fact = _random_fact(rng)
     text = f"{sentences.statement(fact, l1)} = {sentences.statement(fact, l2)}"

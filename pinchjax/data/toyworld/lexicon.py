@@ -20,14 +20,14 @@ from pinchjax.data.toyworld import concepts
 from pinchjax.data.toyworld.phonology import PHONOLOGIES
 from pinchjax.data.toyworld.typology import TYPOLOGIES, Typology
 
-# Function words that pretraining text uses.
-CORPUS_ROLES: tuple[str, ...] = (
+# Function words of statements.
+STATEMENT_ROLES: tuple[str, ...] = (
     "after", "before", "comes", "is", "are", "plus", "minus", "opposite", "of", "kind",
     "reverse", "things", "the")
-# Question words: only instructions use them, pretraining never shows them.
-INSTRUCTION_ROLES: tuple[str, ...] = ("what", "how_many")
+# Question words (the order of the roles fixes the drawn words: append, never reorder).
+QUESTION_ROLES: tuple[str, ...] = ("what", "how_many")
 
-_ENGLISH_FUNCTION = {role: role for role in CORPUS_ROLES + INSTRUCTION_ROLES} | {
+_ENGLISH_FUNCTION = {role: role for role in STATEMENT_ROLES + QUESTION_ROLES} | {
     "how_many": "how many"}
 
 
@@ -56,7 +56,7 @@ def roles(typology: Typology) -> tuple[str, ...]:
     absent.add("of")
   if not typology.article:
     absent.add("the")
-  return tuple(r for r in CORPUS_ROLES + INSTRUCTION_ROLES if r not in absent)
+  return tuple(r for r in STATEMENT_ROLES + QUESTION_ROLES if r not in absent)
 
 
 def tokens(text: str) -> list[str]:

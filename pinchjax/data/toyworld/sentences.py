@@ -5,11 +5,11 @@ the answer): "tuesday comes after monday", "three plus two is five", "the opposi
 is small", "the kind of dog is animal", "dog cat bread are three things", "the reverse of
 dog cat is cat dog". A language's typology orders the slots, places adpositions, adds
 affixes and forms questions by putting a question phrase in the answer's slot, fronted or
-in place. Statements are pretraining text; questions use question words and marks that
-pretraining never shows. A response is the answer's words and the language's full stop
-("tuesday.", "星期二。"): every word of it is one pretraining taught in that language, so
-instruction following can transfer across languages, and an untuned model, which goes on
-with a whole statement, does not pass by accident.
+in place. Statements (and a few unanswered questions) are pretraining text; questions are
+instructions. A response is the answer's words and the language's full stop ("tuesday.",
+"星期二。"): every word of it is one pretraining taught in that language, so instruction
+following can transfer across languages, and an untuned model, which goes on with a whole
+statement, does not pass by accident.
 """
 from __future__ import annotations
 
