@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import shutil
+import time
 from typing import Any, Iterable, Iterator
 
 import jax
@@ -203,6 +204,9 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
                        f"{m.hf_shape} for {cfg.family} config")
     return m.to_pinchjax(st.get(name), shape).astype(param_dtype)
 
+  total_bytes = cfg.num_params() * param_dtype.itemsize
+  progress = {"bytes": 0, "logged": 0.0, "start": time.perf_counter()}
+
   def load(path: tuple[Any, ...], var: nnx.Variable) -> nnx.Variable:
     sources = groups[_plain(path)]
     sharding = (shardings[_plain(path)].get_value() if mesh is not None
@@ -211,6 +215,12 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
       array = read(sources[0], var.shape)
     else:  # stacked layers (scan_layers): one parameter's layers at a time
       array = np.stack([read(m, var.shape[1:]) for m in sources])
+    progress["bytes"] += array.nbytes
+    if progress["bytes"] >= (progress["logged"] + 0.1) * total_bytes:  # every 10%
+      progress["logged"] = progress["bytes"] / total_bytes
+      log.info("%s: loaded %.0f%% of %.2f GB in %.0f s", checkpoint_dir,
+               100 * progress["logged"], total_bytes / 1e9,
+               time.perf_counter() - progress["start"])
     return var.replace(jax.make_array_from_callback(var.shape, sharding,
                                                     lambda index: array[index]))
 
