@@ -137,3 +137,13 @@ def test_colliding_or_unknown_rules_raise(mesh):
     parallel.sharded_init(CFG, mesh, missing)
   with pytest.raises(ValueError, match="two rules"):
     parallel.logical_axis_rules([("embed", "fsdp"), ("embed", None)])
+
+
+def test_undivisible_axes_stay_replicated_with_a_warning(mesh, caplog):
+  mqa = CFG.replace(num_kv_heads=1)  # one KV head cannot be split over tensor=2
+  _, abstract = parallel.abstract_model(mqa)
+  shardings = dict(nnx.to_flat_state(
+      parallel.state_shardings(abstract, mesh, parallel.logical_axis_rules())))
+  assert shardings[("layers", 0, "attn", "k")].get_value().spec == P("fsdp", None, None)
+  assert shardings[("layers", 0, "attn", "q")].get_value().spec == P("fsdp", "tensor", None)
+  assert "layers.0.attn.k (32, 1, 8): mesh axes do not divide the shape" in caplog.text

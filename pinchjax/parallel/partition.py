@@ -7,6 +7,7 @@ Hugging Face loader target the same abstract, sharded state.
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import jax
@@ -17,6 +18,8 @@ from jax.sharding import Mesh, NamedSharding
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.transformer import Transformer
 from pinchjax.parallel import rules as rules_lib
+
+log = logging.getLogger(__name__)
 
 
 def _is_var(x: Any) -> bool:
@@ -45,9 +48,13 @@ def state_shardings(state: nnx.State, mesh: Mesh, rules: rules_lib.Rules) -> nnx
   share a mesh axis or a logical axis has no rule.
   """
   def one(path: tuple[Any, ...], var: nnx.Variable) -> nnx.Variable:
-    axes = var.get_metadata().get("logical_axes")
-    return var.replace(rules_lib.named_sharding(mesh, rules, tuple(axes), var.shape,
-                                                _path_name(path)))
+    axes, name = tuple(var.get_metadata().get("logical_axes")), _path_name(path)
+    sharding = rules_lib.named_sharding(mesh, rules, axes, var.shape, name)
+    wanted = rules_lib.partition_spec(axes, rules, what=name)
+    if sharding.spec != wanted:
+      log.warning("%s %s: mesh axes do not divide the shape; %s instead of %s", name,
+                  var.shape, sharding.spec, wanted)
+    return var.replace(sharding)
   return jax.tree.map_with_path(one, state, is_leaf=_is_var)
 
 
