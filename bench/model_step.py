@@ -7,7 +7,8 @@ Prints one JSON object. FLOP convention (pinchjax.train.flops, PaLM appendix B):
 6 * N + 12 * layers * heads * head_dim * seq_len, N = parameters used in matmuls (the input
 embedding counts only when tied to the output), every position a token, causal mask ignored.
 The step is value_and_grad of the mean next-token cross-entropy (no optimizer update), jitted,
-parameters placed by sharded_init on a data-parallel mesh over all local devices.
+parameters placed by sharded_init on a data-parallel mesh over all local devices. The three
+measurements alternate round by round and report medians, so a busy machine slows them alike.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import json
 import os
 import sys
 import time
+from typing import Callable
 
 import gin
 import jax
@@ -29,16 +31,14 @@ from pinchjax.model.config import ModelConfig  # pylint: disable=wrong-import-po
 from pinchjax.train import flops  # pylint: disable=wrong-import-position
 
 
-def _timed(fn, steps: int) -> float:
-  """Seconds per call of fn() (which blocks), after one warm-up call."""
-  fn()
+def _seconds(fn) -> float:
   start = time.perf_counter()
-  for _ in range(steps):
-    fn()
-  return (time.perf_counter() - start) / steps
+  fn()
+  return time.perf_counter() - start
 
 
-def pinchjax_step(cfg: ModelConfig, tokens: np.ndarray, steps: int) -> dict:
+def pinchjax_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], None], dict]:
+  """(one blocking step, facts): value_and_grad of next-token cross-entropy, jitted."""
   mesh = parallel.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
   rules = parallel.logical_axis_rules()
   model, _ = parallel.sharded_init(cfg, mesh, rules, seed=0)
@@ -52,23 +52,19 @@ def pinchjax_step(cfg: ModelConfig, tokens: np.ndarray, steps: int) -> dict:
     return -jnp.mean(jnp.take_along_axis(logp, tokens[:, 1:, None], -1))
 
   with parallel.use_mesh(mesh, rules):
-    step = jax.jit(jax.value_and_grad(loss))
     start = time.perf_counter()
-    compiled = step.lower(params, tokens).compile()
+    compiled = jax.jit(jax.value_and_grad(loss)).lower(params, tokens).compile()
     compile_s = time.perf_counter() - start
-    seconds = _timed(lambda: jax.block_until_ready(compiled(params, tokens)), steps)
   n = flops.matmul_params(params, cfg.vocab_size * cfg.d_model, cfg.tie_embeddings)
-  return {"seconds_per_step": seconds, "compile_seconds": compile_s, "matmul_params": n,
-          "devices": len(mesh.devices.flat)}
+  return (lambda: jax.block_until_ready(compiled(params, tokens)),
+          {"compile_seconds": compile_s, "matmul_params": n,
+           "devices": len(mesh.devices.flat)})
 
 
-def torch_step(cfg: ModelConfig, tokens: np.ndarray, steps: int) -> dict:
-  """The same architecture in transformers (PyTorch, CPU, eager attention) as the peer."""
-  try:
-    import torch
-    import transformers
-  except ImportError as e:
-    return {"error": f"peer unavailable: {e}"}
+def torch_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], None], str]:
+  """The same architecture in transformers (PyTorch, CPU, SDPA attention): the peer."""
+  import torch
+  import transformers
   torch.set_num_threads(os.cpu_count() or 1)
   config = transformers.AutoConfig.for_model(**cfg.to_hf_config())
   config._attn_implementation = "sdpa"
@@ -80,9 +76,15 @@ def torch_step(cfg: ModelConfig, tokens: np.ndarray, steps: int) -> dict:
     out = model(input_ids=ids[:, :-1], labels=ids[:, :-1])
     out.loss.backward()
 
-  return {"name": f"transformers {transformers.__version__} {type(model).__name__} "
-                  f"(PyTorch {torch.__version__}, {torch.get_num_threads()} threads)",
-          "seconds_per_step": _timed(run, steps)}
+  return run, (f"transformers {transformers.__version__} {type(model).__name__} "
+               f"(PyTorch {torch.__version__}, {torch.get_num_threads()} threads)")
+
+
+def matmul_step(size: int) -> Callable[[], None]:
+  """A float32 size^3 matmul on the first device: the machine's large-matmul rate."""
+  a = jnp.ones((size, size), jnp.float32)
+  mm = jax.jit(lambda x: x @ x)
+  return lambda: jax.block_until_ready(mm(a))
 
 
 def main() -> None:
@@ -90,7 +92,7 @@ def main() -> None:
   parser.add_argument("--model", default="toy_small", help="a gin/models/ file name")
   parser.add_argument("--batch_size", type=int, default=8)
   parser.add_argument("--seq_len", type=int, default=256, help="tokens per row")
-  parser.add_argument("--steps", type=int, default=5)
+  parser.add_argument("--steps", type=int, default=5, help="timed rounds after a warm-up")
   parser.add_argument("--matmul_size", type=int, default=2048)
   parser.add_argument("--no_peer", action="store_true", help="skip the PyTorch peer")
   args = parser.parse_args()
@@ -102,39 +104,51 @@ def main() -> None:
   rng = np.random.default_rng(0)
   tokens = rng.integers(0, cfg.vocab_size, (args.batch_size, args.seq_len + 1), dtype=np.int32)
 
-  ours = pinchjax_step(cfg, tokens, args.steps)
+  ours, facts = pinchjax_step(cfg, tokens)
+  runs = {"pinchjax": ours, "matmul": matmul_step(args.matmul_size)}
+  if not args.no_peer:
+    runs["peer"], peer_name = torch_step(cfg, tokens)
+  # Rounds interleave the three, so load from other processes hits them alike; medians.
+  times: dict[str, list[float]] = {k: [] for k in runs}
+  for round_ in range(args.steps + 1):
+    for name, run in runs.items():
+      seconds = _seconds(run)
+      if round_:  # round 0 warms up
+        times[name].append(seconds)
+  seconds = {k: float(np.median(v)) for k, v in times.items()}
+
   tokens_per_step = args.batch_size * args.seq_len
-  per_token = flops.flops_per_token(ours["matmul_params"], cfg.num_layers, cfg.num_heads,
+  per_token = flops.flops_per_token(facts["matmul_params"], cfg.num_layers, cfg.num_heads,
                                     cfg.head_dim, args.seq_len)
-  achieved = per_token * tokens_per_step / ours["seconds_per_step"]
-  matmul = flops.measured_matmul_flops(size=args.matmul_size) * ours["devices"]
+  achieved = per_token * tokens_per_step / seconds["pinchjax"]
+  matmul = 2.0 * args.matmul_size ** 3 / seconds["matmul"]
   result = {
       "benchmark": "model_step",
       "model": args.model,
       "params": cfg.num_params(),
-      "matmul_params": ours["matmul_params"],
+      "matmul_params": facts["matmul_params"],
       "dtype": cfg.dtype,
       "batch_size": args.batch_size,
       "seq_len": args.seq_len,
-      "devices": f"{ours['devices']} x {jax.devices()[0].device_kind}",
-      "compile_seconds": round(ours["compile_seconds"], 2),
-      "seconds_per_step": ours["seconds_per_step"],
-      "tokens_per_s": tokens_per_step / ours["seconds_per_step"],
+      "devices": f"{facts['devices']} x {jax.devices()[0].device_kind}",
+      "rounds": args.steps,
+      "compile_seconds": round(facts["compile_seconds"], 2),
+      "seconds_per_step": seconds["pinchjax"],
+      "tokens_per_s": tokens_per_step / seconds["pinchjax"],
       "flops_per_token": per_token,
       "achieved_flops_per_s": achieved,
       "matmul_flops_per_s": matmul,
-      "matmul_reference": f"float32 {args.matmul_size}^3 jnp matmul on each device, measured "
-                          "in this run",
-      "fraction_of_matmul_flops": achieved / matmul,
+      "matmul_reference": f"float32 {args.matmul_size}^3 jnp matmul on one device, median of "
+                          "the same rounds",
+      "fraction_of_matmul_flops": achieved / (matmul * facts["devices"]),
       "flop_convention": "6*N*tokens + 12*layers*heads*head_dim*seq_len*tokens (PaLM), N = "
                          "matmul parameters; forward+backward, no optimizer update",
   }
-  if not args.no_peer:
-    peer = torch_step(cfg, tokens, args.steps)
-    if "seconds_per_step" in peer:
-      peer["tokens_per_s"] = tokens_per_step / peer["seconds_per_step"]
-      result["speedup_vs_peer"] = result["tokens_per_s"] / peer["tokens_per_s"]
-    result["peer"] = peer
+  if "peer" in seconds:
+    peer_tokens = tokens_per_step / seconds["peer"]
+    result["peer"] = {"name": peer_name, "seconds_per_step": seconds["peer"],
+                      "tokens_per_s": peer_tokens}
+    result["speedup_vs_peer"] = result["tokens_per_s"] / peer_tokens
   print(json.dumps(result, indent=1))
 
 
