@@ -106,13 +106,19 @@ class Results:
     return self._estimate({l: np.array(list(self._items(config, l).values()))
                            for l in langs if self.has(config, l)})
 
-  def gain(self, config: str, reference: str, langs: Sequence[str]) -> Estimate | None:
-    """Paired difference of two configs' average over `langs` (items scored in both)."""
+  def gain(self, configs: str | Sequence[str], reference: str, langs: Sequence[str]
+           ) -> Estimate | None:
+    """Paired gain over `reference` of one config, or of several configs' mean, averaged
+    over `langs`: per item, mean over configs of (config - reference), on items all scored."""
+    configs = [configs] if isinstance(configs, str) else list(configs)
     diffs = {}
     for l in langs:
-      if self.has(config, l) and self.has(reference, l):
-        a, b = self._items(config, l), self._items(reference, l)
-        diffs[l] = np.array([a[i] - b[i] for i in a if i in b])
+      scored = [self._items(c, l) for c in configs if self.has(c, l)]
+      if not scored or not self.has(reference, l):
+        continue
+      ref = self._items(reference, l)
+      common = [i for i in ref if all(i in items for items in scored)]
+      diffs[l] = np.array([np.mean([items[i] for items in scored]) - ref[i] for i in common])
     return self._estimate(diffs)
 
   def metric(self, config: str, lang: str, name: str) -> float | None:
