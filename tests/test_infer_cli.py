@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 
+import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from pinchjax import parallel
 from pinchjax.infer import loading
 from pinchjax.infer.writer import DecodeConfig, write_generations
 from pinchjax.model.config import ModelConfig
@@ -55,8 +57,9 @@ def test_killed_run_resumes_to_the_uninterrupted_file(tmp_path):
     f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in RECORDS)
   out = tmp_path / "gen.jsonl"
 
+  env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}  # one device: fast compiles
   proc = subprocess.Popen(_command(ckpt, tok, data, out), stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL, text=True)
+                          stderr=subprocess.DEVNULL, text=True, env=env)
   deadline = time.monotonic() + 300
   while not (out.exists() and out.read_bytes().count(b"\n") >= 2):
     assert proc.poll() is None and time.monotonic() < deadline, "no batch was written"
@@ -67,7 +70,7 @@ def test_killed_run_resumes_to_the_uninterrupted_file(tmp_path):
   assert 2 <= len(killed) < len(RECORDS)
 
   done = subprocess.run(_command(ckpt, tok, data, out), capture_output=True, text=True,
-                        timeout=300, check=True)
+                        timeout=300, check=True, env=env)
   summary = json.loads(done.stdout.strip().splitlines()[-1])
   assert summary["skipped"] == len(killed)
   assert summary["written"] == len(RECORDS) - len(killed)
@@ -75,7 +78,8 @@ def test_killed_run_resumes_to_the_uninterrupted_file(tmp_path):
   assert rows[:len(killed)] == killed
 
   reference = tmp_path / "reference.jsonl"
-  generator = loading.load_generator(str(ckpt), vocabulary=str(tok))
+  generator = loading.load_generator(str(ckpt), vocabulary=str(tok),
+                                     mesh=parallel.make_mesh(devices=jax.devices()[:1]))
   write_generations(generator, [{k: r[k] for k in ("id", "lang", "instruction")}
                                 for r in RECORDS], str(reference), "tiny",
                     DecodeConfig(max_new_tokens=NEW), batch_size=5)
