@@ -139,6 +139,11 @@ def test_checkpoint_keeps_last_k_and_restores_onto_another_mesh(tmp_path):
   with pytest.raises(FileNotFoundError, match="no checkpoint for step 5"):
     ckpt.restore(target, step=5)
   ckpt.close()
+  params = checkpoint.load_params(str(tmp_path), target["params"], step=4)
+  np.testing.assert_array_equal(np.asarray(params["b"]), np.arange(4.0) + 4)
+  with pytest.raises(FileNotFoundError, match="no checkpoint directory"):
+    checkpoint.load_params(str(tmp_path / "missing"), target["params"])
+  assert not (tmp_path / "missing").exists()
 
 
 def test_flops_convention():

@@ -19,22 +19,18 @@ import orbax.checkpoint as ocp
 ITEMS = ("params", "optimizer", "data")
 
 
-def abstract(tree: Any) -> Any:
-  """The shapes, dtypes and shardings of a pytree of arrays, as a restore target."""
-  return jax.tree.map(
-      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
-      tree)
-
-
 class Checkpointer:
   """Keeps the `keep` most recent checkpoints; `should_save` says which steps to save."""
 
   def __init__(self, directory: str, save_every: int = 1000, keep: int | None = 3,
-               async_save: bool = True):
+               async_save: bool = True, read_only: bool = False):
     self.directory = os.path.abspath(directory)
+    if read_only and not os.path.isdir(self.directory):
+      raise FileNotFoundError(f"no checkpoint directory {self.directory}")
     self.save_every = save_every
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, enable_async_checkpointing=async_save, create=True)
+        max_to_keep=keep, enable_async_checkpointing=async_save, create=not read_only,
+        read_only=read_only)
     self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
 
   def latest_step(self) -> int | None:
@@ -102,7 +98,7 @@ def load_params(directory: str, target: Any, step: int | None = None) -> Any:
   `directory` is a run's checkpoint directory; `target` the abstract (sharded) parameters.
   This is how tuning starts from a pretrained run and how inference loads a tuned model.
   """
-  ckpt = Checkpointer(directory, async_save=False)
+  ckpt = Checkpointer(directory, async_save=False, read_only=True)
   try:
     return ckpt.restore_params(target, step)
   finally:
