@@ -50,7 +50,7 @@ def test_report_command(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name, steps, models, cells", [
-    ("toy_demo", 1 + 5 + 2 * 18, 6, 18),  # data, 3 mono + P=10 + P=100, base
+    ("toy_demo", 1 + 6 + 2 * 21, 7, 21),  # data, 3 mono, P=10, P=100, seen P=10, base
     ("toy_full", 1 + 57 + 2 * 588, 58, 588),
     ("paper", 57 + 2 * 588, 58, 588),
 ])
