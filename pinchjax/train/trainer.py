@@ -8,7 +8,7 @@ lives in `model_dir`:
   checkpoints/<step>/   orbax checkpoints (params, optimizer, data position), last K kept
   checkpoints/model_config.json   the architecture (pinchjax.train.load.load_model reads it)
   metrics.jsonl         one line per train step and per evaluation (pinchjax.train.metrics)
-  train/ events         TensorBoard event files
+  events.out.tfevents.*  TensorBoard event files (clu metric writers)
   config.gin            the gin configuration the run was started with
 Running `train` again on the same `model_dir` resumes from the latest checkpoint, with the
 data stream at the same position, and reproduces the uninterrupted run's losses exactly.
@@ -20,9 +20,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-import re
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import gin
 import jax
@@ -31,13 +30,13 @@ import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
-from pinchjax import languages
 from pinchjax.data import pipeline
 from pinchjax.model.config import ModelConfig
 from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.parallel import partition
 from pinchjax.parallel import rules as rules_lib
-from pinchjax.train import checkpoint, distributed, flops, load, metrics as metrics_lib
+from pinchjax.train import checkpoint, distributed, evaluation, flops, load
+from pinchjax.train import metrics as metrics_lib
 from pinchjax.train import optimizer, preemption, schedules, step as step_lib
 
 
@@ -104,45 +103,6 @@ def _initial_params(cfg: ModelConfig, setup: _Setup, seed: int, init_checkpoint_
     return nnx.to_pure_dict(params)
   model, _ = partition.sharded_init(cfg, setup.mesh, setup.rules, seed)
   return nnx.to_pure_dict(nnx.state(model))
-
-
-def _eval_tasks(names: Iterable[str]) -> dict[str, str]:
-  """label -> task, expanding mixtures; the label is the task's language code when its name
-  ends in `_<code>` or `.<code>` of a known language, else the task name."""
-  out = {}
-  for name in names:
-    for task in pipeline.resolve(name)[0]:
-      code = re.split(r"[_.]", task.name)[-1]
-      out[code if code != task.name and code in languages.known() else task.name] = task.name
-  return out
-
-
-class _Evaluator:
-  """Teacher-forced loss of the current parameters on each eval task's split."""
-
-  def __init__(self, setup: _Setup, tasks: Sequence[str], split: str, sequence_length: int,
-               batch_size: int):
-    self.setup = setup
-    self.datasets = {
-        label: pipeline.get_eval_dataset(task, split, sequence_length, batch_size,
-                                         shard_index=jax.process_index(),
-                                         num_shards=jax.process_count())
-        for label, task in _eval_tasks(tasks).items()}
-    replicated = NamedSharding(setup.mesh, PartitionSpec())
-    self.step = jax.jit(step_lib.make_eval_step(setup.graphdef),
-                        in_shardings=(setup.state_shardings["params"], setup.batch_sharding),
-                        out_shardings=replicated)
-
-  def __call__(self, params: Any) -> dict[str, float]:
-    out, total_ce, total_w = {}, 0.0, 0.0
-    for label, dataset in self.datasets.items():
-      sums = [self.step(params, distributed.global_batch(b, self.setup.batch_sharding))
-              for b in dataset]
-      ce, w = (float(np.sum([jax.device_get(s[i]) for s in sums])) for i in (0, 1))
-      out[f"eval/loss/{label}"] = ce / max(w, 1.0)
-      total_ce, total_w = total_ce + ce, total_w + w
-    out["eval/loss"] = total_ce / max(total_w, 1.0)
-    return out
 
 
 def _check_finite(step: int, m: dict[str, Any], ckpt: checkpoint.Checkpointer) -> None:
@@ -253,8 +213,9 @@ def train(
         in_shardings=(setup.state_shardings, setup.batch_sharding),
         out_shardings=(setup.state_shardings, NamedSharding(setup.mesh, PartitionSpec())),
         donate_argnums=0)
-    evaluate = _Evaluator(setup, eval_tasks, eval_split, sequence_length,
-                          eval_batch_size or batch_size) if eval_tasks else None
+    evaluate = evaluation.Evaluator(
+        setup.graphdef, setup.state_shardings["params"], setup.batch_sharding, eval_tasks,
+        eval_split, sequence_length, eval_batch_size or batch_size) if eval_tasks else None
     log = metrics_lib.MetricsLogger(model_dir, num_steps, int(state["step"]))
     tokens_per_step = batch_size * sequence_length
     try:
@@ -268,7 +229,7 @@ def train(
 
 
 def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: step_lib.StepFn,
-          evaluate: _Evaluator | None, ckpt: checkpoint.Checkpointer,
+          evaluate: evaluation.Evaluator | None, ckpt: checkpoint.Checkpointer,
           log: metrics_lib.MetricsLogger, batch_sharding: NamedSharding, *, num_steps: int,
           log_every: int, eval_every: int, tokens_per_step: int,
           mfu_per_step_per_sec: float) -> TrainResult:
