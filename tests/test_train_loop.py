@@ -94,3 +94,18 @@ def test_init_from_hugging_face_then_from_a_pinchjax_checkpoint(tiny_data, tmp_p
   again, _ = load.load_model(os.path.join(tuned, "checkpoints"))
   for a, b in zip(jax.tree.leaves(model), jax.tree.leaves(again)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_configuration_errors_are_named(tiny_data, tmp_path):
+  import gin
+  from pinchjax import cli
+  gin.clear_config()
+  try:
+    cli.parse_gin(["gin/runs/tune.gin"], ["MODEL_DIR = '/nonexistent'"])
+    with pytest.raises(ValueError, match="train.mixture_or_task_name is required"):
+      trainer.train()
+  finally:
+    gin.clear_config()
+  with pytest.raises(ValueError, match="batch_size 8 / microbatches 3 must be a whole multiple "
+                                       "of the 8 batch shards"):
+    train_in_process(tiny_data, str(tmp_path / "run"), 2, microbatches=3)
