@@ -49,8 +49,8 @@ def generate(seed: int, langs: Sequence[str], sentences_per_language: int,
   Args:
     seed: the same seed gives the same corpus.
     langs: the languages (codes of the toy world).
-    sentences_per_language: monolingual lines of a language of weight 1; at least the number
-      of finite facts (every one is stated in every language).
+    sentences_per_language: monolingual lines of a language of weight 1; its statements
+      (the lines that are not questions) must number at least the 583 finite facts.
     parallel_fraction: share of parallel and code-switched lines in the whole corpus.
     question_fraction: share of each language's monolingual lines that are questions.
     language_weights: relative amounts of monolingual text per language (default: equal),
