@@ -10,7 +10,11 @@ case "${1:-}" in
     if [[ "$(cat .installed 2>/dev/null)" == "${stamp}" ]]; then
       echo "$(hostname): pinchjax already installed"; exit 0
     fi
-    python3 -m venv .venv
+    # pinchjax needs Python 3.11; TPU VM images (Ubuntu 22.04) have it in their archive.
+    if ! command -v python3.11 >/dev/null; then
+      sudo apt-get update -q && sudo apt-get install -y -q python3.11 python3.11-venv
+    fi
+    python3.11 -m venv .venv
     .venv/bin/pip install --quiet -e . 'jax[tpu]==0.10.2'
     echo "${stamp}" > .installed
     ;;
