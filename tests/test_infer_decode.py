@@ -129,3 +129,16 @@ def test_sharded_decoding_equals_single_device():
   np.testing.assert_allclose(
       decode.score_next_token_logprobs(placed, PROMPTS[:3], [1, 2], sharding=(mesh, rules)),
       decode.score_next_token_logprobs(model, PROMPTS[:3], [1, 2]), atol=1e-5)
+
+
+def test_stop_sequences_end_their_row_only():
+  model = tiny_model("llama")
+  free = decode.generate(model, PROMPTS, 9)
+  seq = free[1].tokens[2:4]
+  cut = next(i for i in range(len(free[1].tokens)) if free[1].tokens[i:i + 2] == seq)
+  first = [free[3].tokens[0]]
+  out = decode.generate(model, PROMPTS, 9, stop_sequences=[[], [[99, 98], seq], [], [first]])
+  assert out[1].tokens == free[1].tokens[:cut] and out[1].finish_reason == "stop"
+  assert out[3].tokens == [] and out[3].finish_reason == "stop"
+  for i in (0, 2):
+    assert out[i] == free[i]

@@ -61,10 +61,11 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
              max_new_tokens: int | Sequence[int],
              sampling: SamplingParams | Sequence[SamplingParams] = SamplingParams(),
              stop_token_ids: Sequence[int] = (), pad_batch: bool = True,
-             on_step: StepCallback | None = None, sharding: Sharding = None
+             on_step: StepCallback | None = None, sharding: Sharding = None,
+             stop_sequences: Sequence[Sequence[Sequence[int]]] | None = None
              ) -> list[Generated]:
-  """Generates for each prompt (token ids, start token included) until a stop token or its
-  max_new_tokens.
+  """Generates for each prompt (token ids, start token included) until a stop token, one of
+  its stop sequences or its max_new_tokens.
 
   Args:
     model: a pinchjax Transformer.
@@ -75,6 +76,8 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
     pad_batch: round the batch up to a power of two to reuse compiled programs.
     on_step: called from inside the decode loop with each step's tokens (for streaming).
     sharding: (mesh, rules) to decode on; the model's parameters should live on that mesh.
+    stop_sequences: per row, token sequences that end it when its newest tokens spell one;
+      the sequence is not part of the output.
   """
   batch = len(prompts)
   if not batch:
@@ -92,6 +95,9 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   row_limits[:batch] = limits
   params = stack_params(list(settings) + [SamplingParams()] * (rows - batch))
   stops = np.asarray(sorted(set(stop_token_ids)) or [-1], np.int32)
+  row_sequences = ([()] * batch if stop_sequences is None else
+                   _per_row(stop_sequences, batch, "stop_sequences"))
+  sequences = _stop_sequence_array(row_sequences, rows)
   graphdef, state = nnx.split(model)
   stream_id = 0
   if on_step is not None:
@@ -101,7 +107,7 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   try:
     with _mesh_context(sharding):
       out, counts = _generate_jit(
-          graphdef, state, *_place(sharding, tokens, lengths, row_limits, params),
+          graphdef, state, *_place(sharding, tokens, lengths, row_limits, params, sequences),
           stops, np.int32(stream_id), steps=steps, greedy_only=all(s.greedy for s in settings),
           stream=on_step is not None, sharding=sharding)
     out, counts = np.asarray(out), np.asarray(counts)
@@ -112,11 +118,27 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   stop_set = set(stop_token_ids)
   for i in range(batch):
     row = out[i, :counts[i]].tolist()
+    ends = [len(q) for q in row_sequences[i] if q and row[-len(q):] == list(q)]
     if row and row[-1] in stop_set:
       results.append(Generated(row[:-1], "stop"))
+    elif ends:
+      results.append(Generated(row[:-max(ends)], "stop"))
     else:
       results.append(Generated(row, "length"))
   return results
+
+
+def _stop_sequence_array(row_sequences: Sequence[Sequence[Sequence[int]]], rows: int
+                         ) -> np.ndarray:
+  """[rows, N, S] int32: each row's stop sequences right-aligned, -1 before them (N and S
+  bucketed; no sequences gives N = 0)."""
+  n = max(len([q for q in seqs if q]) for seqs in row_sequences)
+  width = max([len(q) for seqs in row_sequences for q in seqs] + [1])
+  out = np.full((rows, bucket(n, 1) if n else 0, bucket(width, 1)), -1, np.int32)
+  for i, seqs in enumerate(row_sequences):
+    for j, q in enumerate(q for q in seqs if q):
+      out[i, j, out.shape[2] - len(q):] = q
+  return out
 
 
 def _per_row(value, batch: int, name: str) -> list:
@@ -151,14 +173,17 @@ def _mesh_context(sharding: Sharding):
   return contextlib.nullcontext() if sharding is None else rules_lib.use_mesh(*sharding)
 
 
-def _place(sharding: Sharding, tokens, *per_row):
-  """Row-split device placement of the batch inputs (unchanged without a mesh)."""
+def _place(sharding: Sharding, *arrays):
+  """Device placement of per-row inputs, rows split by the `batch` rule (unchanged without a
+  mesh)."""
   if sharding is None:
-    return (tokens, *per_row)
+    return arrays
   mesh, rules = sharding
-  put = lambda x, axes: jax.device_put(x, rules_lib.named_sharding(mesh, rules, axes, x.shape))
-  return (put(tokens, ("batch", "length")),
-          *jax.tree.map(lambda x: put(x, ("batch",)), per_row))
+
+  def put(x):
+    axes = ("batch",) + (None,) * (x.ndim - 1)
+    return jax.device_put(x, rules_lib.named_sharding(mesh, rules, axes, x.shape))
+  return jax.tree.map(put, arrays)
 
 
 def _emit(stream_id, step, tokens, active) -> None:
@@ -167,8 +192,9 @@ def _emit(stream_id, step, tokens, active) -> None:
 
 @functools.partial(jax.jit,
                    static_argnames=("graphdef", "steps", "greedy_only", "stream", "sharding"))
-def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, stream_id, *,
-                  steps: int, greedy_only: bool, stream: bool, sharding: Sharding):
+def _generate_jit(graphdef, state, tokens, lengths, limits, params, sequences, stops,
+                  stream_id, *, steps: int, greedy_only: bool, stream: bool,
+                  sharding: Sharding):
   model = nnx.merge(graphdef, state)
   rows, prompt_len = tokens.shape
   cache = kv_cache.init_cache(model.cfg, rows, prompt_len + steps, model.cfg.jnp_dtype)
@@ -188,11 +214,11 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, strea
                          params["top_k"], params["top_p"])
 
   def cond(carry):
-    step, _, _, _, done, _, _ = carry
+    step, _, _, _, done, _, _, _ = carry
     return (step < steps) & ~jnp.all(done)
 
   def body(carry):
-    step, cache, token, pos, done, out, counts = carry
+    step, cache, token, pos, done, out, counts, recent = carry
     logits, cache = model(token[:, None], pos[:, None], segment_ids=jnp.ones_like(token)[:, None],
                           cache=cache)
     nxt = pick(logits[:, 0], step)
@@ -200,13 +226,19 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, stops, strea
       io_callback(_emit, None, stream_id, step, nxt, ~done, ordered=True)
     out = out.at[:, step].set(jnp.where(done, 0, nxt))
     counts = counts + (~done).astype(jnp.int32)
-    done = done | jnp.isin(nxt, stops) | (step + 1 >= limits)
-    return step + 1, cache, nxt, pos + 1, done, out, counts
+    # The newest generated tokens against each stop sequence (-1 entries match anything).
+    recent = jnp.concatenate([recent[:, 1:], nxt[:, None]], axis=1)
+    spelled = jnp.all((sequences == -1) | (sequences == recent[:, None, :]), axis=-1)
+    spelled &= jnp.any(sequences != -1, axis=-1)
+    done = done | jnp.isin(nxt, stops) | jnp.any(spelled, axis=-1) | (step + 1 >= limits)
+    return step + 1, cache, nxt, pos + 1, done, out, counts, recent
 
   last = jnp.take_along_axis(tokens, (lengths - 1)[:, None], axis=1)[:, 0]
+  # `recent` starts with -2, which no token and no stop sequence entry equals.
   carry = (jnp.int32(0), cache, last, lengths - 1, jnp.zeros(rows, bool),
-           jnp.zeros((rows, steps), jnp.int32), jnp.zeros(rows, jnp.int32))
-  _, _, _, _, _, out, counts = jax.lax.while_loop(cond, body, carry)
+           jnp.zeros((rows, steps), jnp.int32), jnp.zeros(rows, jnp.int32),
+           jnp.full((rows, sequences.shape[2]), -2, jnp.int32))
+  _, _, _, _, _, out, counts, _ = jax.lax.while_loop(cond, body, carry)
   return out, counts
 
 

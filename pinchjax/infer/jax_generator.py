@@ -1,8 +1,9 @@
 """`JaxGenerator`: the `Generator` over a pinchjax model, a seqio vocabulary and a chat template.
 
 Prompts are encoded exactly as training encodes them (pinchjax.data.chat): the start token,
-then the templated text. Generation stops at EOS and the template's end-of-turn token; a
-multi-token end-of-turn marker or a request's stop strings cut the decoded text.
+then the templated text. Generation stops at EOS and the template's end-of-turn token, and at
+the token sequences of the end-of-turn marker and a request's stop strings; the decoded text
+is cut at the first stop string either way.
 """
 from __future__ import annotations
 
@@ -93,9 +94,14 @@ class JaxGenerator:
         if active[i]:
           stream.push(int(tokens[i]), self.stop_token_ids)
 
+    # Stop strings end a row early when the model spells them with the tokens they encode
+    # to; cutting the decoded text below is what makes them exact.
+    sequences = [[self.vocab.encode(s) for s in self.template.stop_strings + r.stop]
+                 for r in requests]
     outs = decode.generate(self.model, prompts, [r.max_new_tokens for r in requests],
                            [r.sampling for r in requests], self.stop_token_ids,
-                           on_step=on_step if streams else None, sharding=self.sharding)
+                           on_step=on_step if streams else None, sharding=self.sharding,
+                           stop_sequences=sequences)
     completions = []
     for i, (request, prompt, out) in enumerate(zip(requests, prompts, outs)):
       raw = self.vocab.decode(out.tokens)
