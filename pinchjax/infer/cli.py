@@ -22,10 +22,11 @@ def register(parser: argparse.ArgumentParser) -> None:
   source.add_argument("--task", help="a registered eval task, e.g. alpaca_eval_fi")
   source.add_argument("--mixture", help="a registered mixture (all of its tasks)")
   source.add_argument("--input", help="a canonical JSONL file of instructions")
-  parser.add_argument("--split", default="test", help="split of the task or mixture")
+  parser.add_argument("--split", help="split of the task or mixture (default: test)")
   parser.add_argument("--out", required=True, help="generations JSONL (resumed if present)")
-  parser.add_argument("--run", help="run name for the records (default: checkpoint dir name)")
-  parser.add_argument("--batch-size", type=int, default=32)
+  parser.add_argument("--run", help="run name for the records (default: NAME of "
+                      "runs/NAME/checkpoints, else the checkpoint directory's name)")
+  parser.add_argument("--batch-size", type=int, help="prompts decoded together (default: 32)")
   parser.add_argument("--template", help="chat template (default: the model family's)")
   parser.set_defaults(func=main)
 
@@ -33,9 +34,11 @@ def register(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
   from pinchjax.infer import run  # pylint: disable=import-outside-toplevel
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-  stats = run.infer(args.checkpoint, args.out, task=args.task, mixture=args.mixture,
-                    input_path=args.input, split=args.split, run=args.run,
-                    batch_size=args.batch_size, template=args.template)
+  # Flags left out fall back to gin bindings of `infer`, then to its defaults.
+  given = {k: v for k, v in dict(task=args.task, mixture=args.mixture, input_path=args.input,
+                                 split=args.split, run=args.run, batch_size=args.batch_size,
+                                 template=args.template).items() if v is not None}
+  stats = run.infer(args.checkpoint, args.out, **given)
   print(json.dumps({"out": args.out, "written": stats.written, "skipped": stats.skipped,
                     "new_tokens": stats.new_tokens,
                     "tokens_per_s": round(stats.tokens_per_s, 1)}))

@@ -35,8 +35,10 @@ def register(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
   from pinchjax.infer import loading  # pylint: disable=import-outside-toplevel
   from pinchjax.infer.server import OpenAIServer
-  generator = loading.load_generator(args.checkpoint, template=args.template,
-                                     max_context=args.max_context)
+  # Flags left out leave gin bindings of `load_generator` in force.
+  given = {k: v for k, v in dict(template=args.template, max_context=args.max_context).items()
+           if v is not None}
+  generator = loading.load_generator(args.checkpoint, **given)
   name = args.model_name or os.path.basename(os.path.normpath(args.checkpoint))
   server = OpenAIServer(generator, name, args.host, args.port,
                         api_key=os.environ.get(args.api_key_env), max_batch=args.max_batch,
