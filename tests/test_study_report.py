@@ -124,3 +124,26 @@ def test_english_model_stands_at_p0_without_a_p0_model(tmp_path):
   assert finding.here.startswith("P=10 vs mono_en: non-English average gain 15.0 [")
   text = open(report.build(str(tmp_path))).read()
   assert "| 0 (mono_en) | 50.0 [" in text and "| 10 | 50.0 [" in text
+
+
+def test_seeds_are_averaged_item_by_item(tmp_path):
+  def judge(step, inputs, out_dir):
+    seed = int(step.params["model"].rsplit("_s", 1)[1])
+    value = 20 if step.params["model"] != step.params["baseline"] else 50
+    value += 10 * seed * (value != 50)  # seed 1 scores 10 points more off the diagonal
+    items = {f"{i:03d}": 1.0 if i < 2 * value else 0.0 for i in range(N)}
+    runner.write_json(os.path.join(out_dir, "cell.json"), {
+        "model": step.params["model"], "lang": step.params["lang"],
+        "baseline": step.params["baseline"], "items": items, "accuracy": None,
+        "fidelity": None})
+    return {"cell": "cell.json"}
+
+  study = grid.Study(name="seeds", dataset="toy", evalset="toy_eval", languages=("en", "fi"),
+                     experiments=("mono",), seeds=(0, 1))
+  executors = {"train": _noop, "infer": _noop, "judge": judge}
+  assert runner.Runner(grid.expand(study), str(tmp_path), executors, log=lambda s: None).run().ok
+  r = Results(str(tmp_path))
+  assert r.score("mono_en", "fi").value == pytest.approx(25.0)  # (20 + 30) / 2
+  assert r.score("mono_en", "fi").n == N
+  assert r.metric("mono_en", "fi", "accuracy") is None
+  assert "| mono_en | 50.0 | 25.0 |" in open(report.build(str(tmp_path))).read()
