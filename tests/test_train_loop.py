@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from pinchjax.parallel import mesh as mesh_lib
-from pinchjax.train import load, schedules, trainer
+from pinchjax.data import pipeline
+from pinchjax.train import load, trainer
 from test_train_support import read_metrics, tiny_data, train_in_process  # noqa: F401
 
 
@@ -33,21 +34,24 @@ def test_loss_falls_and_eval_loss_per_language(tiny_data, tmp_path):
 
 
 def test_nan_stops_with_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
-  make = schedules.make_schedule
+  real_next = pipeline.DatasetIterator.__next__
 
-  def poisoned(**kwargs):  # the update of step 6 (schedule step 5) writes NaN parameters
-    base = make(**kwargs)
-    return lambda count: jax.numpy.where(count >= 5, jax.numpy.nan, base(count))
+  def poisoned(self):  # a NaN loss weight in the 6th batch makes the 6th step's loss NaN
+    batch = real_next(self)
+    if self.batches == 6:
+      batch["decoder_loss_weights"] = batch["decoder_loss_weights"].astype(np.float32)
+      batch["decoder_loss_weights"][0, -1] = np.nan
+    return batch
 
-  monkeypatch.setattr(schedules, "make_schedule", poisoned)
+  monkeypatch.setattr(pipeline.DatasetIterator, "__next__", poisoned)
   model_dir = str(tmp_path / "run")
   with pytest.raises(trainer.NonFiniteError,
-                     match=r"step 6: the updated parameters are not finite.*checkpoint is step 4"):
+                     match=r"step 6: loss = nan, grad_norm = nan.*checkpoint is step 4"):
     train_in_process(tiny_data, model_dir, 20, checkpoint_every=2)
   ckpt_dir = os.path.join(model_dir, "checkpoints")
-  model, cfg = load.load_model(ckpt_dir)
-  params = jax.tree.leaves(model)
-  assert all(np.isfinite(np.asarray(p)).all() for p in params)
+  assert sorted(os.listdir(ckpt_dir)) == ["2", "4", "model_config.json"]
+  model, _ = load.load_model(ckpt_dir)
+  assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(model))
   assert [m["step"] for m in read_metrics(model_dir)] == list(range(1, 6))
 
 

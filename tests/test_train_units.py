@@ -185,3 +185,14 @@ def test_metrics_logger_writes_jsonl_and_a_progress_line(tmp_path):
   assert rows == [{"step": 1, "split": "train", "loss": 2.5, "learning_rate": 1e-3},
                   {"step": 1, "split": "eval", "eval/loss/fi": 2.75}]
   assert metrics.format_duration(3725) == "1:02:05"
+
+
+def test_step_reports_parameters_made_non_finite_by_the_update():
+  graphdef, params = stand_in()
+  tx = optimizer.make_optimizer("adamw", lambda count: jnp.where(count >= 1, jnp.nan, 1e-2))
+  train_step = jax.jit(step_lib.make_train_step(graphdef, tx, optax.constant_schedule(0.0)))
+  state, rng = step_lib.init_state(params, tx), np.random.default_rng(4)
+  state, first = train_step(state, toy_batch(rng))
+  state, second = train_step(state, toy_batch(rng))
+  assert bool(first["params_finite"]) and np.isfinite(float(first["loss"]))
+  assert not bool(second["params_finite"]) and np.isfinite(float(second["loss"]))
