@@ -17,13 +17,15 @@ def _grid(**kw):
 class Fake:
   """Executors that record calls, write one file each and can fail or 'kill' on a step."""
 
-  def __init__(self, fail=(), kill_at=None):
-    self.calls, self.fail, self.kill_at = [], set(fail), kill_at
+  def __init__(self, fail=(), kill_at=None, preempt_at=None):
+    self.calls, self.fail, self.kill_at, self.preempt_at = [], set(fail), kill_at, preempt_at
 
   def __call__(self, step, inputs, out_dir):
     self.calls.append(step.id)
     if step.id == self.kill_at:
       raise KeyboardInterrupt  # what a kill looks like from inside: no status is written
+    if step.id == self.preempt_at:
+      raise runner.Interrupted("preempted at step 7, checkpoint saved")
     if step.id in self.fail:
       raise RuntimeError(f"boom in {step.id}")
     for files in inputs.values():
@@ -79,6 +81,20 @@ def test_killed_study_resumes_without_redoing_finished_steps(tmp_path):
   m = _manifest(tmp_path)
   assert m["steps"][killed]["runs"] == 2 and m["steps"][ids[0]]["runs"] == 1
   assert m["invocations"][-1]["ran"] == ids[4:]
+
+
+def test_preempted_step_stops_the_study_and_resumes(tmp_path):
+  g = _grid()
+  ids = [s.id for s in g.steps]
+  with pytest.raises(runner.Interrupted):
+    runner.Runner(g, str(tmp_path), Fake(preempt_at=ids[1]).executors(), log=lambda s: None).run()
+  m = _manifest(tmp_path)
+  assert m["steps"][ids[1]]["status"] == "interrupted"
+  assert m["steps"][ids[1]]["error"] == "preempted at step 7, checkpoint saved"
+  assert ids[2] not in m["steps"]  # nothing ran after the preemption
+  rerun = Fake()
+  assert runner.Runner(g, str(tmp_path), rerun.executors(), log=lambda s: None).run().ok
+  assert rerun.calls == ids[1:]
 
 
 def test_failed_step_skips_dependents_only(tmp_path):

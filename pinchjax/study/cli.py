@@ -52,7 +52,11 @@ def main(args: argparse.Namespace) -> int:
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   with open(os.path.join(run.root, "config.gin"), "w", encoding="utf-8") as f:
     f.write(gin.config_str())  # the study as run, overrides applied
-  summary = run.run()
+  try:
+    summary = run.run()
+  except runner.Interrupted as e:
+    print(f"interrupted ({e}); rerun the same command to resume")
+    return 1
   print(f"{len(summary.ran)} steps ran, {len(summary.reused)} reused, "
         f"{len(summary.failed)} failed, {len(summary.skipped)} skipped")
   for step_id in summary.failed:

@@ -60,8 +60,7 @@ def train(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
   result = trainer.train(model_dir=out_dir, mixture_or_task_name=step.params["mixture"],
                          seed=step.params["seed"])
   if result.preempted:
-    raise RuntimeError(f"preempted at step {result.step} (checkpoint saved); rerun the study "
-                       "to resume")
+    raise runner.Interrupted(f"preempted at step {result.step}, checkpoint saved")
   return {"checkpoint": os.path.relpath(result.checkpoint_dir, out_dir)}
 
 

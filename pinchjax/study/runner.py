@@ -9,7 +9,8 @@ Layout of a results directory:
 A step's config hash covers its parameters, the contents of the gin files it names (and of
 the files they include) and its dependencies' hashes, so a changed config reruns the step and everything downstream. A step
 already `done` with the same hash is reused. A study killed mid-step leaves that step
-`running`; the rerun starts it again in the same directory (trainer and decoder resume from
+`running` (or `interrupted`, when its stage saved its state on SIGTERM and the study
+stopped); the rerun starts it again in the same directory (trainer and decoder resume from
 what they wrote), whereas a step whose hash changed starts from an empty directory. The
 manifest is replaced atomically (write, fsync, rename) at every status change.
 
@@ -31,6 +32,11 @@ from typing import Any, Callable, Mapping
 
 from pinchjax import cli
 from pinchjax.study import grid as grid_lib
+
+class Interrupted(Exception):
+  """Raised by an executor whose stage was preempted (SIGTERM) after saving its state: the
+  study stops at once and a rerun resumes the step."""
+
 
 Executor = Callable[[grid_lib.Step, dict[str, dict[str, str]], str], dict[str, str]]
 MANIFEST = "manifest.json"
@@ -185,6 +191,10 @@ class Runner:
     self._set(step, status="running", started=start, outputs={}, error=None, runs=runs)
     try:
       outputs = dict(self.executors[step.kind](step, inputs, out_dir))
+    except Interrupted as e:
+      self._set(step, status="interrupted", finished=time.time(),
+                seconds=time.time() - start, error=str(e))
+      raise
     except Exception as e:  # a failed step is reported; the rest of the study continues
       tail = traceback.format_exc().strip().splitlines()[-3:]
       self._set(step, status="failed", finished=time.time(), seconds=time.time() - start,
