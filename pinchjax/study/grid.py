@@ -30,7 +30,11 @@ def _spec(value: str | Sequence[str]) -> str | list[str]:
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class Study:
-  """What to run; every field is a gin binding (`Study.budget = 4640`)."""
+  """What to run; every field is a gin binding (`Study.seeds = [0, 1]`).
+
+  The mixtures themselves (example budget, seen set, orderings, pairs) are the data layer's,
+  configured by its registration (`register_dataset`); the study names the ones it needs.
+  """
   name: str = gin.REQUIRED
   dataset: str = gin.REQUIRED  # mixtures are named `{dataset}_...`
   evalset: str = gin.REQUIRED  # eval tasks are named `{evalset}_{lang}`
@@ -90,7 +94,7 @@ class Model:
 @dataclasses.dataclass(frozen=True)
 class Step:
   id: str  # `train/M`, `infer/M/L`, `judge/M/L`: also its path under the results directory
-  kind: str  # train | infer | judge
+  kind: str  # data | train | infer | judge
   params: dict[str, Any]
   deps: tuple[str, ...] = ()
 
