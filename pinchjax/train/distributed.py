@@ -45,13 +45,6 @@ def any_process(flag: bool) -> bool:
   return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
 
 
-def local_batch_size(global_batch_size: int) -> int:
-  if global_batch_size % jax.process_count():
-    raise ValueError(f"batch size {global_batch_size} is not divisible by the "
-                     f"{jax.process_count()} processes")
-  return global_batch_size // jax.process_count()
-
-
 def global_batch(local: dict[str, np.ndarray], sharding: jax.sharding.Sharding
                  ) -> dict[str, jax.Array]:
   """One global array per feature from this process's rows (processes in index order)."""
