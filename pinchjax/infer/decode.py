@@ -1,11 +1,11 @@
 """Batched generation with a KV cache: one prefill over the prompts, then one `lax.while_loop`.
 
 Prompts of different lengths share a batch right-padded: row b's prompt sits at positions
-0..len_b-1 (padding has segment id 0); the prefill stores positions 0..len_b-2 in the cache
-and every step of the loop, from the first, feeds each row one token at its own position. The cache is indexed by
-position, so whatever padding left at positions >= len_b is overwritten by the row's own
-tokens before a query can see it (causal masking by position). A row's tokens therefore
-depend only on its prompt, its sampling settings and its seed, never on its batch or padding.
+0..len_b-1 (padding has segment id 0); the prefill stores positions 0..len_b-2 in the cache,
+and every step of the loop, from the first, feeds each row one token at its own position.
+The model never stores padding in the cache and masks keys by their positions, so a row's
+tokens depend only on its prompt, its sampling settings and its seed, never on its batch or
+its padding.
 
 Shapes are bucketed (batch, prompt length and step count rounded up to powers of two) so a
 stream of batches reuses a handful of compiled programs.

@@ -20,16 +20,18 @@ from pinchjax.infer.generator import Completion, Request, held_back, truncate_at
 class _TextStream:
   """Turns one row's tokens, as the decode loop produces them, into text pieces."""
 
-  def __init__(self, vocab: seqio.Vocabulary, stop: tuple[str, ...], on_text):
-    self.vocab, self.stop, self.on_text = vocab, stop, on_text
+  def __init__(self, vocab: seqio.Vocabulary, stop_token_ids: tuple[int, ...],
+               stop: tuple[str, ...], on_text):
+    self.vocab, self.stop_token_ids, self.stop = vocab, stop_token_ids, stop
+    self.on_text = on_text
     self.tokens: list[int] = []
     self.sent = ""
     self.closed = False
 
-  def push(self, token: int, stop_token_ids: tuple[int, ...]) -> None:
+  def push(self, token: int) -> None:
     if self.closed:
       return
-    if token in stop_token_ids:
+    if token in self.stop_token_ids:
       self.closed = True
       return
     self.tokens.append(token)
@@ -85,14 +87,15 @@ class JaxGenerator:
 
   def generate(self, requests: Sequence[Request]) -> list[Completion]:
     prompts = [self.encode(r.prompt) for r in requests]
-    streams = {i: _TextStream(self.vocab, self.template.stop_strings + r.stop, r.on_text)
+    streams = {i: _TextStream(self.vocab, self.stop_token_ids,
+                              self.template.stop_strings + r.stop, r.on_text)
                for i, r in enumerate(requests) if r.on_text is not None}
 
     def on_step(step, tokens, active):
       del step
       for i, stream in streams.items():
         if active[i]:
-          stream.push(int(tokens[i]), self.stop_token_ids)
+          stream.push(int(tokens[i]))
 
     # Stop strings end a row early when the model spells them with the tokens they encode
     # to; cutting the decoded text below is what makes them exact.
