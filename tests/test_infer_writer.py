@@ -118,6 +118,9 @@ def test_one_file_is_one_run_and_config(generator, tmp_path):
     write_generations(generator, RECORDS, str(out), "run1", DecodeConfig(max_new_tokens=7))
   with pytest.raises(ValueError, match="Use another output file"):
     write_generations(generator, RECORDS, str(out), "run2", CONFIG)
+  out.write_text("{broken\n" + out.read_text(encoding="utf-8"), encoding="utf-8")
+  with pytest.raises(ValueError, match="gen.jsonl:1: not a generations line"):
+    write_generations(generator, RECORDS, str(out), "run1", CONFIG)
 
 
 def test_streamed_pieces_join_to_the_answer(generator):

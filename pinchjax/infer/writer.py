@@ -67,7 +67,10 @@ def existing_keys(path: str, run: str, decode_config: DecodeConfig) -> set[tuple
     for number, line in enumerate(f, 1):
       if not line.endswith(b"\n"):
         break  # torn by a kill: dropped below, regenerated this run
-      row = json.loads(line)
+      try:
+        row = json.loads(line)
+      except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{number}: not a generations line ({e.msg})") from None
       if row.get("run") != run or row.get("decode_config") != decode_config.to_json():
         raise ValueError(f"{path}:{number}: written by run {row.get('run')!r} with "
                          f"{row.get('decode_config')}; this run is {run!r} with "
