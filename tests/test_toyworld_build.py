@@ -51,36 +51,47 @@ def _corpus_lines(out):
     return f.read().splitlines()
 
 
+def _sentences(line):
+  """A document's sentences, each with its closing mark."""
+  return re.findall(r".+?[.。।?؟？](?: |$)", line)
+
+
 def test_corpus_has_no_instruction_format(world):
   out, manifest = world
   lines = _corpus_lines(out)
-  assert len(lines) == manifest["corpus"]["lines"] == round(650 * 12 / 0.9)
+  assert len(lines) == manifest["corpus"]["lines"]
+  assert manifest["corpus"]["monolingual_sentences"] == 650 * 12
   responses = {r.response for lang in LANGS for s in tasks.SPLITS for r in _read(out, s, lang)}
   questions = [l for l in lines if re.search(r"[?؟？]", l)]
-  # Questions stand alone: each line is one document, and nothing follows a question mark.
+  # Questions stand alone, one a document: nothing follows a question, nothing answers it.
   assert len(questions) == manifest["corpus"]["by_kind"]["question"] == 65 * 12
-  assert all(re.search(r"[?؟？]$", q) and len(re.findall(r"[?؟？]", q)) == 1 for q in questions)
-  # No response, no chat frame, nothing ending like a response anywhere.
-  assert not responses & set(lines)
-  assert not any("<user>" in l or "<model>" in l or re.search(r"[.。।]$", l) for l in lines)
+  assert all(len(_sentences(q)) == 1 and re.search(r"[?؟？]$", q) for q in questions)
+  # No document is, or contains, a reference response; none has a chat frame.
+  stated = {s.strip() for l in lines for s in _sentences(l)}
+  assert not responses & (stated | set(lines))
+  assert not any("<user>" in l or "<model>" in l for l in lines)
 
 
 def test_corpus_states_every_eval_fact_in_every_language(world):
   out, _ = world
-  lines = set(_corpus_lines(out))
+  stated = {s.strip() for l in _corpus_lines(out) for s in _sentences(l)}
   finite = [r for r in _read(out, "eval", "en") if facts.from_id(r.id).relation in facts.FINITE]
   assert len(finite) == 174
   for lang in LANGS:
     for r in finite:
-      assert sentences.statement(facts.from_id(r.id), lang) in lines
+      assert sentences.statement(facts.from_id(r.id), lang) in stated
 
 
 def test_corpus_mixes_parallel_and_code_switched_text():
   lines = list(corpus.generate(3, ("en", "fi", "zh"), 700, parallel_fraction=0.25))
   kinds = {k: sum(l.kind == k for l in lines) for k in corpus.KINDS}
-  assert kinds["fact"] + kinds["question"] == 2100 and kinds["question"] == 210
-  assert sum(kinds[k] for k in corpus.PARALLEL_KINDS) == 700
-  assert all(kinds[k] > 150 for k in corpus.PARALLEL_KINDS)
+  assert sum(l.sentences for l in lines if l.kind == "fact") == 2100 - 210
+  assert kinds["question"] == 210
+  # Documents of 1-4 statements in one language.
+  assert {l.sentences for l in lines if l.kind == "fact"} == {1, 2, 3, 4}
+  assert sum(kinds[k] for k in corpus.PARALLEL_KINDS) == round(
+      0.25 / 0.75 * (kinds["fact"] + kinds["question"]))
+  assert all(kinds[k] > 50 for k in corpus.PARALLEL_KINDS)
   function_words = {lexicon.get("fi").function["after"], lexicon.get("zh").function["after"]}
   assert any(l.kind == "dictionary" and set(l.text.split()) & function_words for l in lines)
   for line in lines:
@@ -88,8 +99,8 @@ def test_corpus_mixes_parallel_and_code_switched_text():
       # Both languages really occur in the line.
       assert {checkers.identify(part) for part in line.text.split(" = ")} <= set(line.langs)
       assert len(set(line.langs)) == 2
-  weighted = list(corpus.generate(3, ("en", "fi"), 700, 0.0, 0.1, {"fi": 2.0}))
-  assert sum(l.langs == ("fi",) for l in weighted) == 1400
+  weighted = list(corpus.generate(3, ("en", "fi"), 700, 0.0, language_weights={"fi": 2.0}))
+  assert sum(l.sentences for l in weighted if l.langs == ("fi",)) == 1400
   with pytest.raises(ValueError, match="cannot state all"):
     list(corpus.generate(0, ("en",), 600, 0.0, question_fraction=0.5))
 

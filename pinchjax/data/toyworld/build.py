@@ -44,7 +44,7 @@ def instruction_path(out_dir: str, split: str, lang: str) -> str:
 @gin.configurable
 def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int = 20_000,
                    parallel_fraction: float = 0.1, question_fraction: float = 0.1,
-                   eval_fraction: float = 0.3,
+                   max_sentences: int = 4, eval_fraction: float = 0.3,
                    list_items: int = 400, languages: Sequence[str] | str = "paper",
                    language_weights: Mapping[str, float] | None = None) -> dict[str, Any]:
   """Generates and writes a toy world; returns the manifest (also written as manifest.json).
@@ -54,7 +54,8 @@ def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int =
     seed: fixes the corpus and the train/eval split; the lexicon never changes.
     sentences_per_language: monolingual pretraining lines per language (see corpus.generate).
     parallel_fraction: share of parallel / code-switched pretraining lines.
-    question_fraction: share of each language's pretraining lines that are bare questions.
+    question_fraction: share of each language's pretraining sentences that are questions.
+    max_sentences: the most statements in one pretraining document (line).
     eval_fraction: share of each task family's items that go to evaluation.
     list_items: items drawn for each list family (count, reverse), before the split.
     languages: toy-world languages (a set name such as "paper" or "seen", or codes).
@@ -62,7 +63,7 @@ def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int =
   """
   langs = langs_lib.resolve(languages)
   lines = list(corpus.generate(seed, langs, sentences_per_language, parallel_fraction,
-                               question_fraction, language_weights))
+                               question_fraction, max_sentences, language_weights))
   path = corpus_path(out_dir)
   _write_text(path, (line.text for line in lines))
   items = tasks.split_items(seed, eval_fraction, list_items)
@@ -74,11 +75,14 @@ def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int =
   manifest = {
       "arguments": {"seed": seed, "sentences_per_language": sentences_per_language,
                     "parallel_fraction": parallel_fraction,
-                    "question_fraction": question_fraction, "eval_fraction": eval_fraction,
+                    "question_fraction": question_fraction, "max_sentences": max_sentences,
+                    "eval_fraction": eval_fraction,
                     "list_items": list_items, "languages": list(langs),
                     "language_weights": dict(language_weights or {})},
       "names": {"dataset": DATASET, "evalset": EVALSET, "corpus": CORPUS},
       "corpus": {"lines": len(lines), "words": sum(len(l.text.split()) for l in lines),
+                 "monolingual_sentences": sum(l.sentences for l in lines
+                                              if l.kind in ("fact", "question")),
                  "by_kind": dict(collections.Counter(l.kind for l in lines)),
                  "facts_by_language": dict(collections.Counter(
                      l.langs[0] for l in lines if l.kind == "fact"))},

@@ -19,6 +19,7 @@ _OPTIONS = {
     "parallel_fraction": (float, "share of parallel / code-switched pretraining lines"),
     "question_fraction": (float, "share of each language's pretraining lines that are "
                           "questions (never answered)"),
+    "max_sentences": (int, "the most statements in one pretraining document (line)"),
     "eval_fraction": (float, "share of each task family's items held out for evaluation"),
     "list_items": (int, "items drawn per list family (count, reverse)"),
     "languages": (str, "a language set (paper, seen, ...) or a comma list of codes"),

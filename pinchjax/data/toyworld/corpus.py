@@ -1,20 +1,22 @@
 """The pretraining corpus: fact statements in each language plus a little parallel text.
 
-Monolingual lines state facts ("tuesday comes after monday"). Every finite fact (all
-successors, sums, differences, opposites and kinds) is stated at least once in every
-language, so the facts instruction tuning asks about are facts the model could learn; the
-rest of each language's lines are drawn at random (uniform over relations, then facts).
+Monolingual documents (one a line) are runs of 1 to `max_sentences` statements in one
+language, each ended by the language's full stop ("tuesday comes after monday. three plus
+five is eight."), so a model learns that text goes on in the language it is in. Every
+finite fact (all successors, sums, differences, opposites and kinds) is stated at least once
+in every language, so the facts instruction tuning asks about are facts the model could
+learn; the other statements are drawn at random (uniform over relations, then facts).
 
-A `question_fraction` of each language's lines are questions on their own ("what comes
-after monday?"), as real text has questions: a base model knows every language's question
-words and word order, but never sees a question answered, so answering one is what tuning
-teaches. Each line is its own document: no line holds a question and its answer, none an
+A `question_fraction` of each language's sentences are questions, each a document of its
+own ("what comes after monday?"), as real text has questions: a base model knows every
+language's question words and word order, but never sees a question answered, so answering
+one is what tuning teaches. No document holds a question and its answer, none an
 instruction frame.
 
-A `parallel_fraction` of the lines ties languages together, as incidental parallel text does
-in real corpora, in three equally likely kinds: a dictionary line "word = word" (content and
-function words), a parallel line "statement = statement", and a code-switched statement
-(one content word in another language).
+A `parallel_fraction` of the documents ties languages together, as incidental parallel text
+does in real corpora, in three equally likely kinds: a dictionary line "word = word"
+(content and function words), a parallel line "statement. = statement.", and a
+code-switched statement (one content word in another language).
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ class Line:
   text: str
   langs: tuple[str, ...]  # one language, or the two a parallel line ties
   kind: str  # one of KINDS
+  sentences: int = 1  # monolingual sentences in the document
 
 
 @functools.cache
@@ -43,16 +46,18 @@ def finite_facts() -> tuple[facts.Fact, ...]:
 
 def generate(seed: int, langs: Sequence[str], sentences_per_language: int,
              parallel_fraction: float = 0.1, question_fraction: float = 0.1,
+             max_sentences: int = 4,
              language_weights: Mapping[str, float] | None = None) -> Iterator[Line]:
-  """Yields the corpus lines in a shuffled, seed-determined order.
+  """Yields the corpus documents (one a line) in a shuffled, seed-determined order.
 
   Args:
     seed: the same seed gives the same corpus.
     langs: the languages (codes of the toy world).
-    sentences_per_language: monolingual lines of a language of weight 1; its statements
-      (the lines that are not questions) must number at least the 583 finite facts.
-    parallel_fraction: share of parallel and code-switched lines in the whole corpus.
-    question_fraction: share of each language's monolingual lines that are questions.
+    sentences_per_language: monolingual sentences of a language of weight 1; its statements
+      (the sentences that are not questions) must number at least the 583 finite facts.
+    parallel_fraction: share of parallel and code-switched documents in the whole corpus.
+    question_fraction: share of each language's sentences that are questions.
+    max_sentences: the most statements in one monolingual document.
     language_weights: relative amounts of monolingual text per language (default: equal),
       e.g. to study how a language's share of pretraining matters; unnamed languages 1.
   """
@@ -60,6 +65,8 @@ def generate(seed: int, langs: Sequence[str], sentences_per_language: int,
                       ("question_fraction", question_fraction)):
     if not 0 <= value < 1:
       raise ValueError(f"{name} must be in [0, 1), got {value}")
+  if max_sentences < 1:
+    raise ValueError(f"max_sentences must be at least 1, got {max_sentences}")
   weights = dict(language_weights or {})
   extra = sorted(set(weights) - set(langs))
   if extra:
@@ -77,7 +84,14 @@ def generate(seed: int, langs: Sequence[str], sentences_per_language: int,
                        f"{len(finite_facts())} facts once; raise sentences_per_language or "
                        "the language's weight")
     stated = list(finite_facts()) + [_random_fact(rng) for _ in range(n_random)]
-    lines += [Line(sentences.statement(f, lang), (lang,), "fact") for f in stated]
+    rng.shuffle(stated)
+    start = 0
+    while start < len(stated):
+      end = start + rng.randint(1, max_sentences)
+      run = stated[start:end]
+      text = " ".join(sentences.statement(f, lang) for f in run)
+      lines.append(Line(text, (lang,), "fact", len(run)))
+      start = end
     lines += [Line(sentences.question(_random_fact(rng), lang), (lang,), "question")
               for _ in range(n_questions)]
   n_parallel = round(len(lines) * parallel_fraction / (1 - parallel_fraction))

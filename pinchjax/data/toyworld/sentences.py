@@ -93,10 +93,10 @@ def _text(tokens: list[str]) -> str:
 
 
 def statement(fact: Fact, lang: str, swap: Mapping[str, str] | None = None) -> str:
-  """The fact as a plain sentence: pretraining text."""
+  """The fact as a plain sentence with the language's full stop: pretraining text."""
   r = _Renderer(lang, swap)
   s, v, o, _ = r.clause(fact)
-  return _text(r.order(s, v, o))
+  return _text(r.order(s, v, o)) + r.typ.full_stop
 
 
 def question(fact: Fact, lang: str) -> str:
