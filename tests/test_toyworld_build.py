@@ -60,7 +60,7 @@ def test_corpus_has_no_instruction_format(world):
   out, manifest = world
   lines = _corpus_lines(out)
   assert len(lines) == manifest["corpus"]["lines"]
-  assert manifest["corpus"]["monolingual_sentences"] == 650 * 12
+  assert manifest["corpus"]["sentences_by_language"] == {lang: 650 for lang in LANGS}
   responses = {r.response for lang in LANGS for s in tasks.SPLITS for r in _read(out, s, lang)}
   questions = [l for l in lines if re.search(r"[?؟？]", l)]
   # Questions stand alone, one a document: nothing follows a question, nothing answers it.

@@ -80,12 +80,7 @@ def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int =
                     "list_items": list_items, "languages": list(langs),
                     "language_weights": dict(language_weights or {})},
       "names": {"dataset": DATASET, "evalset": EVALSET, "corpus": CORPUS},
-      "corpus": {"lines": len(lines), "words": sum(len(l.text.split()) for l in lines),
-                 "monolingual_sentences": sum(l.sentences for l in lines
-                                              if l.kind in ("fact", "question")),
-                 "by_kind": dict(collections.Counter(l.kind for l in lines)),
-                 "facts_by_language": dict(collections.Counter(
-                     l.langs[0] for l in lines if l.kind == "fact"))},
+      "corpus": _corpus_stats(lines),
       "items": {split: {"per_language": len(split_items),
                         "by_family": dict(collections.Counter(f.relation for f in split_items))}
                 for split, split_items in items.items()},
@@ -95,6 +90,16 @@ def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int =
               [json.dumps(_lexicon_json(langs), ensure_ascii=False, indent=1)])
   _write_text(os.path.join(out_dir, "manifest.json"), [json.dumps(manifest, indent=1)])
   return manifest
+
+
+def _corpus_stats(lines: Sequence[corpus.Line]) -> dict[str, Any]:
+  sentences: collections.Counter[str] = collections.Counter()
+  for line in lines:
+    if line.kind in corpus.MONOLINGUAL_KINDS:
+      sentences[line.langs[0]] += line.sentences
+  return {"lines": len(lines), "words": sum(len(l.text.split()) for l in lines),
+          "by_kind": dict(collections.Counter(l.kind for l in lines)),
+          "sentences_by_language": dict(sentences)}
 
 
 def _lexicon_json(langs: Sequence[str]) -> dict[str, Any]:

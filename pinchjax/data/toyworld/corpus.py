@@ -28,6 +28,7 @@ from typing import Iterator, Mapping, Sequence
 from pinchjax.data.toyworld import concepts, facts, lexicon, sentences
 
 KINDS: tuple[str, ...] = ("fact", "question", "dictionary", "parallel", "codeswitch")
+MONOLINGUAL_KINDS: tuple[str, ...] = KINDS[:2]
 PARALLEL_KINDS: tuple[str, ...] = KINDS[2:]
 
 
