@@ -23,6 +23,7 @@ FAMILIES = {
                    layer_pattern=("local", "global"), sliding_window=WINDOW,
                    local_rope_theta=100.0, query_scale=12.0, final_logit_softcap=30.0),
 }
+FAMILIES["gemma3_scan"] = dict(FAMILIES["gemma3"], scan_layers=True)  # stacked layers
 # Ragged prompts, the longest well past Gemma's window.
 PROMPTS = [[5, 9, 2], list(range(3, 16)), [7, 7, 1, 30, 22, 4], [11]]
 
@@ -40,13 +41,14 @@ def tiny_model(family: str) -> Transformer:
 def reference_greedy(model, prompt, steps):
   """Argmax continuation by full forward passes without a cache (one fixed padded shape)."""
   length = len(prompt) + steps
-  forward = jax.jit(lambda t, p, s: model(t, p, s)[0])
+  graphdef, state = nnx.split(model)
+  forward = jax.jit(lambda st, t, p, s: nnx.merge(graphdef, st)(t, p, s)[0])
   seq = list(prompt)
   for _ in range(steps):
     tokens = np.zeros((1, length), np.int32)
     tokens[0, :len(seq)] = seq
     seg = (np.arange(length) < len(seq)).astype(np.int32)[None]
-    logits = forward(tokens, np.arange(length, dtype=np.int32)[None], seg)
+    logits = forward(state, tokens, np.arange(length, dtype=np.int32)[None], seg)
     seq.append(int(jnp.argmax(logits[0, len(seq) - 1])))
   return seq[len(prompt):]
 
