@@ -99,7 +99,9 @@ def _initial_params(cfg: ModelConfig, setup: _Setup, seed: int, init_checkpoint_
     return checkpoint.load_params(init_checkpoint_dir, setup.target["params"])
   if init_hf_dir:
     from pinchjax.model import hf  # pylint: disable=import-outside-toplevel
-    _, params = hf.load_hf(init_hf_dir, setup.mesh, setup.rules, dtype=cfg.param_dtype)
+    # The run's layout (stacked when scanning) decides how the HF tensors are arranged.
+    _, params = hf.load_hf(init_hf_dir, setup.mesh, setup.rules, dtype=cfg.param_dtype,
+                           scan_layers=cfg.scan_layers)
     return nnx.to_pure_dict(params)
   model, _ = partition.sharded_init(cfg, setup.mesh, setup.rules, seed)
   return nnx.to_pure_dict(nnx.state(model))
