@@ -120,14 +120,15 @@ def main(argv: Sequence[str] | None = None) -> int:
   from pinchjax.infer import loading  # binds its vocabulary below
   from pinchjax.train import trainer
 
+  run_dir = os.path.join(args.work, "pretrain")
+  # Parsed first: the gin files may also configure the world (build_toyworld.*).
+  cli.parse_gin([PRETRAIN_GIN, *files], [f"MODEL_DIR = {run_dir!r}", *bindings])
   data_dir = os.path.join(args.work, "data")
   world = build.build_toyworld(data_dir, seed=0)
   os.makedirs(args.out, exist_ok=True)
   vocab = train_vocab(data_dir, os.path.join(args.out, "vocab"))
   os.remove(os.path.join(args.out, "vocab.vocab"))  # a readable copy; the .model is the vocab
   registration.register_toyworld(data_dir, vocab)
-  run_dir = os.path.join(args.work, "pretrain")
-  cli.parse_gin([PRETRAIN_GIN, *files], [f"MODEL_DIR = {run_dir!r}", *bindings])
   timing = os.path.join(run_dir, "wall_seconds.json")  # of the run that trained from step 0
   fresh = not os.path.exists(os.path.join(run_dir, "checkpoints"))
   start = time.time()
