@@ -144,6 +144,9 @@ class _Handler(BaseHTTPRequestHandler):
 class OpenAIServer(ThreadingHTTPServer):
   """`serve_forever()` answers until `shutdown()`; `server_address` has the bound port."""
   daemon_threads = True
+  # Many clients connect at once (a judge harness, a batch of requests): socketserver's
+  # default listen backlog of 5 would reset connections beyond it.
+  request_queue_size = 256
 
   def __init__(self, generator: Generator, model_name: str, host: str = "127.0.0.1",
                port: int = 8000, api_key: str | None = None, max_batch: int = 32,
