@@ -2,10 +2,10 @@
 
 A response passes `check` when every word in it is a word of the instruction's language
 (any inflected form, function words included; punctuation is ignored) and its content
-words, in order, are exactly the answer: "tuesday." and "tuesday" pass for "what comes after
-monday?"; "tuesday wednesday", "monday", "tuesday comes after monday" and the Finnish word
-for tuesday do not. The item is read from the record's id (facts.Fact.id), so canonical
-records need no extra field.
+words, in order, are those of the reference statement or exactly the answer: for "what
+comes after monday?", "after monday comes tuesday." and "tuesday" pass; "after monday comes
+wednesday.", "tuesday wednesday", "monday" and the Finnish word for tuesday do not. The item
+is read from the record's id (facts.Fact.id), so canonical records need no extra field.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import collections
 import functools
 from typing import Any, Mapping
 
-from pinchjax.data.toyworld import facts, lexicon
+from pinchjax.data.toyworld import facts, lexicon, sentences
 
 
 def item(record: Any) -> tuple[facts.Fact, str]:
@@ -49,7 +49,9 @@ def answer_words(text: str, lang: str) -> list[str] | None:
 def check(record: Any, response_text: str) -> bool:
   """Whether `response_text` answers the record's item correctly in the record's language."""
   fact, lang = item(record)
-  return answer_words(response_text, lang) == list(fact.answer)
+  said = answer_words(response_text, lang)
+  return said is not None and said in (
+      list(fact.answer), answer_words(sentences.response(fact, lang), lang))
 
 
 @functools.cache

@@ -1,15 +1,14 @@
 """Renders facts as sentences of one toy language: statements, questions, answers.
 
-Every fact is a clause of subject, verb and object (the relation decides which slot holds
-the answer): "tuesday comes after monday", "three plus two is five", "the opposite of big
-is small", "the kind of dog is animal", "dog cat bread are three things", "the reverse of
-dog cat is cat dog". A language's typology orders the slots, places adpositions, adds
-affixes and forms questions by putting a question phrase in the answer's slot, fronted or
-in place. Statements (and a few unanswered questions) are pretraining text; questions are
-instructions. A response is the answer's words and the language's full stop ("tuesday.",
-"星期二。"): every word of it is one pretraining taught in that language, so instruction
-following can transfer across languages, and an untuned model, which goes on with a whole
-statement, does not pass by accident.
+Every fact is a clause of subject, verb and object, the object being the answer: "after
+monday comes tuesday.", "three plus two is five.", "the opposite of big is small.", "the
+kind of dog is animal.", "dog cat bread are three.", "the reverse of dog cat is cat dog.".
+A language's typology orders the slots (so the answer comes last only in SVO and VSO
+languages), places adpositions, adds affixes and forms questions by putting a question
+phrase in the answer's slot, fronted or in place. Statements (and a few unanswered
+questions) are pretraining text; questions are instructions; the reference response restates
+the fact as a statement of the instruction's language, so answering is a transformation of
+the question that every language's text makes learnable.
 """
 from __future__ import annotations
 
@@ -57,35 +56,34 @@ class _Renderer:
       return adposition + dependent
     return dependent + adposition
 
-  def clause(self, fact: Fact) -> tuple[list[str], list[str], list[str], str]:
-    """(subject, verb, object, slot of the answer: "S" or "O")."""
+  def clause(self, fact: Fact) -> tuple[list[str], list[str], list[str]]:
+    """(subject, verb, object); the object is the answer."""
     answer = self.words(fact.answer)
     rel, args = fact.relation, fact.args
     if rel in _ADPOSITION:
-      return answer, self.fn("comes"), self.adpositional(_ADPOSITION[rel], args[0]), "S"
+      return self.adpositional(_ADPOSITION[rel], args[0]), self.fn("comes"), answer
     if rel in ("plus", "minus"):
-      return self.word(args[0]) + self.fn(rel) + self.word(args[1]), self.fn("is"), answer, "O"
+      return self.word(args[0]) + self.fn(rel) + self.word(args[1]), self.fn("is"), answer
     if rel == "count":
-      return self.words(args), self.fn("are"), answer + self.fn("things"), "O"
+      return self.words(args), self.fn("are"), answer
     dependent = self.words(args) if rel == "reverse" else self.word(args[0], oblique=True)
     of = self.fn("of")
     head = self.head(_RELATIONAL_HEAD[rel])
     subject = (head + of + dependent if self.typ.adposition == "pre"
                else dependent + of + head)
-    return subject, self.fn("is"), answer, "O"
+    return subject, self.fn("is"), answer
 
   def order(self, s: list[str], v: list[str], o: list[str]) -> list[str]:
     return {"SVO": s + v + o, "SOV": s + o + v, "VSO": v + s + o}[self.typ.order]
 
   def question(self, fact: Fact) -> list[str]:
-    s, v, o, slot = self.clause(fact)
+    s, v, _ = self.clause(fact)
     q = self.fn("how_many") + self.fn("things") if fact.relation == "count" else self.fn("what")
-    rest = o if slot == "S" else s
     if self.typ.question == "in_situ":
-      return self.order(q, v, o) if slot == "S" else self.order(s, v, q)
+      return self.order(s, v, q)
     if self.typ.question == "front_inv":
-      return q + v + rest
-    return q + (self.order([], v, o) if slot == "S" else self.order(s, v, []))
+      return q + v + s
+    return q + self.order(s, v, [])
 
 
 def _text(tokens: list[str]) -> str:
@@ -95,8 +93,7 @@ def _text(tokens: list[str]) -> str:
 def statement(fact: Fact, lang: str, swap: Mapping[str, str] | None = None) -> str:
   """The fact as a plain sentence with the language's full stop: pretraining text."""
   r = _Renderer(lang, swap)
-  s, v, o, _ = r.clause(fact)
-  return _text(r.order(s, v, o)) + r.typ.full_stop
+  return _text(r.order(*r.clause(fact))) + r.typ.full_stop
 
 
 def question(fact: Fact, lang: str) -> str:
@@ -107,6 +104,5 @@ def question(fact: Fact, lang: str) -> str:
 
 
 def response(fact: Fact, lang: str) -> str:
-  """The reference answer: its words and the language's full stop."""
-  r = _Renderer(lang)
-  return _text(r.words(fact.answer)) + r.typ.full_stop
+  """The reference answer: the fact restated as a statement of the instruction's language."""
+  return statement(fact, lang)
