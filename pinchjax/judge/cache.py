@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
 import time
 from typing import Any, Mapping
 
+from pinchjax.clients import sqlite_store
 from pinchjax.judge.backends.base import Answer
 
 _SCHEMA = """
@@ -37,26 +37,10 @@ def game_key(judge_id: str, params: Mapping[str, Any], prompt_id: str, prompt_ha
   return hashlib.sha256(blob.encode()).hexdigest()
 
 
-class Cache:
+class Cache(sqlite_store.SqliteStore):
   """SQLite store of answers by game key; use as a context manager or call close()."""
 
-  def __init__(self, path: str):
-    self.path = path
-    self._db = sqlite3.connect(path)
-    # WAL + NORMAL: each answer is durable against a killed process without an fsync each.
-    self._db.execute("PRAGMA journal_mode=WAL")
-    self._db.execute("PRAGMA synchronous=NORMAL")
-    self._db.execute(_SCHEMA)
-    self._db.commit()
-
-  def __enter__(self) -> Cache:
-    return self
-
-  def __exit__(self, *exc_info) -> None:
-    self.close()
-
-  def close(self) -> None:
-    self._db.close()
+  SCHEMA = _SCHEMA
 
   def get(self, key: str) -> Answer | None:
     row = self._db.execute(

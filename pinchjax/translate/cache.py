@@ -10,9 +10,10 @@ same text (the retry prompt differs, which is why it is its own key).
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 import time
 from typing import Iterable
+
+from pinchjax.clients import sqlite_store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -36,23 +37,10 @@ class Key:
   source: str
 
 
-class Cache:
+class Cache(sqlite_store.SqliteStore):
   """SQLite store of answers; a context manager."""
 
-  def __init__(self, path: str):
-    self.path = path
-    self._db = sqlite3.connect(path)
-    # WAL + NORMAL: a committed answer survives a killed process without an fsync per row.
-    self._db.execute("PRAGMA journal_mode=WAL")
-    self._db.execute("PRAGMA synchronous=NORMAL")
-    self._db.execute(_SCHEMA)
-    self._db.commit()
-
-  def __enter__(self) -> Cache:
-    return self
-
-  def __exit__(self, *exc_info) -> None:
-    self._db.close()
+  SCHEMA = _SCHEMA
 
   def get_many(self, keys: Iterable[Key]) -> dict[Key, str]:
     found = {}
