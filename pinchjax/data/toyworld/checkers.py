@@ -2,8 +2,8 @@
 
 A response passes `check` when every word in it is a word of the instruction's language
 (any inflected form, function words included; punctuation is ignored) and its content
-words, in order, are those of the reference statement or exactly the answer: for "what
-comes after monday?", "after monday comes tuesday." and "tuesday" pass; "after monday comes
+words, in order, are exactly the answer or those of the fact's statement: for "what comes
+after monday?", "tuesday." and "after monday comes tuesday." pass; "after monday comes
 wednesday.", "tuesday wednesday", "monday" and the Finnish word for tuesday do not. The item
 is read from the record's id (facts.Fact.id), so canonical records need no extra field.
 """
@@ -51,7 +51,7 @@ def check(record: Any, response_text: str) -> bool:
   fact, lang = item(record)
   said = answer_words(response_text, lang)
   return said is not None and said in (
-      list(fact.answer), answer_words(sentences.response(fact, lang), lang))
+      list(fact.answer), answer_words(sentences.statement(fact, lang), lang))
 
 
 @functools.cache

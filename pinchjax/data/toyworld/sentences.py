@@ -6,9 +6,11 @@ kind of dog is animal.", "dog cat bread are three.", "the reverse of dog cat is 
 A language's typology orders the slots (so the answer comes last only in SVO and VSO
 languages), places adpositions, adds affixes and forms questions by putting a question
 phrase in the answer's slot, fronted or in place. Statements (and a few unanswered
-questions) are pretraining text; questions are instructions; the reference response restates
-the fact as a statement of the instruction's language, so answering is a transformation of
-the question that every language's text makes learnable.
+questions) are pretraining text; questions are instructions; a response is the answer's
+words and the language's full stop ("tuesday.", "星期二。"). Every word of it is one
+pretraining taught in that language, and an untuned model, which goes on with whole
+statements, does not pass by accident. (Restating the fact as the response was tried: a
+model of the probe's size then got far fewer answers right, even tuned in every language.)
 """
 from __future__ import annotations
 
@@ -104,5 +106,6 @@ def question(fact: Fact, lang: str) -> str:
 
 
 def response(fact: Fact, lang: str) -> str:
-  """The reference answer: the fact restated as a statement of the instruction's language."""
-  return statement(fact, lang)
+  """The reference answer: its words and the language's full stop ("tuesday.")."""
+  r = _Renderer(lang)
+  return _text(r.words(fact.answer)) + r.typ.full_stop
