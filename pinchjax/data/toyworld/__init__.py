@@ -6,13 +6,14 @@ facts about them in plain sentences; eight instruction task families ask about t
 in every language, with parallel train and eval sets and a deterministic checker.
 
   build_toyworld(out_dir, seed)                  writes the corpus and instruction sets
-  register_toyworld(out_dir, vocabulary)         SeqIO tasks and the paper's mixtures
-                                                 (in .registration: imports seqio)
-  check(record, response) / response_in_language(text, lang)   the checkers
+  vocabulary.train_vocabulary(out_dir, size)     its sentencepiece model
+  registration.register_toyworld(out_dir, vocab) SeqIO tasks and the paper's mixtures
+  check(record, response), response_in_language(text, lang), identify(text)   checkers
 
 Modules, in dependency order: concepts (what is true), phonology + typology + lexicon (how
 each language says it), facts (relations and ids), sentences (statements, questions,
-answers), corpus (pretraining text), tasks (instruction sets), checkers, build, cli.
+answers), corpus (pretraining text), tasks (instruction sets), checkers, build, cli;
+vocabulary and registration import the data layer (seqio, sentencepiece).
 """
 from pinchjax.data.toyworld.build import build_toyworld
 from pinchjax.data.toyworld.checkers import check, identify, response_in_language
