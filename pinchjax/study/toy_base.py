@@ -4,7 +4,7 @@
 
 1. builds the toy world (`build_toyworld`, seed 0) in WORK/data;
 2. trains its sentencepiece vocabulary on the pretraining corpus and the tuning set's text,
-   with the toy chat markers as single tokens (`pinchjax.data.vocab.train_sentencepiece`);
+   with the toy chat markers as single tokens (`pinchjax.data.toyworld.vocabulary`);
 3. registers the world and pretrains as `pinchjax train --gin_file=gin/studies/toy_pretrain.gin`
    would, on the task `toy_pretrain`, in WORK/pretrain;
 4. copies the final parameters (no optimiser state) to OUT/checkpoint and the vocabulary to
@@ -31,24 +31,6 @@ from pinchjax import languages
 
 PRETRAIN_GIN = "gin/studies/toy_pretrain.gin"
 VOCAB_SIZE = 2048
-
-
-def train_vocab(data_dir: str, prefix: str) -> str:
-  """The toy sentencepiece model: pretraining text plus the tuning set's instructions (whose
-  question words never occur in pretraining text) and responses."""
-  # pylint: disable=import-outside-toplevel
-  from pinchjax.data import canonical, chat, vocab
-  from pinchjax.data.toyworld import build
-
-  def texts():
-    with open(build.corpus_path(data_dir), encoding="utf-8") as f:
-      yield from f
-    for lang in languages.PAPER_LANGUAGES:
-      for r in canonical.read_jsonl(build.instruction_path(data_dir, "train", lang)):
-        yield r.instruction
-        yield r.response
-  return vocab.train_sentencepiece(texts(), prefix, VOCAB_SIZE,
-                                   user_defined_symbols=chat.markers(["toy"]))
 
 
 def export_params(checkpoint_dir: str, out: str) -> str:
@@ -116,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="eval instructions per language for the pre-tuning check (0: skip)")
   args = parser.parse_args(rest)
   # pylint: disable=import-outside-toplevel
-  from pinchjax.data.toyworld import build, registration
+  from pinchjax.data.toyworld import build, registration, vocabulary
   from pinchjax.infer import loading  # binds its vocabulary below
   from pinchjax.train import trainer
 
@@ -126,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   data_dir = os.path.join(args.work, "data")
   world = build.build_toyworld(data_dir, seed=0)
   os.makedirs(args.out, exist_ok=True)
-  vocab = train_vocab(data_dir, os.path.join(args.out, "vocab"))
+  vocab = vocabulary.train_vocabulary(data_dir, VOCAB_SIZE, os.path.join(args.out, "vocab"), "toy")
   os.remove(os.path.join(args.out, "vocab.vocab"))  # a readable copy; the .model is the vocab
   registration.register_toyworld(data_dir, vocab)
   timing = os.path.join(run_dir, "wall_seconds.json")  # of the run that trained from step 0
