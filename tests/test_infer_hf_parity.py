@@ -1,6 +1,5 @@
 """Greedy decoding equals transformers' greedy `generate` on the same tiny random checkpoints
 (written by transformers' save_pretrained, read by pinchjax's load_hf), per family."""
-import numpy as np
 import pytest
 import torch
 import transformers

@@ -6,7 +6,7 @@ import threading
 import httpx
 import pytest
 
-from pinchjax.infer.generator import Completion, Request, truncate_at_stop
+from pinchjax.infer.generator import Completion, truncate_at_stop
 from pinchjax.infer.server import OpenAIServer
 
 KEY = "sk-test"
