@@ -1,14 +1,14 @@
 """The toy world through the data layer: the paper's mixtures by name, a pretraining task."""
-import argparse
 import os
 
 import numpy as np
 import pytest
 import seqio
 
+from pinchjax import cli as pinchjax_cli
 from pinchjax import languages
 from pinchjax.data import pipeline
-from pinchjax.data.toyworld import build, cli, registration
+from pinchjax.data.toyworld import build, registration
 
 
 @pytest.fixture(scope="module")
@@ -66,10 +66,8 @@ def test_reregistering_needs_replace(registered):
 
 
 def test_cli_writes_a_world(tmp_path, capsys):
-  parser = argparse.ArgumentParser()
-  cli.register(parser)
-  args = parser.parse_args(["--out", str(tmp_path), "--sentences-per-language", "650",
-                            "--languages", "en,fi,zh", "--list-items", "20"])
-  assert args.func(args) == 0
+  assert pinchjax_cli.main(["data", "toyworld", "--out", str(tmp_path),
+                            "--sentences-per-language", "650", "--languages", "en,fi,zh",
+                            "--list-items", "20"]) == 0
   assert '"per_language": 186' in capsys.readouterr().out
   assert sorted(os.listdir(tmp_path / "toy" / "train")) == ["en.jsonl", "fi.jsonl", "zh.jsonl"]

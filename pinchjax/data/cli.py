@@ -1,10 +1,11 @@
-"""`pinchjax data import | build-paper-set | stats | show`.
+"""`pinchjax data import | build-paper-set | stats | show | toyworld`.
 
   pinchjax data import --format lima --lang en train.jsonl data/lima/train/en.jsonl
   pinchjax data build-paper-set --lima lima/train.jsonl --oasst oasst1.messages.jsonl \
       data/paper/train/en.jsonl
   pinchjax data stats --data-dir data --mixture paper_pinch_p1 --json
   pinchjax data show --data-dir data --mixture toy_pinch_p10 --vocab toy.model --template toy
+  pinchjax data toyworld --out data --seed 0
 
 `stats` and `show` use the gin-configured registration when it has the name; otherwise they
 register the dataset directory the name starts with under --data-dir (stats needs no
@@ -152,3 +153,6 @@ def register(parser: argparse.ArgumentParser) -> None:
       p.add_argument("--sequence-length", type=int, default=512)
       p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=func)
+
+  from pinchjax.data.toyworld import cli as toyworld_cli  # pylint: disable=import-outside-toplevel
+  toyworld_cli.register(sub.add_parser("toyworld", help="write the synthetic 12-language world"))
