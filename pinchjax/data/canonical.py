@@ -21,9 +21,9 @@ import collections
 import dataclasses
 import json
 import logging
-import os
 from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
+from pinchjax import atomic_file
 from pinchjax import languages
 
 OnError = Literal["raise", "skip"]
@@ -176,15 +176,9 @@ def write_jsonl(path: str, records: Iterable[Record]) -> int:
 
   Writes to a temporary file first so a crash never leaves a half-written file in place.
   """
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f"{path}.tmp{os.getpid()}"
-  n = 0
-  with open(tmp, "w", encoding="utf-8") as f:
-    for record in records:
-      f.write(json.dumps(record.to_json(), ensure_ascii=False) + "\n")
-      n += 1
-  os.replace(tmp, path)
-  return n
+  lines = [json.dumps(record.to_json(), ensure_ascii=False) + "\n" for record in records]
+  atomic_file.write(path, lines)
+  return len(lines)
 
 
 def aligned_ids(per_lang: Mapping[str, Sequence[Record]], base: str,

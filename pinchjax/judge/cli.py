@@ -17,6 +17,7 @@ from typing import Any
 
 import gin
 
+from pinchjax import atomic_file
 from pinchjax import cli as root_cli
 from pinchjax.judge import dotted
 from pinchjax.judge import fidelity
@@ -71,10 +72,8 @@ def judge_run(candidate: str, out_dir: str, baseline: str | None = None,
   scores = scoring.score(verdicts, n_boot=n_boot, seed=seed)
   scores["calls"] = backend.stats()
   scores["inputs"] = {"candidate": candidate, "baseline": baseline, "references": references}
-  tmp = os.path.join(out_dir, "scores.json.tmp")
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(scores, f, indent=2, ensure_ascii=False)
-  os.replace(tmp, os.path.join(out_dir, "scores.json"))
+  atomic_file.write(os.path.join(out_dir, "scores.json"),
+                    [json.dumps(scores, indent=2, ensure_ascii=False)])
   return scores
 
 

@@ -8,8 +8,9 @@ verifiable checker untouched.
 from __future__ import annotations
 
 import json
-import os
 from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from pinchjax import atomic_file
 
 Record = Mapping[str, Any]
 
@@ -55,11 +56,8 @@ def read(path: str, default_run: str | None = None) -> list[dict[str, Any]]:
 
 def write(path: str, rows: Iterable[Mapping[str, Any]]) -> None:
   """Writes JSONL atomically (a killed writer leaves the old file or none)."""
-  tmp = f"{path}.tmp"
-  with open(tmp, "w", encoding="utf-8") as f:
-    for row in rows:
-      f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-  os.replace(tmp, path)
+  atomic_file.write(path, (json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
+                           for row in rows))
 
 
 def pair(candidates: Sequence[Record], baselines: Sequence[Record]

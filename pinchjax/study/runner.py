@@ -30,6 +30,7 @@ import time
 import traceback
 from typing import Any, Callable, Mapping
 
+from pinchjax import atomic_file
 from pinchjax import cli
 from pinchjax.study import grid as grid_lib
 
@@ -45,12 +46,7 @@ STUDY = "study.json"
 
 def write_json(path: str, obj: Any) -> None:
   """Writes JSON so that a reader (or a kill) never sees a partial file."""
-  tmp = f"{path}.tmp.{os.getpid()}"
-  with open(tmp, "w", encoding="utf-8") as f:
-    json.dump(obj, f, indent=1, sort_keys=True, ensure_ascii=False)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  atomic_file.write(path, [json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=False)])
 
 
 def read_json(path: str) -> Any:

@@ -20,6 +20,7 @@ from typing import Any, Sequence
 
 import gin
 
+from pinchjax import atomic_file
 from pinchjax import languages
 from pinchjax.clients import openai_compat as oc
 from pinchjax.data import canonical
@@ -186,9 +187,9 @@ def translate_files(in_path: str, targets: str | Sequence[str], out_dir: str,
                                                   out_dir, flag_rows)
   report["flagged_records"] = sum(v["flagged_records"] for v in report["languages"].values())
   report["failed_segments"] = sum(REQUEST_FAILED in o.flags for o in outcomes.values())
-  _write_atomic(os.path.join(out_dir, FLAGS_FILE),
-                "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in flag_rows))
-  _write_atomic(os.path.join(out_dir, REPORT_FILE), json.dumps(report, indent=2) + "\n")
+  atomic_file.write(os.path.join(out_dir, FLAGS_FILE),
+                    (json.dumps(row, ensure_ascii=False) + "\n" for row in flag_rows))
+  atomic_file.write(os.path.join(out_dir, REPORT_FILE), [json.dumps(report, indent=2) + "\n"])
   return report
 
 
@@ -221,11 +222,6 @@ def _write_language(target: str, records: Sequence[canonical.Record], fields: Se
           "flagged_by_check": {k: len(v) for k, v in sorted(by_check.items())}}
 
 
-def _write_atomic(path: str, text: str) -> None:
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w", encoding="utf-8") as f:
-    f.write(text)
-  os.replace(tmp, path)
 
 
 def summary(report: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import gin
 
+from pinchjax import atomic_file
 from pinchjax import languages as langs_lib
 from pinchjax.data import canonical
 from pinchjax.data.toyworld import corpus, lexicon, tasks
@@ -109,10 +110,4 @@ def _lexicon_json(langs: Sequence[str]) -> dict[str, Any]:
 
 
 def _write_text(path: str, lines) -> None:
-  """Writes lines atomically (a temporary file, then a rename)."""
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = f"{path}.tmp{os.getpid()}"
-  with open(tmp, "w", encoding="utf-8") as f:
-    for line in lines:
-      f.write(line + "\n")
-  os.replace(tmp, path)
+  atomic_file.write(path, (line + "\n" for line in lines))
