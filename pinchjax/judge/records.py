@@ -11,6 +11,7 @@ import json
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from pinchjax import atomic_file
+from pinchjax.data import canonical
 
 Record = Mapping[str, Any]
 
@@ -38,15 +39,8 @@ def check(record: Any, where: str, default_run: str | None = None) -> dict[str, 
 
 def iter_jsonl(path: str) -> Iterator[tuple[str, Any]]:
   """("file:line", object) for every non-blank line; bad JSON is an error naming the line."""
-  with open(path, encoding="utf-8") as f:
-    for number, line in enumerate(f, 1):
-      if not line.strip():
-        continue
-      where = f"{path}:{number}"
-      try:
-        yield where, json.loads(line)
-      except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: not JSON ({e.msg})") from None
+  for number, obj in canonical.iter_json_lines(path):
+    yield f"{path}:{number}", obj
 
 
 def read(path: str, default_run: str | None = None) -> list[dict[str, Any]]:
