@@ -28,6 +28,20 @@ def test_greedy_is_argmax():
       == np.argmax(logits, -1).tolist()
 
 
+def test_greedy_tokens_equal_argmax_on_ties_nans_and_infinities():
+  rng = np.random.default_rng(0)
+  logits = rng.integers(-3, 4, (64, 37)).astype(np.float32)  # many ties
+  logits[5, [7, 20]] = np.nan
+  logits[6, 11] = np.inf
+  logits[7, :] = -np.inf
+  logits[8, [3, 9]] = np.inf
+  logits[9, :] = np.nan
+  got = np.asarray(jax.jit(sampling.greedy_tokens)(jnp.asarray(logits)))
+  assert got.dtype == np.int32
+  np.testing.assert_array_equal(got, np.argmax(logits, axis=-1))
+  assert list(got[5:10]) == [7, 11, 0, 3, 0]
+
+
 def test_temperature_one_follows_the_distribution():
   np.testing.assert_allclose(_draw(), PROBS, atol=0.035)
 

@@ -30,7 +30,8 @@ from flax import nnx
 from jax.experimental import io_callback
 from jax.sharding import Mesh
 
-from pinchjax.infer.sampling import SamplingParams, row_keys, sample_tokens, stack_params
+from pinchjax.infer.sampling import (SamplingParams, greedy_tokens, row_keys, sample_tokens,
+                                    stack_params)
 from pinchjax.model import kv_cache
 from pinchjax.parallel import rules as rules_lib
 
@@ -209,7 +210,7 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, sequences, s
 
   def pick(logits, step):
     if greedy_only:
-      return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+      return greedy_tokens(logits)
     return sample_tokens(logits, row_keys(params["seed"], step), params["temperature"],
                          params["top_k"], params["top_p"])
 

@@ -53,11 +53,24 @@ def row_keys(seeds: jax.Array, step: jax.Array) -> jax.Array:
   return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(s), step))(seeds)
 
 
+def greedy_tokens(logits: jax.Array) -> jax.Array:
+  """`jnp.argmax` over the last axis (the first maximum; the first NaN if any), as int32.
+
+  Written as a max, then the smallest index holding it: XLA on the CPU runs argmax's
+  variadic (value, index) reduce several times slower than these two plain reductions,
+  and at batch 32 over a 4k vocabulary that was ~4% of a decode step.
+  """
+  top = jnp.max(logits, axis=-1, keepdims=True)
+  hit = (logits == top) | jnp.isnan(logits)
+  index = jax.lax.broadcasted_iota(jnp.int32, logits.shape, logits.ndim - 1)
+  return jnp.min(jnp.where(hit, index, logits.shape[-1]), axis=-1)
+
+
 def sample_tokens(logits: jax.Array, keys: jax.Array, temperature: jax.Array,
                   top_k: jax.Array, top_p: jax.Array) -> jax.Array:
   """Next token per row. logits [B, V]; keys [B]; per-row temperature/top_k/top_p [B]."""
   logits = logits.astype(jnp.float32)
-  greedy = jnp.argmax(logits, axis=-1)
+  greedy = greedy_tokens(logits)
   vocab = logits.shape[-1]
   scaled = logits / jnp.maximum(temperature, 1e-6)[:, None]
   ranked = jnp.sort(scaled, axis=-1)[:, ::-1]
