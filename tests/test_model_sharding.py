@@ -118,6 +118,26 @@ def test_sharded_cache_prefill_equals_single_device(mesh, sharded):
   np.testing.assert_allclose(new_cache.layers[0].k, ref_cache.layers[0].k, atol=1e-5)
 
 
+def test_batch_sharded_cache_writes_need_no_collectives():
+  """With rows split over devices and weights replicated, each device writes its own rows of
+  the cache: a cached step compiles to a program with no cross-device traffic at all."""
+  mesh = parallel.make_mesh({"data": 8})
+  rules = parallel.logical_axis_rules()
+  model, _ = parallel.sharded_init(CFG, mesh, rules, seed=0)
+  graphdef, params = nnx.split(model)
+  rows = jax.sharding.NamedSharding(mesh, P(("data", "fsdp")))
+  step = jax.jit(lambda p, c, t, pos: nnx.merge(graphdef, p)(t, pos, None, c))
+  for length in (6, 1):  # prefill (several tokens per row), then one decode step
+    tokens = jax.device_put(jnp.ones((8, length), jnp.int32), rows)
+    positions = jax.device_put(jnp.broadcast_to(jnp.arange(length), (8, length)), rows)
+    with parallel.use_mesh(mesh, rules):
+      hlo = step.lower(params, init_cache(CFG, 8, 16, mesh=mesh, rules=rules), tokens,
+                       positions).compile().as_text()
+    found = [op for op in ("all-gather", "all-reduce", "all-to-all", "collective-permute")
+             if op + "(" in hlo]
+    assert not found, f"length {length}: {found}"
+
+
 def test_colliding_or_unknown_rules_raise(mesh):
   colliding = parallel.logical_axis_rules(
       [(n, "fsdp" if n == "heads" else a) for n, a in parallel.DEFAULT_RULES])

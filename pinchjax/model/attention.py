@@ -57,11 +57,9 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, q_pos: jax.Array, k_pos: ja
 def _write(cache: LayerCache, k: jax.Array, v: jax.Array, positions: jax.Array,
            slots: jax.Array) -> LayerCache:
   """Scatters tokens into their slots; slots == num_slots means "do not store"."""
-  rows = jnp.arange(k.shape[0])[:, None]
-  return LayerCache(
-      k=cache.k.at[rows, slots].set(k.astype(cache.k.dtype), mode="drop"),
-      v=cache.v.at[rows, slots].set(v.astype(cache.v.dtype), mode="drop"),
-      pos=cache.pos.at[rows, slots].set(positions.astype(jnp.int32), mode="drop"))
+  def put(buf, x):  # vmapped over rows: a scatter with a batch dimension, partitioned by row
+    return jax.vmap(lambda b, u, s: b.at[s].set(u.astype(b.dtype), mode="drop"))(buf, x, slots)
+  return LayerCache(k=put(cache.k, k), v=put(cache.v, v), pos=put(cache.pos, positions))
 
 
 def _ring_slots(positions: jax.Array, valid: jax.Array, ring: int) -> jax.Array:
