@@ -104,7 +104,7 @@ def test_sharded_cache_prefill_equals_single_device(mesh, sharded):
   model, _ = sharded
   rules = parallel.logical_axis_rules()
   cache = init_cache(CFG, 4, 16, mesh=mesh, rules=rules)
-  assert cache.layers[1].k.sharding.spec == P(("data", "fsdp"), None, "tensor", None)
+  assert cache.layers[1].k.sharding.spec == P(("data", "fsdp"), "tensor", None, None)
   assert cache.layers[0].pos.sharding.spec == P(("data", "fsdp"), None)
   tokens = jax.random.randint(jax.random.key(1), (4, 6), 0, 64)
   positions = jnp.broadcast_to(jnp.arange(6), (4, 6))

@@ -38,8 +38,8 @@ def test_cached_decoding_matches_full_forward_past_the_window(forward):
   assert none is None and full.dtype == jnp.float32 and full.shape == (2, LENGTH, 64)
 
   cache = init_cache(CFG, 2, 16)
-  assert cache.layers[0].k.shape == (2, WINDOW, 2, 8)  # ring for the local layer
-  assert cache.layers[1].k.shape == (2, 16, 2, 8)
+  assert cache.layers[0].k.shape == (2, 2, WINDOW, 8)  # ring for the local layer
+  assert cache.layers[1].k.shape == (2, 2, 16, 8)
   logits = []
   for i in range(LENGTH):
     out, cache = forward(tokens[:, i:i + 1], positions[:, i:i + 1], None, cache)

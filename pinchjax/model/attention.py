@@ -27,7 +27,7 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, q_pos: jax.Array, k_pos: ja
   """Masked softmax attention.
 
   Args:
-    q: [B, L, H, D]; k, v: [B, S, K, D] with H a multiple of K.
+    q: [B, L, H, D]; k, v: [B, K, S, D] (the cache's layout) with H a multiple of K.
     q_pos: [B, L]; k_pos: [B, S], -1 for keys that must never be seen.
     scale: multiplies the scores.
     window: sliding window (None: global); may be traced.
@@ -37,9 +37,9 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, q_pos: jax.Array, k_pos: ja
     [B, L, H, D] in q's dtype.
   """
   b, l, h, d = q.shape
-  kv_heads = k.shape[2]
+  kv_heads = k.shape[1]
   q = q.reshape(b, l, kv_heads, h // kv_heads, d)
-  scores = jnp.einsum("blkgd,bskd->bkgls", q, k, preferred_element_type=jnp.float32) * scale
+  scores = jnp.einsum("blkgd,bksd->bkgls", q, k, preferred_element_type=jnp.float32) * scale
   if softcap is not None:
     scores = jnp.tanh(scores / softcap) * softcap
   qp, kp = q_pos[:, :, None], k_pos[:, None, :]
@@ -50,16 +50,21 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, q_pos: jax.Array, k_pos: ja
     mask &= q_seg[:, :, None] == k_seg[:, None, :]
   scores = jnp.where(mask[:, None, None], scores, MASK_VALUE)
   probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-  out = jnp.einsum("bkgls,bskd->blkgd", probs, v)
-  return out.reshape(b, l, h, d)
+  out = jnp.einsum("bkgls,bksd->bkgld", probs, v)
+  return out.transpose(0, 3, 1, 2, 4).reshape(b, l, h, d)
 
 
 def _write(cache: LayerCache, k: jax.Array, v: jax.Array, positions: jax.Array,
            slots: jax.Array) -> LayerCache:
-  """Scatters tokens into their slots; slots == num_slots means "do not store"."""
-  def put(buf, x):  # vmapped over rows: a scatter with a batch dimension, partitioned by row
-    return jax.vmap(lambda b, u, s: b.at[s].set(u.astype(b.dtype), mode="drop"))(buf, x, slots)
-  return LayerCache(k=put(cache.k, k), v=put(cache.v, v), pos=put(cache.pos, positions))
+  """Scatters tokens (k, v [B, L, K, D]) into their slots; slots == num_slots means "do not
+  store". Vmapped over rows: a scatter with a batch dimension, which a batch-sharded cache
+  partitions row by row."""
+  def put_kv(buf, x):
+    return jax.vmap(lambda b, u, s: b.at[:, s].set(u.swapaxes(0, 1).astype(b.dtype),
+                                                   mode="drop"))(buf, x, slots)
+  pos = jax.vmap(lambda b, u, s: b.at[s].set(u, mode="drop"))(
+      cache.pos, positions.astype(jnp.int32), slots)
+  return LayerCache(k=put_kv(cache.k, k), v=put_kv(cache.v, v), pos=pos)
 
 
 def _ring_slots(positions: jax.Array, valid: jax.Array, ring: int) -> jax.Array:
@@ -134,7 +139,8 @@ class Attention(nnx.Module):
     valid = jnp.ones(positions.shape, bool) if segment_ids is None else segment_ids != 0
     key_pos = jnp.where(valid, positions, -1)
     if cache is None:
-      out = attend(q, k, v, positions, key_pos, q_seg=segment_ids, k_seg=segment_ids, **opts)
+      out = attend(q, k.swapaxes(1, 2), v.swapaxes(1, 2), positions, key_pos, q_seg=segment_ids,
+                   k_seg=segment_ids, **opts)
     elif window is None:
       # Slot = position: no two tokens share a slot, so write first, then read the buffer.
       cache = _write(cache, k, v, positions,
@@ -143,8 +149,8 @@ class Attention(nnx.Module):
     else:
       # A ring slot may be overwritten within this chunk, so attend over the old ring plus
       # the chunk, then store the newest token of each slot.
-      out = attend(q, jnp.concatenate([cache.k.astype(dt), k], axis=1),
-                   jnp.concatenate([cache.v.astype(dt), v], axis=1),
+      out = attend(q, jnp.concatenate([cache.k.astype(dt), k.swapaxes(1, 2)], axis=2),
+                   jnp.concatenate([cache.v.astype(dt), v.swapaxes(1, 2)], axis=2),
                    positions, jnp.concatenate([cache.pos, key_pos], axis=1), **opts)
       cache = _write(cache, k, v, positions, _ring_slots(positions, valid, cache.num_slots))
     out = constrain(out, ("batch", "length", "act_heads", "head_dim"))

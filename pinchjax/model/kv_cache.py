@@ -17,21 +17,24 @@ from jax.sharding import Mesh
 from pinchjax.model.config import ModelConfig
 from pinchjax.parallel import rules as rules_lib
 
-KV_AXES = ("cache_batch", "cache_length", "cache_kv_heads", "head_dim")
+KV_AXES = ("cache_batch", "cache_kv_heads", "cache_length", "head_dim")
 POS_AXES = ("cache_batch", "cache_length")
 
 
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class LayerCache:
-  """One layer's buffers: k, v [batch, slots, kv_heads, head_dim]; pos [batch, slots] int32."""
+  """One layer's buffers: k, v [batch, kv_heads, slots, head_dim]; pos [batch, slots] int32.
+
+  Heads come before slots so that attention reads each head's keys as one contiguous
+  [slots, head_dim] matrix, without transposing the whole buffer every step."""
   k: jax.Array
   v: jax.Array
   pos: jax.Array
 
   @property
   def num_slots(self) -> int:
-    return self.k.shape[1]
+    return self.k.shape[2]
 
 
 @jax.tree_util.register_dataclass
@@ -76,7 +79,7 @@ def init_cache(cfg: ModelConfig, batch_size: int, max_len: int,
     layers = []
     for i in range(cfg.num_layers):
       slots = cache_slots(cfg, i, max_len)
-      kv = jnp.zeros((batch_size, slots, cfg.num_kv_heads, cfg.head_dim), dtype)
+      kv = jnp.zeros((batch_size, cfg.num_kv_heads, slots, cfg.head_dim), dtype)
       layers.append(LayerCache(kv, kv, jnp.full((batch_size, slots), -1, jnp.int32)))
     return KVCache(tuple(layers))
 
