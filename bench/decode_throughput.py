@@ -5,9 +5,11 @@ safetensors) and loaded by pinchjax (`load_hf`). Both decode greedily with a KV 
 the same prompts, exactly `--new-tokens` tokens per row (no early stop), at each batch size.
 Each figure is the best of `--repeats` timed calls after one warm-up call (which, for
 pinchjax, compiles); the decoders' calls alternate so that other load on the host hits all
-of them. transformers runs with 1 thread and with torch's default thread count (one thread
-can win on a loaded host); `ratio` = pinchjax / transformers at its faster setting. Prints
-one JSON object.
+of them. Both use the host's cores their own way: transformers runs with 1 thread and with
+torch's default thread count (one thread can win on a loaded host); pinchjax runs on one
+XLA CPU device and with the rows split over one XLA CPU device per core (`data` mesh; each
+device decodes its rows in its own loop). `ratio` = pinchjax / transformers, each at its
+faster setting. Prints one JSON object.
 
   .venv/bin/python bench/decode_throughput.py [--batches 1 32] [--new-tokens 64]
 """
@@ -20,11 +22,16 @@ import platform
 import tempfile
 import time
 
-import jax
+# One XLA CPU device per core, for the row-split configuration; set before JAX starts.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                           f" --xla_force_host_platform_device_count={os.cpu_count()}")
+
+import jax  # pylint: disable=wrong-import-position
 import numpy as np
 import torch
 import transformers
 
+from pinchjax import parallel
 from pinchjax.infer import decode
 from pinchjax.model import hf
 
@@ -68,6 +75,9 @@ def main() -> None:
   with tempfile.TemporaryDirectory() as directory:
     torch_model = make_checkpoint(directory, args)
     model = hf.load_hf_model(directory)
+    mesh = parallel.make_mesh({"data": -1})
+    rules = parallel.logical_axis_rules()
+    split_model = hf.load_hf_model(directory, mesh, rules)
   # The peer at its best: one torch thread can beat several on a loaded host.
   thread_counts = sorted({1, torch.get_num_threads()})
   rng = np.random.default_rng(0)
@@ -76,8 +86,8 @@ def main() -> None:
     prompts = rng.integers(3, args.vocab, (batch, args.prompt_len))
     n = args.new_tokens
 
-    def run_pinchjax():
-      return decode.generate(model, prompts.tolist(), n)
+    def run_pinchjax(m, sharding):
+      return lambda: decode.generate(m, prompts.tolist(), n, sharding=sharding)
 
     def run_transformers(threads):
       def run():
@@ -90,19 +100,24 @@ def main() -> None:
               pad_token_id=0)
       return run
 
-    times, outs = best_times([run_pinchjax] + [run_transformers(t) for t in thread_counts],
-                             args.repeats)
-    ours, theirs = outs[0], outs[1][:, args.prompt_len:].tolist()
-    same = sum(o.tokens == t for o, t in zip(ours, theirs))
-    jax_tps = batch * n / times[0]
-    torch_tps = {t: batch * n / s for t, s in zip(thread_counts, times[1:])}
+    ours = {"1_device": run_pinchjax(model, None),
+            f"{mesh.size}_devices_rows_split": run_pinchjax(split_model, (mesh, rules))}
+    times, outs = best_times(list(ours.values()) +
+                             [run_transformers(t) for t in thread_counts], args.repeats)
+    theirs = outs[-1][:, args.prompt_len:].tolist()
+    same = {k: sum(o.tokens == t for o, t in zip(out, theirs))
+            for k, out in zip(ours, outs)}
+    jax_tps = {k: batch * n / s for k, s in zip(ours, times)}
+    torch_tps = {t: batch * n / s for t, s in zip(thread_counts, times[len(ours):])}
+    best_jax = max(jax_tps, key=jax_tps.get)
     best_threads = max(torch_tps, key=torch_tps.get)
     results[f"batch_{batch}"] = {
-        "pinchjax_tokens_per_s": round(jax_tps, 1),
+        "pinchjax_tokens_per_s": round(jax_tps[best_jax], 1),
         "transformers_tokens_per_s": round(torch_tps[best_threads], 1),
+        "pinchjax_tokens_per_s_by_devices": {k: round(v, 1) for k, v in jax_tps.items()},
         "transformers_tokens_per_s_by_threads": {t: round(v, 1) for t, v in torch_tps.items()},
-        "ratio": round(jax_tps / torch_tps[best_threads], 2),
-        "rows_with_identical_tokens": f"{same}/{batch}",
+        "ratio": round(jax_tps[best_jax] / torch_tps[best_threads], 2),
+        "rows_with_identical_tokens": {k: f"{v}/{batch}" for k, v in same.items()},
     }
   print(json.dumps({
       "benchmark": "decode_throughput",

@@ -116,18 +116,29 @@ def test_score_next_token_logprobs():
     np.testing.assert_allclose(scores[i], want, atol=1e-5)
 
 
-def test_sharded_decoding_equals_single_device():
+@pytest.mark.parametrize("shape", [{"data": 2, "fsdp": 2, "tensor": 2}, {"data": 8}])
+def test_sharded_decoding_equals_single_device(shape):
+  """A mesh that splits weights decodes in one partitioned loop; a mesh that only splits rows
+  runs one loop per device, with no cross-device traffic at all."""
   model = tiny_model("gemma3")
-  mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
+  mesh = parallel.make_mesh(shape)
   rules = parallel.logical_axis_rules()
   graphdef, state = nnx.split(model)
   placed = nnx.merge(graphdef, jax.device_put(state, parallel.state_shardings(state, mesh,
                                                                                rules)))
   assert len(nnx.state(placed)["embed"][...].sharding.device_set) == 8
-  settings = [SamplingParams(), SamplingParams(temperature=1.0, seed=4)] * 2
-  want = decode.generate(model, PROMPTS, 6, settings)
-  got = decode.generate(placed, PROMPTS, 6, settings, sharding=(mesh, rules))
+  # 8 rows, one per device on the row-split mesh; rows stop at different steps.
+  prompts = PROMPTS * 2
+  settings = [SamplingParams(), SamplingParams(temperature=1.0, seed=4)] * 4
+  limits = [6, 2, 5, 6, 1, 6, 3, 6]
+  want = decode.generate(model, prompts, limits, settings)
+  got = decode.generate(placed, prompts, limits, settings, sharding=(mesh, rules))
   assert [g.tokens for g in got] == [w.tokens for w in want]
+  assert [len(g.tokens) for g in got] == limits
+  program = _decode_program(placed, prompts, mesh, rules)
+  collectives = [op for op in ("all-reduce", "all-gather", "all-to-all", "collective-permute")
+                 if op + "(" in program]
+  assert bool(collectives) == ("tensor" in shape), collectives  # tensor: split weights
   np.testing.assert_allclose(
       decode.score_next_token_logprobs(placed, PROMPTS[:3], [1, 2], sharding=(mesh, rules)),
       decode.score_next_token_logprobs(model, PROMPTS[:3], [1, 2]), atol=1e-5)
@@ -144,3 +155,18 @@ def test_stop_sequences_end_their_row_only():
   assert out[3].tokens == [] and out[3].finish_reason == "stop"
   for i in (0, 2):
     assert out[i] == free[i]
+
+
+def _decode_program(model, prompts, mesh, rules) -> str:
+  """The compiled text of `generate`'s greedy program for these prompts on this mesh."""
+  sharding = (mesh, rules)
+  rows = len(prompts)
+  tokens, lengths = decode._pad(prompts, rows)
+  params = decode.stack_params([SamplingParams()] * rows)
+  graphdef, state = nnx.split(model)
+  with decode._mesh_context(sharding):
+    return decode._generate_jit.lower(
+        graphdef, state, *decode._place(sharding, tokens, lengths, np.full(rows, 4, np.int32),
+                                        params, decode._stop_sequence_array([()] * rows, rows)),
+        np.asarray([-1], np.int32), np.int32(0), steps=4, greedy_only=True, stream=False,
+        sharding=sharding).compile().as_text()

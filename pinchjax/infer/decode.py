@@ -196,6 +196,40 @@ def _emit(stream_id, step, tokens, active) -> None:
 def _generate_jit(graphdef, state, tokens, lengths, limits, params, sequences, stops,
                   stream_id, *, steps: int, greedy_only: bool, stream: bool,
                   sharding: Sharding):
+  decode_rows = functools.partial(_decode_rows, graphdef, steps=steps,
+                                  greedy_only=greedy_only, stream=stream)
+  split = _row_parallel_axes(sharding)
+  if split is None or stream:
+    return decode_rows(state, tokens, lengths, limits, params, sequences, stops, stream_id,
+                       sharding=sharding)
+  # Rows split over devices, weights replicated: each device decodes its own rows in a
+  # loop of its own, stopping when they are done, with no per-step cross-device traffic.
+  rows = jax.sharding.PartitionSpec(split)
+  local = jax.shard_map(
+      lambda *a: decode_rows(*a, sharding=None), mesh=sharding[0],
+      in_specs=(jax.sharding.PartitionSpec(), rows, rows, rows, rows, rows,
+                jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec()),
+      out_specs=(rows, rows), check_vma=False)
+  with rules_lib.without_constraints():
+    return local(state, tokens, lengths, limits, params, sequences, stops, stream_id)
+
+
+def _row_parallel_axes(sharding: Sharding) -> tuple[str, ...] | None:
+  """The mesh axes rows are split over, when nothing else is split (weights whole on every
+  device, e.g. a `data`-only mesh); None otherwise (e.g. FSDP or tensor parallelism)."""
+  if sharding is None:
+    return None
+  mesh, rules = sharding
+  split = rules_lib.mesh_axes_of(("batch",), rules)[0]
+  others = {a for name, axes in rules if name not in ("batch", "cache_batch") for a in axes}
+  if any(mesh.shape[a] > 1 for a in others):
+    return None
+  return split
+
+
+def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, stops,
+                 stream_id, *, steps: int, greedy_only: bool, stream: bool,
+                 sharding: Sharding):
   model = nnx.merge(graphdef, state)
   rows, prompt_len = tokens.shape
   cache = kv_cache.init_cache(model.cfg, rows, prompt_len + steps, model.cfg.jnp_dtype)

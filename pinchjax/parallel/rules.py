@@ -129,6 +129,16 @@ def use_mesh(mesh: Mesh, rules: Rules) -> Iterator[None]:
     _ACTIVE.reset(token)
 
 
+@contextlib.contextmanager
+def without_constraints() -> Iterator[None]:
+  """Turns `constrain` into the identity, for model code traced per device (shard_map)."""
+  token = _ACTIVE.set(None)
+  try:
+    yield
+  finally:
+    _ACTIVE.reset(token)
+
+
 def constrain(x: jax.Array, axes: LogicalAxes) -> jax.Array:
   """Sharding constraint by logical axes; the identity outside `use_mesh`."""
   active = _ACTIVE.get()
