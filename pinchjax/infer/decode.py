@@ -199,6 +199,7 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, sequences, s
   decode_rows = functools.partial(_decode_rows, graphdef, steps=steps,
                                   greedy_only=greedy_only, stream=stream)
   split = _row_parallel_axes(sharding)
+  # Streaming reports all rows' tokens of a step in one callback, so it keeps one loop.
   if split is None or stream:
     return decode_rows(state, tokens, lengths, limits, params, sequences, stops, stream_id,
                        sharding=sharding)
