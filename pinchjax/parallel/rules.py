@@ -118,25 +118,25 @@ _ACTIVE: contextvars.ContextVar[tuple[Mesh, Rules] | None] = contextvars.Context
 
 
 @contextlib.contextmanager
-def use_mesh(mesh: Mesh, rules: Rules) -> Iterator[None]:
-  """Activates `mesh` (jax.set_mesh) and `rules` for the activation constraints that model
-  code places with `constrain`. Trace (jit) the model inside this context."""
-  token = _ACTIVE.set((mesh, rules))
+def _constraints(active: tuple[Mesh, Rules] | None) -> Iterator[None]:
+  token = _ACTIVE.set(active)
   try:
-    with jax.set_mesh(mesh):
-      yield
+    yield
   finally:
     _ACTIVE.reset(token)
 
 
 @contextlib.contextmanager
-def without_constraints() -> Iterator[None]:
-  """Turns `constrain` into the identity, for model code traced per device (shard_map)."""
-  token = _ACTIVE.set(None)
-  try:
+def use_mesh(mesh: Mesh, rules: Rules) -> Iterator[None]:
+  """Activates `mesh` (jax.set_mesh) and `rules` for the activation constraints that model
+  code places with `constrain`. Trace (jit) the model inside this context."""
+  with _constraints((mesh, rules)), jax.set_mesh(mesh):
     yield
-  finally:
-    _ACTIVE.reset(token)
+
+
+def without_constraints() -> contextlib.AbstractContextManager[None]:
+  """Turns `constrain` into the identity, for model code traced per device (shard_map)."""
+  return _constraints(None)
 
 
 def constrain(x: jax.Array, axes: LogicalAxes) -> jax.Array:
