@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from compiled_programs import cross_device_ops
 from pinchjax import parallel
 from pinchjax.infer import decode
 from pinchjax.infer.sampling import SamplingParams
@@ -117,7 +118,7 @@ def test_score_next_token_logprobs():
 
 
 @pytest.mark.parametrize("shape", [{"data": 2, "fsdp": 2, "tensor": 2}, {"data": 8}])
-def test_sharded_decoding_equals_single_device(shape):
+def test_sharded_decoding_equals_single_device(shape, monkeypatch):
   """A mesh that splits weights decodes in one partitioned loop; a mesh that only splits rows
   runs one loop per device, with no cross-device traffic at all."""
   model = tiny_model("gemma3")
@@ -132,12 +133,16 @@ def test_sharded_decoding_equals_single_device(shape):
   settings = [SamplingParams(), SamplingParams(temperature=1.0, seed=4)] * 4
   limits = [6, 2, 5, 6, 1, 6, 3, 6]
   want = decode.generate(model, prompts, limits, settings)
+  # Keep the arguments of the sharded call to read its compiled program afterwards.
+  calls, jitted = [], decode._generate_jit
+  monkeypatch.setattr(decode, "_generate_jit",
+                      lambda *a, **k: calls.append((a, k)) or jitted(*a, **k))
   got = decode.generate(placed, prompts, limits, settings, sharding=(mesh, rules))
   assert [g.tokens for g in got] == [w.tokens for w in want]
   assert [len(g.tokens) for g in got] == limits
-  program = _decode_program(placed, prompts, mesh, rules)
-  collectives = [op for op in ("all-reduce", "all-gather", "all-to-all", "collective-permute")
-                 if op + "(" in program]
+  (args, kwargs), = calls
+  with parallel.use_mesh(mesh, rules):
+    collectives = cross_device_ops(jitted.lower(*args, **kwargs).compile().as_text())
   assert bool(collectives) == ("tensor" in shape), collectives  # tensor: split weights
   np.testing.assert_allclose(
       decode.score_next_token_logprobs(placed, PROMPTS[:3], [1, 2], sharding=(mesh, rules)),
@@ -155,18 +160,3 @@ def test_stop_sequences_end_their_row_only():
   assert out[3].tokens == [] and out[3].finish_reason == "stop"
   for i in (0, 2):
     assert out[i] == free[i]
-
-
-def _decode_program(model, prompts, mesh, rules) -> str:
-  """The compiled text of `generate`'s greedy program for these prompts on this mesh."""
-  sharding = (mesh, rules)
-  rows = len(prompts)
-  tokens, lengths = decode._pad(prompts, rows)
-  params = decode.stack_params([SamplingParams()] * rows)
-  graphdef, state = nnx.split(model)
-  with decode._mesh_context(sharding):
-    return decode._generate_jit.lower(
-        graphdef, state, *decode._place(sharding, tokens, lengths, np.full(rows, 4, np.int32),
-                                        params, decode._stop_sequence_array([()] * rows, rows)),
-        np.asarray([-1], np.int32), np.int32(0), steps=4, greedy_only=True, stream=False,
-        sharding=sharding).compile().as_text()
