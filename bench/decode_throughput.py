@@ -8,8 +8,9 @@ pinchjax, compiles); the decoders' calls alternate so that other load on the hos
 of them. Both use the host's cores their own way: transformers runs with 1 thread and with
 torch's default thread count (one thread can win on a loaded host); pinchjax runs on one
 XLA CPU device and with the rows split over one XLA CPU device per core (`data` mesh; each
-device decodes its rows in its own loop). `ratio` = pinchjax / transformers, each at its
-faster setting. Prints one JSON object.
+device decodes its rows in its own loop), under the XLA flags `pinchjax infer` uses on a CPU
+host (pinchjax.parallel.cpu_host; reported as `host.xla_flags`). `ratio` = pinchjax /
+transformers, each at its faster setting. Prints one JSON object.
 
   .venv/bin/python bench/decode_throughput.py [--batches 1 32] [--new-tokens 64]
 """
@@ -22,16 +23,13 @@ import platform
 import tempfile
 import time
 
-# One XLA CPU device per core, for the row-split configuration; set before JAX starts.
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           f" --xla_force_host_platform_device_count={os.cpu_count()}")
-
-import jax  # pylint: disable=wrong-import-position
+import jax
 import numpy as np
 import torch
 import transformers
 
 from pinchjax import parallel
+from pinchjax.parallel import cpu_host
 from pinchjax.infer import decode
 from pinchjax.model import hf
 
@@ -65,12 +63,15 @@ def main() -> None:
   parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
   parser.add_argument("--prompt-len", type=int, default=32)
   parser.add_argument("--new-tokens", type=int, default=64)
-  parser.add_argument("--repeats", type=int, default=2)
+  parser.add_argument("--repeats", type=int, default=3)
   parser.add_argument("--vocab", type=int, default=4096)
   parser.add_argument("--d-model", type=int, default=256)
   parser.add_argument("--layers", type=int, default=4)
   parser.add_argument("--heads", type=int, default=8)
   args = parser.parse_args()
+  # What `pinchjax infer` and `serve` use: one XLA CPU device per core (for the row-split
+  # configuration) and XLA's own dots; set before JAX starts.
+  cpu_host.use_for_decoding()
 
   with tempfile.TemporaryDirectory() as directory:
     torch_model = make_checkpoint(directory, args)
@@ -130,6 +131,7 @@ def main() -> None:
       "results": results,
       "host": {"cpu_count": os.cpu_count(), "machine": platform.machine(),
                "jax": jax.__version__, "jax_devices": [str(d) for d in jax.devices()],
+               "xla_flags": os.environ.get("XLA_FLAGS", ""),
                "torch": torch.__version__, "load_average": os.getloadavg(),
                "transformers": transformers.__version__},
   }, indent=1))

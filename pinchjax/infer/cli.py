@@ -33,6 +33,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
   from pinchjax.infer import run  # pylint: disable=import-outside-toplevel
+  from pinchjax.parallel import cpu_host  # pylint: disable=import-outside-toplevel
+  cpu_host.use_for_decoding()  # before the checkpoint loads (JAX starts then)
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
   # Flags left out fall back to gin bindings of `infer`, then to its defaults.
   given = {k: v for k, v in dict(task=args.task, mixture=args.mixture, input_path=args.input,

@@ -35,6 +35,8 @@ def register(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
   from pinchjax.infer import loading  # pylint: disable=import-outside-toplevel
   from pinchjax.infer.server import OpenAIServer
+  from pinchjax.parallel import cpu_host  # pylint: disable=import-outside-toplevel
+  cpu_host.use_for_decoding()  # before the checkpoint loads (JAX starts then)
   # Flags left out leave gin bindings of `load_generator` in force.
   given = {k: v for k, v in dict(template=args.template, max_context=args.max_context).items()
            if v is not None}
