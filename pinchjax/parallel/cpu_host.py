@@ -5,8 +5,9 @@ before JAX starts its backends (the first `jax.devices()` or compilation).
   mesh then splits a batch's rows over the cores, and each core decodes its rows in a loop of
   its own (pinchjax.infer.decode).
 - XLA's own dot emitter instead of YNNPACK fusions (`--xla_cpu_experimental_ynn_fusion_type=`
-  with no fusion kinds): at decode's 16-32 rows per device, bench/decode_throughput.py ran
-  batch 32 about 20% faster with it on a 2-core AMD EPYC host (2.6-2.9k -> 3.0-3.2k tok/s).
+  with no fusion kinds): on a 2-core AMD EPYC host, batch-32 decoding was faster with it in
+  each of 12 alternating A/B pairs (median about 15%, 4-45%); batch 1 was 0-25% slower in 3
+  pairs, batch 32 being the case that fills a CPU host.
 
 Flags that XLA_FLAGS already sets are left as they are, so a user's choice wins. The flags
 only concern XLA's CPU backend: on a GPU or TPU host they change nothing that runs there.
