@@ -6,7 +6,7 @@ before JAX starts its backends (the first `jax.devices()` or compilation).
   its own (pinchjax.infer.decode).
 - XLA's own dot emitter instead of YNNPACK fusions (`--xla_cpu_experimental_ynn_fusion_type=`
   with no fusion kinds): on a 2-core AMD EPYC host, batch-32 decoding was faster with it in
-  each of 12 alternating A/B pairs (median about 15%, 4-45%); batch 1 was 0-25% slower in 3
+  each of 11 alternating A/B pairs (median 22%, 4-47%); batch 1 was 8-23% slower in 2
   pairs, batch 32 being the case that fills a CPU host.
 
 Flags that XLA_FLAGS already sets are left as they are, so a user's choice wins. The flags
