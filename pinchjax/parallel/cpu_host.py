@@ -29,6 +29,7 @@ def decode_flags(cores: int | None = None) -> dict[str, str]:
 def use_for_decoding(cores: int | None = None) -> bool:
   """Adds `decode_flags` to XLA_FLAGS, each unless XLA_FLAGS already names it. Returns False
   (and changes nothing) when JAX's backends have already started, too late for the flags."""
+  # No public JAX API tells whether the backends have started; xla_bridge's does.
   from jax._src import xla_bridge  # pylint: disable=import-outside-toplevel
   if xla_bridge.backends_are_initialized():
     log.warning("JAX has already started; CPU decoding flags not applied")
