@@ -69,9 +69,7 @@ def main() -> None:
   parser.add_argument("--layers", type=int, default=4)
   parser.add_argument("--heads", type=int, default=8)
   args = parser.parse_args()
-  # What `pinchjax infer` and `serve` use: one XLA CPU device per core (for the row-split
-  # configuration) and XLA's own dots; set before JAX starts.
-  cpu_host.use_for_decoding()
+  cpu_host.use_for_decoding()  # as `pinchjax infer` does; before JAX starts
 
   with tempfile.TemporaryDirectory() as directory:
     torch_model = make_checkpoint(directory, args)
