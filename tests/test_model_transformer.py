@@ -149,3 +149,24 @@ def test_config_validation_names_the_field():
     model = nnx.eval_shape(lambda: Transformer(cfg, rngs=nnx.Rngs(0)))
     params = nnx.state(model, nnx.Param)
     assert sum(x.size for x in jax.tree.leaves(params)) == cfg.num_params()
+
+
+@pytest.mark.parametrize("group", [1, 2, 4])
+def test_one_query_attention_equals_the_grouped_form(group):
+  # On a CPU a single query per row takes the per-head form; with two queries per row (the
+  # grouped form) the first query, which sees the same keys, must get the same output.
+  from pinchjax.model.attention import attend  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(group)
+  b, kv, s, d = 3, 2, 10, 8
+  q = jnp.asarray(rng.standard_normal((b, 2, kv * group, d)), jnp.float32)
+  k, v = (jnp.asarray(rng.standard_normal((b, kv, s, d)), jnp.float32) for _ in range(2))
+  k_pos = jnp.asarray(np.where(np.arange(s) < 7, np.arange(s), -1)[None].repeat(b, 0))
+  q_pos = jnp.asarray([[6, 6], [3, 3], [5, 5]])
+  opts = dict(scale=d ** -0.5, window=4, softcap=5.0)
+  one = attend(q[:, :1], k, v, q_pos[:, :1], k_pos, **opts)
+  two = attend(q, k, v, q_pos, k_pos, **opts)
+  np.testing.assert_allclose(one[:, 0], two[:, 0], rtol=1e-5, atol=1e-6)
+  # The masks applied: row 1 (position 3, window 4) sees keys 0..3 only.
+  unmasked = attend(q[:1, :1], k[:1], v[:1], q_pos[:1, :1], k_pos[:1], scale=d ** -0.5,
+                      window=None, softcap=None)
+  assert not np.allclose(unmasked[0, 0], one[0, 0])

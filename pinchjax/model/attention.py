@@ -38,8 +38,20 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, q_pos: jax.Array, k_pos: ja
   """
   b, l, h, d = q.shape
   kv_heads = k.shape[1]
-  q = q.reshape(b, l, kv_heads, h // kv_heads, d)
-  scores = jnp.einsum("blkgd,bksd->bkgls", q, k, preferred_element_type=jnp.float32) * scale
+  g = h // kv_heads
+  q = q.reshape(b, l, kv_heads, g, d)
+  # One query per row (a decode step) on a CPU: one matrix-vector product per query head of
+  # a group instead of a [g, d] x [d, S] product per (row, kv head). XLA:CPU runs the batched
+  # matrix-vector products several times faster than the tiny batched matrix products (2.4x
+  # for this function at 32 rows, 4 kv heads, g = 2, 96 slots), though each reads the keys
+  # and values g times; accelerators, bound by reading the cache, keep the grouped form.
+  per_head = l == 1 and g > 1 and jax.default_backend() == "cpu"
+  if per_head:
+    scores = jnp.stack([jnp.einsum("bkd,bksd->bks", q[:, 0, :, j], k,
+                                   preferred_element_type=jnp.float32) for j in range(g)],
+                       axis=2)[:, :, :, None] * scale
+  else:
+    scores = jnp.einsum("blkgd,bksd->bkgls", q, k, preferred_element_type=jnp.float32) * scale
   if softcap is not None:
     scores = jnp.tanh(scores / softcap) * softcap
   qp, kp = q_pos[:, :, None], k_pos[:, None, :]
@@ -50,7 +62,11 @@ def attend(q: jax.Array, k: jax.Array, v: jax.Array, q_pos: jax.Array, k_pos: ja
     mask &= q_seg[:, :, None] == k_seg[:, None, :]
   scores = jnp.where(mask[:, None, None], scores, MASK_VALUE)
   probs = jax.nn.softmax(scores, axis=-1).astype(v.dtype)
-  out = jnp.einsum("bkgls,bksd->bkgld", probs, v)
+  if per_head:
+    out = jnp.stack([jnp.einsum("bks,bksd->bkd", probs[:, :, j, 0], v) for j in range(g)],
+                    axis=2)[:, :, :, None]
+  else:
+    out = jnp.einsum("bkgls,bksd->bkgld", probs, v)
   return out.transpose(0, 3, 1, 2, 4).reshape(b, l, h, d)
 
 
