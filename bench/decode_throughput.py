@@ -7,10 +7,11 @@ Each figure is the best of `--repeats` timed calls after one warm-up call (which
 pinchjax, compiles); the decoders' calls alternate so that other load on the host hits all
 of them. Both use the host's cores their own way: transformers runs with 1 thread and with
 torch's default thread count (one thread can win on a loaded host); pinchjax runs on one
-XLA CPU device and with the rows split over one XLA CPU device per core (`data` mesh; each
-device decodes its rows in its own loop), under the XLA flags `pinchjax infer` uses on a CPU
-host (pinchjax.parallel.cpu_host; reported as `host.xla_flags`). `ratio` = pinchjax /
-transformers, each at its faster setting. Prints one JSON object.
+XLA CPU device and on one XLA CPU device per core, either with the rows split over them
+(`data` mesh; each device decodes its rows in its own loop) or with the weights split
+(`cpu_host.decode_mesh`, what `pinchjax infer` uses on a CPU host), under the XLA flags of
+`pinchjax infer` (pinchjax.parallel.cpu_host; reported as `host.xla_flags`). `ratio` =
+pinchjax / transformers, each at its faster setting. Prints one JSON object.
 
   .venv/bin/python bench/decode_throughput.py [--batches 1 32] [--new-tokens 64]
 """
@@ -74,9 +75,11 @@ def main() -> None:
   with tempfile.TemporaryDirectory() as directory:
     torch_model = make_checkpoint(directory, args)
     model = hf.load_hf_model(directory)
-    mesh = parallel.make_mesh({"data": -1})
     rules = parallel.logical_axis_rules()
-    split_model = hf.load_hf_model(directory, mesh, rules)
+    meshes = {"rows_split": parallel.make_mesh({"data": -1}),
+              "weights_split": cpu_host.decode_mesh(model.cfg)}
+    sharded = {name: (hf.load_hf_model(directory, mesh, rules), (mesh, rules))
+               for name, mesh in meshes.items()}
   # The peer at its best: one torch thread can beat several on a loaded host.
   thread_counts = sorted({1, torch.get_num_threads()})
   rng = np.random.default_rng(0)
@@ -99,8 +102,9 @@ def main() -> None:
               pad_token_id=0)
       return run
 
-    ours = {"1_device": run_pinchjax(model, None),
-            f"{mesh.size}_devices_rows_split": run_pinchjax(split_model, (mesh, rules))}
+    ours = {"1_device": run_pinchjax(model, None)}
+    ours.update({f"{sharding[0].size}_devices_{name}": run_pinchjax(m, sharding)
+                 for name, (m, sharding) in sharded.items()})
     times, outs = best_times(list(ours.values()) +
                              [run_transformers(t) for t in thread_counts], args.repeats)
     theirs = outs[-1][:, args.prompt_len:].tolist()

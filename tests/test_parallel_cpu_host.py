@@ -1,8 +1,16 @@
-"""CPU decoding flags: added before JAX starts, a user's own XLA_FLAGS win, too late is a no-op."""
+"""CPU decoding flags: added before JAX starts, a user's own XLA_FLAGS win, too late is a no-op;
+the decode mesh splits weights as far as the model divides."""
+import json
 import os
 import subprocess
 import sys
 
+import gin
+import jax
+import pytest
+
+from pinchjax.infer import loading
+from pinchjax.model.config import ModelConfig
 from pinchjax.parallel import cpu_host
 
 PROBE = ("import os, jax; from pinchjax.parallel import cpu_host; "
@@ -39,3 +47,35 @@ def test_too_late_once_jax_has_started():
   before = os.environ.get("XLA_FLAGS")
   assert cpu_host.use_for_decoding() is False
   assert os.environ.get("XLA_FLAGS") == before
+
+
+def _cfg(heads=8, kv_heads=4, mlp=64, vocab=96):
+  return ModelConfig(vocab_size=vocab, d_model=16, num_layers=1, num_heads=heads,
+                     num_kv_heads=kv_heads, head_dim=4, mlp_dim=mlp)
+
+
+@pytest.mark.parametrize("cfg, devices, shape", [
+    (_cfg(), 8, (2, 4)),  # 4 kv heads: weights over 4 devices, rows over 2
+    (_cfg(kv_heads=8), 8, (1, 8)),
+    (_cfg(kv_heads=1), 8, (8, 1)),  # one kv head: rows only
+    (_cfg(vocab=97), 8, (8, 1)),  # an odd vocabulary cannot be split
+    (_cfg(heads=6, kv_heads=3, mlp=12), 6, (2, 3)),
+])
+def test_decode_mesh_splits_weights_as_far_as_the_model_divides(cfg, devices, shape):
+  mesh = cpu_host.decode_mesh(cfg, jax.devices()[:devices])
+  assert (mesh.shape["data"], mesh.shape["fsdp"], mesh.shape["tensor"]) == (shape[0], 1,
+                                                                            shape[1])
+
+
+def test_default_mesh_of_a_checkpoint_unless_gin_names_one(tmp_path):
+  with open(tmp_path / "config.json", "w", encoding="utf-8") as f:
+    json.dump(_cfg().to_hf_config(), f)
+  assert dict(loading.default_mesh(str(tmp_path)).shape) == {"data": 2, "fsdp": 1,
+                                                              "tensor": 4}
+  with gin.unlock_config():
+    gin.bind_parameter("make_mesh.shape", {"data": -1})
+  try:
+    assert dict(loading.default_mesh(str(tmp_path)).shape) == {"data": 8, "fsdp": 1,
+                                                                "tensor": 1}
+  finally:
+    gin.clear_config()
