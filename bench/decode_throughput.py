@@ -78,7 +78,8 @@ def main() -> None:
     rules = parallel.logical_axis_rules()
     meshes = {"rows_split": parallel.make_mesh({"data": -1}),
               "weights_split": cpu_host.decode_mesh(model.cfg)}
-    sharded = {name: (hf.load_hf_model(directory, mesh, rules), (mesh, rules))
+    sharded = {f"{mesh.size}_devices_{name}": (hf.load_hf_model(directory, mesh, rules),
+                                                (mesh, rules))
                for name, mesh in meshes.items()}
   # The peer at its best: one torch thread can beat several on a loaded host.
   thread_counts = sorted({1, torch.get_num_threads()})
@@ -103,8 +104,7 @@ def main() -> None:
       return run
 
     ours = {"1_device": run_pinchjax(model, None)}
-    ours.update({f"{sharding[0].size}_devices_{name}": run_pinchjax(m, sharding)
-                 for name, (m, sharding) in sharded.items()})
+    ours.update({name: run_pinchjax(m, sharding) for name, (m, sharding) in sharded.items()})
     times, outs = best_times(list(ours.values()) +
                              [run_transformers(t) for t in thread_counts], args.repeats)
     theirs = outs[-1][:, args.prompt_len:].tolist()
