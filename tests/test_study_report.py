@@ -4,7 +4,9 @@ import os
 import numpy as np
 import pytest
 
-from pinchjax.study import findings, grid, report, runner
+from pinchjax.judge import protocol, scoring
+from pinchjax.judge import verdicts as V
+from pinchjax.study import findings, grid, report, results, runner
 from pinchjax.study.results import Results
 
 N = 200  # items per cell: a score of v% is v*2 ones (paired items line up by position)
@@ -22,14 +24,40 @@ IF = {  # config -> IF in en, fi, cs, zh
 SHARE = {"en": 0.5, "fi": 0.1, "cs": 0.2, "zh": 0.2}
 
 
+# Slot verdicts of an item's two games (candidate in A, then in B) for its score.
+_GAMES = {1.0: (V.A, V.B), 0.0: (V.B, V.A), 0.5: (V.TIE, V.TIE)}
+
+
+def game_verdicts(model, baseline, lang, items, in_language=lambda i: True):
+  """The two judge games of each item (id -> score), as the judge writes them."""
+  out = []
+  for n, (id_, score) in enumerate(items.items()):
+    for slot, verdict in zip((V.A, V.B), _GAMES[score]):
+      out.append(protocol.GameVerdict(
+          id=id_, lang=lang, candidate_run=model, baseline_run=baseline, candidate_slot=slot,
+          verdict=verdict, strength=int(verdict != V.TIE), source=protocol.JUDGE, error=None,
+          raw=f"[[{'C' if verdict == V.TIE else verdict}]]", probs=None, cached=False,
+          judge_id="fixture", prompt_id="sxs-v1", prompt_hash="h", key=id_,
+          candidate_chars=10, baseline_chars=10, candidate_detected=lang,
+          baseline_detected=lang, candidate_in_language=in_language(n),
+          baseline_in_language=True))
+  return out
+
+
+def write_judged_cell(step, out_dir, items, accuracy, in_language=lambda i: True):
+  """A judge step's cell.json through the study's own writer, from judge verdicts."""
+  p = step.params
+  vs = game_verdicts(p["model"], p["baseline"], p["lang"], items, in_language)
+  return {"cell": results.write_cell(out_dir, p["model"], p["lang"], p["baseline"], vs,
+                                     scoring.score(vs, n_boot=10), accuracy)}
+
+
 def _judge(step, inputs, out_dir):
   cfg, lang = step.params["model"].rsplit("_s", 1)[0], step.params["lang"]
   value = IF[cfg][LANGS.index(lang)]
   items = {f"{i:03d}": 1.0 if i < 2 * value else 0.0 for i in range(N)}
-  runner.write_json(os.path.join(out_dir, "cell.json"), {
-      "model": step.params["model"], "lang": lang, "baseline": step.params["baseline"],
-      "items": items, "accuracy": value / 100, "fidelity": 0.8 if cfg == "base" else 1.0})
-  return {"cell": "cell.json"}
+  return write_judged_cell(step, out_dir, items, value / 100,
+                           lambda i: cfg != "base" or i < 0.8 * N)
 
 
 def _noop(step, inputs, out_dir):
@@ -132,11 +160,7 @@ def test_seeds_are_averaged_item_by_item(tmp_path):
     value = 20 if step.params["model"] != step.params["baseline"] else 50
     value += 10 * seed * (value != 50)  # seed 1 scores 10 points more off the diagonal
     items = {f"{i:03d}": 1.0 if i < 2 * value else 0.0 for i in range(N)}
-    runner.write_json(os.path.join(out_dir, "cell.json"), {
-        "model": step.params["model"], "lang": step.params["lang"],
-        "baseline": step.params["baseline"], "items": items, "accuracy": None,
-        "fidelity": None})
-    return {"cell": "cell.json"}
+    return write_judged_cell(step, out_dir, items, None)
 
   study = grid.Study(name="seeds", dataset="toy", evalset="toy_eval", languages=("en", "fi"),
                      experiments=("mono",), seeds=(0, 1))

@@ -15,6 +15,7 @@ import numpy as np
 
 from pinchjax.judge import bootstrap
 from pinchjax.judge import fidelity
+from pinchjax.judge import health
 from pinchjax.judge import protocol
 
 
@@ -38,7 +39,8 @@ def item_scores(verdicts: Sequence[protocol.GameVerdict]) -> dict[str, dict[str,
 
 def score(verdicts: Sequence[protocol.GameVerdict], *, n_boot: int = 1000, seed: int = 0,
           level: float = 0.95) -> dict[str, Any]:
-  """Per-language and macro SxS scores with bootstrap intervals, diagnostics and fidelity.
+  """Per-language and macro SxS scores with bootstrap intervals, diagnostics, the judge's
+  health (pinchjax.judge.health: reliable or not, and why) and fidelity.
 
   Items with an unreadable or failed game are left out of the score and counted
   (`unscored`), never guessed.
@@ -63,6 +65,7 @@ def score(verdicts: Sequence[protocol.GameVerdict], *, n_boot: int = 1000, seed:
   scored = [100 * float(v.mean()) for v in values.values() if len(v)]
   first = [v for v in verdicts if v.candidate_slot == protocol.CANDIDATE_FIRST]
   head = verdicts[0]
+  diagnostics = protocol.diagnostics(verdicts, items)
   return {
       "candidate_run": head.candidate_run, "baseline_run": head.baseline_run,
       "judge_id": head.judge_id, "prompt_id": head.prompt_id, "prompt_hash": head.prompt_hash,
@@ -70,7 +73,8 @@ def score(verdicts: Sequence[protocol.GameVerdict], *, n_boot: int = 1000, seed:
       "per_language": per_language,
       "macro": {"score": float(np.mean(scored)) if scored else None,
                 "ci": _percent(macro_ci), "languages": len(scored)},
-      "diagnostics": protocol.diagnostics(verdicts, items),
+      "diagnostics": diagnostics,
+      "health": health.assess(diagnostics, head.candidate_run == head.baseline_run),
       "fidelity": {
           "candidate": fidelity.summarize(
               [v.lang for v in first],

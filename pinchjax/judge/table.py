@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pinchjax.judge import health
+
 
 def _num(x: float | None, fmt: str = "{:.1f}") -> str:
   return "-" if x is None else fmt.format(x)
@@ -34,4 +36,7 @@ def render(scores: dict[str, Any]) -> str:
       f"preference {_num(d['first_slot_preference'], '{:.2f}')}, parse errors "
       f"{d['parse_errors']}, failed calls {d['failures']}, cached {d['cached_games']}/"
       f"{d['judge_games']}, mean length ratio {_num(d['mean_length_ratio'], '{:.2f}')}")
+  h = scores["health"]
+  lines.append(f"identical pairs (tied without a call) {_num(h['identical_share'], '{:.0%}')}; "
+               f"judge reliable: {health.verdict(h)}")
   return "\n".join(lines)

@@ -63,4 +63,7 @@ def main(args: argparse.Namespace) -> int:
     print(f"FAILED {step_id}: {run.manifest['steps'][step_id]['error']}")
   path = report.build(results)
   print(f"report: {path}")
-  return 0 if summary.ok else 1
+  unreliable = report.unreliable_judges(results)  # scores no finding may rest on
+  for line in unreliable:
+    print(line)
+  return 0 if summary.ok and not unreliable else 1

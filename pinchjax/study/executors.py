@@ -16,7 +16,7 @@ Outputs, relative to the step's directory:
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from typing import Sequence
 
 import gin
 import numpy as np
@@ -90,20 +90,16 @@ def judge(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
           ) -> dict[str, str]:
   # pylint: disable=import-outside-toplevel
   from pinchjax.judge import cli as judge_cli
-  from pinchjax.judge import protocol, verdict_io
+  from pinchjax.judge import verdict_io
   p = step.params
   candidate = inputs[f"infer/{p['model']}/{p['lang']}"]["generations"]
   baseline = inputs[f"infer/{p['baseline']}/{p['lang']}"]["generations"]
   configure(step, inputs)
   scores = judge_cli.judge_run(candidate, out_dir, baseline=baseline, progress=False)
   verdicts = verdict_io.read_verdicts(os.path.join(out_dir, "verdicts.jsonl"))
-  items = {i.id: i.score for i in protocol.items(verdicts) if i.score is not None}
-  cell: dict[str, Any] = {
-      "model": p["model"], "lang": p["lang"], "baseline": p["baseline"], "items": items,
-      "accuracy": _accuracy(p.get("checker"), candidate),
-      "fidelity": scores["fidelity"]["candidate"]["share"]}
-  runner.write_json(os.path.join(out_dir, results.CELL), cell)
-  return {"cell": results.CELL, "scores": "scores.json", "verdicts": "verdicts.jsonl"}
+  cell = results.write_cell(out_dir, p["model"], p["lang"], p["baseline"], verdicts, scores,
+                            _accuracy(p.get("checker"), candidate))
+  return {"cell": cell, "scores": "scores.json", "verdicts": "verdicts.jsonl"}
 
 
 def default() -> dict[str, runner.Executor]:

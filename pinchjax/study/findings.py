@@ -1,7 +1,9 @@
 """The paper's headline findings, each checked against a study's results with its numbers.
 
 A verdict is `holds`, `partly`, `does not hold` or `not measured` (the study lacks the runs).
-The thresholds that turn the paper's words into numbers are stated in each `rule`.
+The thresholds that turn the paper's words into numbers are stated in each `rule`. A finding
+that needs a score from a cell whose judge is unreliable gets no verdict at all: it is `not
+measured: judge unreliable in N cells`, since its rule speaks of languages it cannot see.
 """
 from __future__ import annotations
 
@@ -192,5 +194,18 @@ ALL: tuple[Callable[[Results], Finding], ...] = (
     transfer, pinch_one, uniform_vs_mono, num_languages, pretraining_share, fidelity)
 
 
+def _unreliable(r: Results, f: Finding) -> Finding:
+  """`f` without its verdict, naming the unreliable judge steps it asked for."""
+  steps = sorted(j.step for key in r.unreliable_asked for j in r.unreliable[key])
+  return Finding(f.claim, f.rule, "needs cells whose judge is unreliable (see Judge health): "
+                 + ", ".join(f"`{s}`" for s in steps),
+                 f"{UNMEASURED}: judge unreliable in {len(steps)} cells")
+
+
 def check_all(r: Results) -> list[Finding]:
-  return [f(r) for f in ALL]
+  out = []
+  for check in ALL:
+    r.unreliable_asked.clear()
+    f = check(r)
+    out.append(_unreliable(r, f) if r.unreliable_asked else f)
+  return out

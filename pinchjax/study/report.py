@@ -1,17 +1,20 @@
 """report.md and its figures for a study's results directory.
 
-Written to `RESULTS_DIR/report/`: report.md (the headline findings with their verdicts and
-numbers, then one section per experiment with its table and figure) and the PNGs it links.
-Scores are IF_L(M) = SxS(M, M_L) in percent with 95% bootstrap intervals; checker accuracy
-and language fidelity are shares of responses in percent.
+Written to `RESULTS_DIR/report/`: report.md (the judge's health, the headline findings with
+their verdicts and numbers, then one section per experiment with its table and figure, and
+every judge step's health at the end) and the PNGs it links. Scores are IF_L(M) =
+SxS(M, M_L) in percent with 95% bootstrap intervals; checker accuracy and language fidelity
+are shares of responses in percent. Cells whose judge is unreliable (pinchjax.judge.health)
+are left out of every score, table and finding.
 """
 from __future__ import annotations
 
 import os
 from typing import Sequence
 
+from pinchjax.judge import health
 from pinchjax.study import figures, findings
-from pinchjax.study.results import Estimate, Results
+from pinchjax.study.results import Estimate, Judged, Results
 
 REPORT_DIR = "report"
 
@@ -47,6 +50,43 @@ def _steps(r: Results) -> list[str]:
   return lines + [""] if len(lines) > 2 else lines
 
 
+def _health_rows(judged: Sequence[Judged]) -> list[str]:
+  def row(j: Judged) -> list[str]:
+    h = j.health
+    return [f"`{j.step}`", "-" if h["judge_games"] is None else str(h["judge_games"]),
+            *(_pct(h[name]) for name in health.RATES),
+            health.verdict(h) if j.reliable else f"**{health.verdict(h)}**"]
+  return _table(("judge step", "judge calls", "parse errors %", "failed calls %",
+                 "position consistency %", "first-slot preference %", "identical pairs %",
+                 "reliable"), [row(j) for j in judged])
+
+
+def _limits(r: Results) -> str:
+  limits = sorted({(j.health.get("max_error_rate"), j.health.get("max_identical_share"))
+                   for j in r.judged} - {(None, None)})
+  return "; ".join(f"{_pct(e)}% and {_pct(i)}%" for e, i in limits) or "-"
+
+
+def _health_summary(r: Results) -> list[str]:
+  bad = [j for j in r.judged if not j.reliable]
+  lines = ["## Judge health", "",
+           f"{len(r.judged)} judge steps, {len(r.judged) - len(bad)} reliable, {len(bad)} "
+           "unreliable. A judge step is unreliable when its unreadable (parse errors) and failed "
+           "judge calls exceed `judge_health.max_error_rate` of its calls, or when more than "
+           "`judge_health.max_identical_share` of its pairs tie as identical responses without "
+           f"a call (here {_limits(r)}; the model judged against itself is exempt from the "
+           "second). An unreliable cell is left out of every score, table and finding below; "
+           "a finding that needs one is not measured. Every step's numbers are in "
+           "[Judge health of every step](#judge-health-of-every-step).", ""]
+  return lines + (_health_rows(bad) if bad else [])
+
+
+def unreliable_judges(results_dir: str) -> list[str]:
+  """One line per unreliable judge step of a results directory: which, and why."""
+  return [f"UNRELIABLE {j.step}: {'; '.join(j.health['reasons'])}"
+          for j in Results(results_dir).judged if not j.reliable]
+
+
 def _findings(r: Results) -> list[str]:
   rows = [(f.claim, f.here, f"**{f.verdict}**", f.rule) for f in findings.check_all(r)]
   return ["## Headline findings of the paper, in these results", "",
@@ -63,7 +103,9 @@ def _mono(r: Results, out: str) -> list[str]:
            "language. The diagonal is 50 by construction.", ""]
   if figures.transfer_heatmap(r, os.path.join(out, "transfer_heatmap.png")):
     lines += ["![transfer heatmap](transfer_heatmap.png)", ""]
-  rows = [[f"mono_{t}"] + [f"{m[t][l]:.1f}" if l in m[t] else "-" for l in langs]
+  rows = [[f"mono_{t}"] + [f"{m[t][l]:.1f}" if l in m[t] else
+                           "unreliable" if (f"mono_{t}", l) in r.unreliable else "-"
+                           for l in langs]
           for t in langs if t in m]
   lines += _table(["tuned on"] + langs, rows)
   rows = [[f"mono_{t}"] + [_pct(r.metric(f"mono_{t}", l, "accuracy")) for l in langs]
@@ -154,12 +196,13 @@ def build(results_dir: str) -> str:
            f"{', '.join(s['languages'])} (seen: {', '.join(s['seen'])}; unseen: "
            f"{', '.join(s['unseen']) or 'none'}); seeds {s['seeds']}; "
            f"{len(s['models'])} models, {len(r.cells)} scored (model, language) cells.", "",
-           *_steps(r), *_findings(r), *_mono(r, out),
+           *_steps(r), *_health_summary(r), *_findings(r), *_mono(r, out),
            *_sweep(r, out, "pinch", figures.pinch_groups(r), "Pinch sweep", "pinch_curve.png",
                    figures.pinch_curve),
            *_sweep(r, out, "seen", figures.seen_groups(r), "Pinch over the seen languages",
                    "seen_curve.png", figures.seen_curve),
-           *_num_langs(r, out), *_pairs(r), *_base(r), *_fidelity(r, out)]
+           *_num_langs(r, out), *_pairs(r), *_base(r), *_fidelity(r, out),
+           "## Judge health of every step", "", *_health_rows(r.judged)]
   path = os.path.join(out, "report.md")
   with open(path, "w", encoding="utf-8") as f:
     f.write("\n".join(lines))
