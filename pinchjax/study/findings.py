@@ -166,12 +166,15 @@ def pretraining_share(r: Results) -> Finding:
            "score and its share of pre-training data.")
   rule = "|r| < 0.3 over the languages with a cross-lingual score and a known share"
   shares = r.study.get("pretraining_share") or {}
+  needs = Finding(claim, rule, "needs Study.pretraining_share that differs between at least "
+                  "3 languages of the monolingual matrix", UNMEASURED)
+  if not shares:  # before reading any score: the judge is not what is missing
+    return needs
   cross = cross_lingual(r)
   langs = [l for l in cross if l in shares]
   x, y = np.array([shares[l] for l in langs]), np.array([cross[l] for l in langs])
   if len(langs) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-    return Finding(claim, rule, "needs Study.pretraining_share that differs between at least "
-                   "3 languages of the monolingual matrix", UNMEASURED)
+    return needs
   rho = float(np.corrcoef(x, y)[0, 1])
   here = f"r = {rho:.2f} over {len(langs)} languages"
   return Finding(claim, rule, here, HOLDS if abs(rho) < 0.3 else NO)
@@ -199,7 +202,8 @@ def _unreliable(r: Results, f: Finding) -> Finding:
   steps = sorted(j.step for key in r.unreliable_asked for j in r.unreliable[key])
   return Finding(f.claim, f.rule, "needs cells whose judge is unreliable (see Judge health): "
                  + ", ".join(f"`{s}`" for s in steps),
-                 f"{UNMEASURED}: judge unreliable in {len(steps)} cells")
+                 f"{UNMEASURED}: judge unreliable in {len(steps)} cell"
+                 + ("s" if len(steps) > 1 else ""))
 
 
 def check_all(r: Results) -> list[Finding]:

@@ -25,8 +25,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
   return [line(header), "|" + "---|" * len(header), *map(line, rows), ""]
 
 
-def _est(e: Estimate | None) -> str:
-  return "-" if e is None else str(e)
+def _est(e: Estimate | None, r: Results | None = None, cfg: str = "",
+         langs: Sequence[str] = ()) -> str:
+  """The estimate; without one, `unreliable` when the judge of one of its cells is."""
+  if e is not None:
+    return str(e)
+  return "unreliable" if r and any((cfg, l) in r.unreliable for l in langs) else "-"
 
 
 def _pct(x: float | None) -> str:
@@ -103,8 +107,7 @@ def _mono(r: Results, out: str) -> list[str]:
            "language. The diagonal is 50 by construction.", ""]
   if figures.transfer_heatmap(r, os.path.join(out, "transfer_heatmap.png")):
     lines += ["![transfer heatmap](transfer_heatmap.png)", ""]
-  rows = [[f"mono_{t}"] + [f"{m[t][l]:.1f}" if l in m[t] else
-                           "unreliable" if (f"mono_{t}", l) in r.unreliable else "-"
+  rows = [[f"mono_{t}"] + [f"{m[t][l]:.1f}" if l in m[t] else _est(None, r, f"mono_{t}", [l])
                            for l in langs]
           for t in langs if t in m]
   lines += _table(["tuned on"] + langs, rows)
@@ -129,7 +132,8 @@ def _sweep(r: Results, out: str, experiment: str, groups: dict[str, list[str]], 
     for p, e in pts:
       by_p.setdefault(p, {})[label] = e
   cfgs = dict(r.sweep(experiment))
-  rows = [[f"{p:g}" + (f" ({cfgs[p]})" if cfgs[p] == "mono_en" else "")] + [_est(by_p[p].get(label)) for label in groups]
+  rows = [[f"{p:g}" + (f" ({cfgs[p]})" if cfgs[p] == "mono_en" else "")]
+          + [_est(by_p[p].get(label), r, cfgs[p], langs) for label, langs in groups.items()]
           + [_pct(_mean_metric(r, cfgs[p], langs, "accuracy")) for langs in groups.values()]
           for p in sorted(by_p)]
   header = (["P"] + [f"IF {label}" for label in groups]
@@ -146,7 +150,8 @@ def _num_langs(r: Results, out: str) -> list[str]:
            "K seen languages, budget split evenly, per ordering.", ""]
   if figures.num_languages_curve(r, os.path.join(out, "num_languages.png")):
     lines += ["![number of languages](num_languages.png)", ""]
-  rows = [[f"k{k}_o{o}", str(k), str(o), _est(r.score(cfg, r.study["unseen"]))]
+  unseen = r.study["unseen"]
+  rows = [[f"k{k}_o{o}", str(k), str(o), _est(r.score(cfg, unseen), r, cfg, unseen)]
           for (k, o), cfg in r.configs("num_langs")]
   return lines + _table(["model", "K", "ordering", "IF unseen average"], rows)
 
@@ -158,7 +163,7 @@ def _pairs(r: Results) -> list[str]:
   rows = []
   for (l1, l2), cfg in configs:
     others = [l for l in r.languages if l not in (l1, l2)]
-    rows.append([f"{l1}+{l2}", _est(r.score(cfg, others)),
+    rows.append([f"{l1}+{l2}", _est(r.score(cfg, others), r, cfg, others),
                  _pct(_mean_metric(r, cfg, others, "accuracy"))])
   return ["## Bilingual pairs", "", "Average over the languages outside each pair.", "",
           *_table(["pair", "IF others", "accuracy others"], rows)]
