@@ -2,6 +2,7 @@
 some judges cannot be trusted: the report's health table flags them, findings that need them
 get no verdict, and `pinchjax study` exits 1 naming them."""
 import os
+import shutil
 
 import gin
 import pytest
@@ -141,6 +142,28 @@ def test_report_shows_the_health_table_first(results_dir):
   # average) unreliable.
   row = next(l for l in text.splitlines() if l.startswith("| 10 |"))
   assert row.startswith("| 10 | 74.5 [") and row.endswith("| unreliable | - | - |")
+
+
+def test_cells_written_before_they_carried_health(results_dir, tmp_path):
+  d = str(tmp_path / "old")
+  shutil.copytree(results_dir, d)
+  manifest = runner.read_json(os.path.join(d, runner.MANIFEST))
+  for step_id, entry in manifest["steps"].items():
+    if entry["kind"] == "judge":
+      path = os.path.join(d, "steps", step_id, "cell.json")
+      runner.write_json(path, {k: v for k, v in runner.read_json(path).items() if k != "judge"})
+  del manifest["steps"]["judge/mono_en_s0/fi"]["outputs"]["scores"]  # nothing to assess
+  runner.write_json(os.path.join(d, runner.MANIFEST), manifest)
+  r = Results(d)
+  # The others are assessed from their scores.json, as the judge step would have.
+  assert sorted(j.step for j in r.judged if not j.reliable) == sorted(
+      UNRELIABLE + ("judge/mono_en_s0/fi",))
+  old = {j.step: j.health for j in r.judged}
+  assert old["judge/pinch_p0_s0/fi"]["reasons"] == {
+      j.step: j.health for j in Results(results_dir).judged}["judge/pinch_p0_s0/fi"]["reasons"]
+  assert old["judge/mono_en_s0/fi"]["reasons"] == [
+      "no judge diagnostics recorded (judge/mono_en_s0/fi: no 'judge' in cell.json, no "
+      "scores.json)"]
 
 
 def _study_cli(tmp_path, monkeypatch, *overrides):
