@@ -99,7 +99,8 @@ def test_unreliable_cells_are_flagged_and_unscored(results_dir):
   assert health["judge/mono_en_s0/en"]["self_comparison"]
   # The judge's own score of the broken cell: the 10 identical ties, 50.0 [50, 50].
   scores = runner.read_json(os.path.join(results_dir, "steps/judge/mono_fi_s0/en/scores.json"))
-  assert scores["per_language"]["en"]["score"] == 50.0 and scores["per_language"]["en"]["ci"] == [50, 50]
+  en = scores["per_language"]["en"]
+  assert en["score"] == 50.0 and en["ci"] == [50, 50]
   assert r.score("mono_fi", "en") is None and not r.has("mono_fi", "en")
   assert r.score("pinch_p10", ["en", "fi"]) is None  # no average hides a language
   # Kept at 4% parse errors: items 2..49 score, even ones won, odd ones tied.
