@@ -154,3 +154,11 @@ def test_judge_command_reports_health(tmp_path, capsys):
   assert run("--gin.judge_health.max_error_rate=0.1") == 0
   assert json.loads((tmp_path / "out" / "scores.json").read_text())["health"]["reliable"]
   assert "judge reliable: yes" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("judge", ["verifiable", "toyworld"])
+def test_checker_judges_trust_identical_ties(judge):
+  # A checker would tie two identical responses itself; its read errors still count.
+  cli.parse_gin([f"gin/judges/{judge}.gin"], [])
+  assert assess(judging(identical=40))["reliable"]
+  assert not assess(judging(identical=40, parse_errors=2))["reliable"]  # 2 of 20 calls
