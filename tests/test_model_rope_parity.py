@@ -154,3 +154,22 @@ def test_inverse_frequencies_are_transformers_float32_ones(theta, head_dim, scal
   assert ours.dtype == np.float32
   ulps = ours.view(np.int32).astype(np.int64) - expected.view(np.int32)
   assert np.abs(ulps).max() <= 1 and np.count_nonzero(ulps) <= 1, ulps
+
+
+def test_rope_settings_without_a_transformers_equivalent_are_errors():
+  qwen = ModelConfig(family="qwen2", qkv_bias=True, rope_theta=1e6, sliding_window=WINDOW,
+                     layer_pattern=("global", "local"))
+  assert qwen.to_hf_config()["rope_parameters"] == {"rope_type": "default", "rope_theta": 1e6}
+  with pytest.raises(ValueError, match="local_rope_theta must be None"):
+    qwen.replace(local_rope_theta=1e4).to_hf_config()
+  gemma = ModelConfig(family="gemma3", activation="gelu_tanh", rope_theta=1e6,
+                      rope_scaling="linear", rope_factor=8.0, sliding_window=WINDOW,
+                      layer_pattern=("local", "global"))
+  with pytest.raises(ValueError, match="unscaled RoPE: set local_rope_theta"):
+    gemma.to_hf_config()
+  assert gemma.replace(local_rope_theta=1e4).to_hf_config()["rope_parameters"] == {
+      "full_attention": {"rope_type": "linear", "rope_theta": 1e6, "factor": 8.0},
+      "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}}
+  with pytest.raises(ValueError, match="one entry per layer type"):
+    ModelConfig.from_hf_config({**_gemma3(None).to_dict(),
+                                "rope_parameters": {"rope_type": "default", "rope_theta": 1e6}})
