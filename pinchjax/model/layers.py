@@ -57,9 +57,10 @@ def rope_inv_freq(cfg: ModelConfig, kind: str) -> np.ndarray:
   ours is correctly rounded, torch's vectorised powf can be 1 ulp off on rare entries.
   """
   f32 = np.float32
-  gemma_local = kind == "local" and cfg.local_rope_theta is not None
-  theta = cfg.local_rope_theta if gemma_local else cfg.rope_theta
-  scaling = "none" if gemma_local else cfg.rope_scaling
+  # Sliding-window layers have their own, unscaled base (Gemma 3) or the global RoPE.
+  own_base = kind == "local" and cfg.local_rope_theta is not None
+  theta = cfg.local_rope_theta if own_base else cfg.rope_theta
+  scaling = "none" if own_base else cfg.rope_scaling
   exponent = np.arange(0, cfg.head_dim, 2, dtype=f32) / f32(cfg.head_dim)
   power = (np.float64(f32(theta)) ** exponent.astype(np.float64)).astype(f32)
   inv = f32(1) / power
