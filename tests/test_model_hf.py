@@ -38,7 +38,11 @@ FAMILIES = {
 
 
 def _hf_model(family, out_dir):
-  config = FAMILIES[family]()
+  return save_random_model(FAMILIES[family](), out_dir)
+
+
+def save_random_model(config, out_dir):
+  """A transformers model of `config` with random weights, saved to out_dir."""
   config._attn_implementation = "eager"
   torch.manual_seed(0)
   model = transformers.AutoModelForCausalLM.from_config(config).eval()

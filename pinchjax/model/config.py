@@ -47,7 +47,8 @@ class ModelConfig:
     rope_scaling: "none", "linear" (positions / factor) or "llama3" (frequency bands).
     rope_factor: scaling factor for "linear" and "llama3".
     rope_low_freq_factor, rope_high_freq_factor, rope_original_max_len: Llama 3 bands.
-    local_rope_theta: RoPE base of sliding-window layers (never scaled, as in Gemma 3).
+    local_rope_theta: RoPE base of sliding-window layers, which are then never scaled (Gemma
+      3); None: they use the global layers' RoPE, scaling included (Qwen 2).
     sliding_window: window of "local" layers: a query at p sees keys in (p - window, p].
     layer_pattern: kinds of the layers, "global" or "local", repeated cyclically over the
       layers (Gemma 3: five "local" then one "global").
@@ -86,7 +87,7 @@ class ModelConfig:
   rope_low_freq_factor: float = 1.0
   rope_high_freq_factor: float = 4.0
   rope_original_max_len: int = 8192
-  local_rope_theta: float = 10_000.0
+  local_rope_theta: float | None = None
   sliding_window: int | None = None
   layer_pattern: tuple[str, ...] = ("global",)
   query_scale: float | None = None

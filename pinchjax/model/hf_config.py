@@ -119,10 +119,8 @@ def hf_from_fields(cfg: "ModelConfig") -> dict[str, Any]:
               attention_bias=cfg.qkv_bias,
               query_pre_attn_scalar=_int_if_whole(cfg.query_scale or cfg.head_dim),
               final_logit_softcapping=cfg.final_logit_softcap,
-              rope_parameters={
-                  "full_attention": global_rope,
-                  "sliding_attention": {"rope_type": "default",
-                                        "rope_theta": cfg.local_rope_theta}})
+              rope_parameters={"full_attention": global_rope,
+                               "sliding_attention": _gemma_local_rope(cfg)})
     if cfg.out_bias != cfg.qkv_bias:
       raise ValueError("Gemma 3 has one attention_bias: qkv_bias must equal out_bias")
   else:
@@ -134,11 +132,23 @@ def hf_from_fields(cfg: "ModelConfig") -> dict[str, Any]:
     if "local" in kinds:
       if family != "qwen2":
         raise ValueError("only Gemma 3 and Qwen2 have sliding-window layers in HF")
+      if cfg.local_rope_theta is not None:
+        raise ValueError("Qwen2 sliding-window layers share the global RoPE: "
+                         "local_rope_theta must be None")
       hf["use_sliding_window"] = True
       hf["max_window_layers"] = kinds.index("local")
   hf["layer_types"] = ["sliding_attention" if k == "local" else "full_attention" for k in kinds]
   hf["sliding_window"] = cfg.sliding_window if "local" in kinds else None
   return hf
+
+
+def _gemma_local_rope(cfg: "ModelConfig") -> dict[str, Any]:
+  """transformers' Gemma 3 never scales the RoPE of its sliding-window layers."""
+  if cfg.local_rope_theta is not None:
+    return {"rope_type": "default", "rope_theta": cfg.local_rope_theta}
+  if cfg.rope_scaling != "none" and "local" in cfg.layer_pattern:
+    raise ValueError("Gemma 3 sliding-window layers take an unscaled RoPE: set local_rope_theta")
+  return {"rope_type": "default", "rope_theta": cfg.rope_theta}
 
 
 def _int_if_whole(x: float) -> float | int:
@@ -178,8 +188,13 @@ def _scaling_fields(params: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _rope_fields(hf: Mapping[str, Any], gemma: bool) -> dict[str, Any]:
+  """RoPE fields. Only Gemma 3 gives its sliding-window layers their own (unscaled) RoPE;
+  Qwen 2 runs every layer with the one rotary embedding of the config."""
   params = hf.get("rope_parameters")
-  if gemma and params and "full_attention" in params:  # 5.x: one dict per layer type
+  if gemma and params:  # 5.x: one dict per layer type
+    if "full_attention" not in params:
+      raise ValueError("config.json rope_parameters of a Gemma 3 model needs one entry per "
+                       "layer type (full_attention, sliding_attention)")
     glob, local = params["full_attention"], params.get("sliding_attention") or {}
     if _scaling_fields(local)["rope_scaling"] != "none":
       raise ValueError("config.json: scaled RoPE on sliding_attention layers is not supported")

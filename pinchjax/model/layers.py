@@ -49,25 +49,35 @@ class RMSNorm(nnx.Module):
 
 
 def rope_inv_freq(cfg: ModelConfig, kind: str) -> np.ndarray:
-  """Inverse frequencies [head_dim / 2] of a layer kind, with the config's scaling applied
-  to global layers only (Gemma 3 scales global layers, never the local ones)."""
-  dim = cfg.head_dim
-  theta = cfg.local_rope_theta if kind == "local" else cfg.rope_theta
-  inv = 1.0 / theta ** (np.arange(0, dim, 2, dtype=np.float64) / dim)
-  scaling = "none" if kind == "local" else cfg.rope_scaling
+  """Inverse frequencies [head_dim / 2] of a layer kind.
+
+  Computed in float32 in the order of operations of transformers' modeling_rope_utils, so
+  that the angles position * inv_freq agree bit for bit: one ulp of a high frequency is
+  1e-4 of a logit by position 9,000. The one step not reproduced exactly is the power:
+  ours is correctly rounded, torch's vectorised powf can be 1 ulp off on rare entries.
+  """
+  f32 = np.float32
+  # Sliding-window layers have their own, unscaled base (Gemma 3) or the global RoPE.
+  own_base = kind == "local" and cfg.local_rope_theta is not None
+  theta = cfg.local_rope_theta if own_base else cfg.rope_theta
+  scaling = "none" if own_base else cfg.rope_scaling
+  exponent = np.arange(0, cfg.head_dim, 2, dtype=f32) / f32(cfg.head_dim)
+  power = (np.float64(f32(theta)) ** exponent.astype(np.float64)).astype(f32)
+  inv = f32(1) / power
   if scaling == "linear":
-    inv = inv / cfg.rope_factor
+    inv = inv / f32(cfg.rope_factor)
   elif scaling == "llama3":
-    # Llama 3.1: long wavelengths divided by the factor, short ones kept, a smooth band between.
-    low_wavelen = cfg.rope_original_max_len / cfg.rope_low_freq_factor
-    high_wavelen = cfg.rope_original_max_len / cfg.rope_high_freq_factor
-    wavelen = 2 * math.pi / inv
-    smooth = ((cfg.rope_original_max_len / wavelen - cfg.rope_low_freq_factor)
-              / (cfg.rope_high_freq_factor - cfg.rope_low_freq_factor))
-    mid = (1 - smooth) * inv / cfg.rope_factor + smooth * inv
-    inv = np.where(wavelen > low_wavelen, inv / cfg.rope_factor,
-                   np.where(wavelen < high_wavelen, inv, mid))
-  return inv.astype(np.float32)
+    # Llama 3.1: long wavelengths divided by the factor, short ones kept, a smooth band
+    # between. torch evaluates `scalar / tensor` as reciprocal(tensor) * scalar.
+    factor, low, high = f32(cfg.rope_factor), cfg.rope_low_freq_factor, cfg.rope_high_freq_factor
+    old_len = cfg.rope_original_max_len
+    wavelen = f32(1) / inv * f32(2 * math.pi)
+    scaled = np.where(wavelen > f32(old_len / low), inv / factor, inv)
+    smooth = (f32(1) / wavelen * f32(old_len) - f32(low)) / f32(high - low)
+    mid = (f32(1) - smooth) * scaled / factor + smooth * scaled
+    medium = ~(wavelen < f32(old_len / high)) & ~(wavelen > f32(old_len / low))
+    inv = np.where(medium, mid, scaled)
+  return inv
 
 
 def apply_rope(x: jax.Array, positions: jax.Array, inv_freq: np.ndarray) -> jax.Array:
