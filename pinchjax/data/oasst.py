@@ -5,10 +5,10 @@ Both exports are read: the flat message file (`*.messages.jsonl`, one message a 
 `synthetic`, `review_result`, ...) and the tree file (`*.trees.jsonl`: `message_tree_id`,
 `tree_state`, `prompt` with nested `replies`). Selection follows the dataset's own export
 tools: deleted and synthetic messages and messages that failed review (`review_result`
-false) are not used, and a tree export keeps only trees in state "ready_for_export" (each
-switchable through OasstSelection; the state is the root's `tree_state`). Each usable root prompt in the wanted language becomes
-one record with its best reply: reviewed before unreviewed, then the lowest `rank`, unranked
-last, file order on ties. id = "oasst-{prompt message_id}".
+false) are not used, and only trees in state "ready_for_export" (the root's `tree_state`)
+are (each switchable through OasstSelection). Each usable root prompt in the wanted language
+becomes one record with its best reply: reviewed before unreviewed, then the lowest `rank`,
+unranked last, file order on ties. id = "oasst-{prompt message_id}".
 
 Every message is accounted for: in a record, in `ReadResult.filtered` by reason, or skipped.
 The message graph is checked first: a duplicate `message_id`, a message that is its own
