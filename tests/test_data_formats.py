@@ -4,7 +4,7 @@ import json
 import gin
 import pytest
 
-from pinchjax.data import canonical, formats, oasst, paperset
+from pinchjax.data import canonical, deepjson, formats, oasst, paperset
 from pinchjax.data.canonical import Record, RecordError
 
 
@@ -303,3 +303,39 @@ def test_build_paper_set_selection(tmp_path):
   assert recs == paperset.build_paper_set(lima, oasst, n_lima=3, n_oasst=4)[0]
   with pytest.raises(ValueError, match="5 usable distinct English OASST prompts, 6 needed"):
     paperset.build_paper_set(lima, oasst, n_lima=3, n_oasst=6)
+
+
+def test_json_arrays_with_bom_and_malformed_arrays_name_the_line(tmp_path):
+  rows = [{"instruction": "Say hi", "input": "", "output": "Hi"},
+          {"instruction": "Count", "input": "1 2", "output": "3"}]
+  f = tmp_path / "a.json"
+  f.write_bytes(b"\xef\xbb\xbf" + json.dumps(rows, indent=1).encode())
+  assert [r.instruction for r in formats.read_alpaca(str(f), "en").records] == [
+      "Say hi", "Count\n\n1 2"]
+  for text, problem in (('[{"instruction": "a", "output": "b"},\n]', "line 2 column 1 "
+                         r"\(Illegal trailing comma"),
+                        ('[{"instruction": "a", "output": "b"}\n{"x": 1}]', "line 2 column 1 "
+                         r"\(Expecting ',' delimiter"),
+                        ('[{"instruction": "a", "output": "b"}] [', "text after the closing")):
+    f.write_text(text)
+    with pytest.raises(RecordError, match=f"a.json: malformed JSON array.*{problem}"):
+      formats.read_alpaca(str(f), "en")
+
+
+@pytest.mark.parametrize("text", [
+    '{"a": [1, 2.5, -3e2, {"b": null}], "c": "x\\u00e9\\n", "d": {}, "e": [], "f": true}',
+    '[false, "", [[[]]], {"k": {"k": {"k": 0}}}]', '"plain"', '  7  '])
+def test_deep_json_stack_parser_matches_json(text):
+  assert deepjson._decode_with_stack(text, len(text) - len(text.lstrip()))[0] == json.loads(text)
+
+
+def test_deep_json_errors_like_json():
+  for bad in ('{"a" 1}', "[1 2]", "{1: 2}", "[", "[tru]"):
+    with pytest.raises(json.JSONDecodeError):
+      deepjson._decode_with_stack(bad, 0)
+  value, depth = deepjson.loads("[" * 5000 + "]" * 5000), 1
+  while value:
+    value, depth = value[0], depth + 1
+  assert depth == 5000
+  with pytest.raises(json.JSONDecodeError, match="Extra data"):
+    deepjson.loads("[" * 5000 + "]" * 5000 + "]")

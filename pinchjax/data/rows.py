@@ -73,6 +73,8 @@ def _array_items(path: str, on_error: OnError, skipped: Skipped) -> Iterator[tup
       n, idx = n + 1, _WS.match(text, end).end()
       if text[idx:idx + 1] == ",":
         idx = _WS.match(text, idx + 1).end()
+        if text[idx:idx + 1] == "]":
+          raise json.JSONDecodeError("Illegal trailing comma before end of array", text, idx)
       elif text[idx:idx + 1] != "]":
         raise json.JSONDecodeError("Expecting ',' delimiter", text, idx)
   except json.JSONDecodeError as e:
