@@ -91,8 +91,10 @@ def _check_graph(path: str, messages: list[_Message]) -> tuple[dict[str, _Messag
   order = {}
   for pos, m in enumerate(messages):
     if m.id in by_id:
+      first = by_id[m.id].loc
+      where = f"line {first}" if isinstance(first, int) else first
       errors.append((pos, RecordError(path, m.loc, "message_id", f"duplicate message_id "
-                                      f"{m.id!r} (first at {by_id[m.id].loc})")))
+                                      f"{m.id!r} (first at {where})")))
     elif m.parent == m.id:
       errors.append((pos, RecordError(path, m.loc, "parent_id",
                                       f"message {m.id!r} is its own parent")))
