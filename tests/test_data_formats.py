@@ -161,7 +161,7 @@ def test_oasst_nested_tree_export_and_malformed(tmp_path):
 
 GRAPH_ERRORS = {
     "duplicate": ([oasst_msg("a1", "p1", "assistant", "again", rank=1)],
-                  r"m.jsonl:3: field 'message_id' duplicate message_id 'a1' \(first at 2\)"),
+                  r"m.jsonl:3: field 'message_id' duplicate message_id 'a1' \(first at line 2\)"),
     "self-parent": ([oasst_msg("s1", "s1", "assistant", "me", rank=1),
                      oasst_msg("s2", "s1", "prompter", "below me")],
                     r"m.jsonl:3: field 'parent_id' message 's1' is its own parent"),

@@ -34,6 +34,7 @@ from pinchjax.data import registry, rows
 from pinchjax.judge import records
 
 CANONICAL_MAP = tuple(f for f in mapped.FIELDS if f != "run")
+GENERATIONS_MAP = tuple(f for f in mapped.FIELDS if f != "source")
 
 
 OASST_FLAGS = {  # flag -> the OasstSelection binding it aliases
@@ -92,7 +93,7 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _import_generations(args: argparse.Namespace) -> int:
-  mapping = mapped.parse_map(args.map)
+  mapping = mapped.parse_map(args.map, GENERATIONS_MAP)
   if "response" not in mapping:
     raise ValueError("--map must map the model's output, e.g. output=output")
   ids = None
