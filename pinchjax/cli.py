@@ -113,8 +113,20 @@ def build_parser(commands: dict[str, str] | None = None) -> argparse.ArgumentPar
   return parser
 
 
+def _unwrapped(error: BaseException) -> BaseException:
+  """The error a gin configurable raised: gin re-raises it as a proxy of the same type whose
+  message adds "In call to configurable ..." and which loses an OSError's file name; the
+  original is the proxy's __context__."""
+  inner = error.__context__
+  while (inner is not None and type(inner).__name__ == type(error).__name__
+         and str(error).startswith(str(inner))):
+    error, inner = inner, inner.__context__
+  return error
+
+
 def one_line(error: BaseException) -> str:
   """An error as one line: an OSError as "PATH: problem", anything else its message."""
+  error = _unwrapped(error)
   if isinstance(error, OSError) and error.filename is not None:
     # For a rename (os.replace) the destination is the path the user named.
     name = str(error.filename if error.filename2 is None else error.filename2)

@@ -247,6 +247,10 @@ def test_filesystem_errors_are_one_line_and_debug_shows_the_traceback(tmp_path, 
                       out_path)
     assert (rc, err) == (1, expected)
   assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "blocker"]  # no stray temp
+  # Raised inside a gin configurable (register_all, judge_run): still the path and problem.
+  rc, _, err = _run(capsys, "--languages", str(tmp_path / "langs.tsv"), "data", "import",
+                    "--format", "alpaca", "--lang", "en", src, str(tmp_path / "o.jsonl"))
+  assert (rc, err) == (1, f"error: {tmp_path / 'langs.tsv'}: No such file or directory\n")
   rc, _, err = _run(capsys, "--debug", "data", "import", "--format", "alpaca", "--lang", "en",
                     str(tmp_path / "missing.jsonl"), str(tmp_path / "o.jsonl"))
   assert rc == 1 and "Traceback (most recent call last)" in err and "FileNotFoundError" in err

@@ -139,7 +139,7 @@ def _ensure_registered(name: str, data_dir: str | None, vocab: str | None,
       pass
   dataset = registry.dataset_dir_for(name, data_dir)
   if dataset is None:
-    raise SystemExit(f"no dataset directory under {data_dir} matches {name!r}")
+    raise ValueError(f"{data_dir}: no dataset directory matches {name!r}")
   # Counting needs no tokenizer; a stand-in vocabulary keeps `stats` free of model files.
   vocabulary = vocab if vocab else seqio.PassThroughVocabulary(size=1, eos_id=1)
   if os.path.isdir(os.path.join(data_dir, dataset, "train")):
