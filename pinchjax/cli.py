@@ -11,9 +11,10 @@ Every subcommand lives in the module of its stage and registers itself through a
 are applied after all files. Gin files are looked up relative to the working directory, then
 the repository root, so `include 'gin/models/x.gin'` works from anywhere.
 
-Two more flags work anywhere on every command: `--languages FILE` (repeatable) registers the
-languages of a TSV/JSON file for the run, an alias of the gin binding
-`register_all.files` (pinchjax.languages); `--debug` shows the traceback of an error. Without
+Two more flags work anywhere on every command: `--languages FILE.tsv|FILE.json`
+(repeatable) registers the languages of the file for the run, an alias of the gin binding
+`register_all.files` (pinchjax.languages; other values are left to the command, such as
+`data toyworld --languages en,fi`); `--debug` shows the traceback of an error. Without
 it, a user error (bad input: ValueError and the project's errors built on it, such as
 RecordError and UnknownLanguageError; a file-system error: OSError) is one line on stderr
 and exit status 1 (2 for an unknown language code, a usage error).
@@ -70,22 +71,29 @@ def split_gin_args(argv: Sequence[str]) -> tuple[list[str], list[str], list[str]
   return files, bindings, rest
 
 
+LANGUAGE_FILE_SUFFIXES = (".tsv", ".json")
+
+
 def split_global_flags(argv: Sequence[str]) -> tuple[bool, list[str], list[str]]:
-  """(--debug given, --languages files, the other arguments)."""
+  """(--debug given, --languages files, the other arguments).
+
+  `--languages` is global only with a .tsv or .json file: a command may have a flag of that
+  name for a list of codes (`data toyworld --languages en,fi`), which stays the command's.
+  """
   debug, language_files, rest = False, [], []
-  it = iter(argv)
-  for arg in it:
+  i = 0
+  while i < len(argv):
+    arg = argv[i]
+    value = (arg.split("=", 1)[1] if arg.startswith("--languages=") else
+             argv[i + 1] if arg == "--languages" and i + 1 < len(argv) else None)
     if arg == "--debug":
       debug = True
-    elif arg == "--languages":
-      try:
-        language_files.append(next(it))
-      except StopIteration:
-        raise SystemExit("--languages needs a file name") from None
-    elif arg.startswith("--languages="):
-      language_files.append(arg.split("=", 1)[1])
+    elif value is not None and value.lower().endswith(LANGUAGE_FILE_SUFFIXES):
+      language_files.append(value)
+      i += arg == "--languages"  # the value was the next argument
     else:
       rest.append(arg)
+    i += 1
   return debug, language_files, rest
 
 

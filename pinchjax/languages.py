@@ -88,10 +88,10 @@ def _fields(row: Any, where: str) -> tuple[str, str, str, str]:
 
 def load_file(path: str) -> list[tuple[str, str, str, str]]:
   """Language rows from a file: JSON (a list of {code, name, family, script} objects or of
-  4-item lists) if it ends in .json, else TSV (one language a line in that column order; an
+  4-item lists) if its name ends in .json, else TSV (one language a line in that column order; an
   optional header line "code name family script"; blank and # lines are ignored)."""
   with open(path, encoding="utf-8-sig") as f:
-    if path.endswith(".json"):
+    if path.lower().endswith(".json"):
       try:
         rows = json.load(f)
       except json.JSONDecodeError as e:
@@ -126,7 +126,7 @@ def get(code: str) -> Language:
   except KeyError:
     raise UnknownLanguageError(
         f"unknown language code {code!r}; known codes: {', '.join(sorted(_REGISTRY))}. "
-        "Register it for a run with --languages FILE (TSV or JSON rows of code, name, "
+        "Register it for a run with --languages FILE.tsv|FILE.json (rows of code, name, "
         "family, script) or --gin.register_all.languages=\"[('xx', 'Name', 'Family', "
         "'Script')]\"") from None
 

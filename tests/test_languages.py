@@ -72,3 +72,11 @@ def test_language_file_errors_name_file_and_row(tmp_path, name, text, error):
   path.write_text(text, encoding="utf-8")
   with pytest.raises(ValueError, match=error):
     languages.register_all(files=[str(path)])
+
+
+def test_languages_flag_is_global_only_for_a_language_file():
+  from pinchjax import cli  # pylint: disable=import-outside-toplevel
+  assert cli.split_global_flags(["data", "toyworld", "--languages", "en,fi", "--debug"]) == (
+      True, [], ["data", "toyworld", "--languages", "en,fi"])
+  assert cli.split_global_flags(["--languages", "a.tsv", "judge", "--languages=b.JSON", "-x"]) \
+      == (False, ["a.tsv", "b.JSON"], ["judge", "-x"])
