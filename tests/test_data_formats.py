@@ -4,7 +4,7 @@ import json
 import gin
 import pytest
 
-from pinchjax.data import canonical, deepjson, formats, oasst, paperset
+from pinchjax.data import canonical, deepjson, formats, mapped, oasst, paperset
 from pinchjax.data.canonical import Record, RecordError
 
 
@@ -339,3 +339,27 @@ def test_deep_json_errors_like_json():
   assert depth == 5000
   with pytest.raises(json.JSONDecodeError, match="Extra data"):
     deepjson.loads("[" * 5000 + "]" * 5000 + "]")
+
+
+def test_field_map_paths_ids_and_errors(tmp_path):
+  f = _jsonl(tmp_path / "qa.jsonl", [
+      {"question": "What is 2+2?", "answers": [{"text": "4"}], "context": "arithmetic"},
+      {"question": "Capital of Italy?", "answers": [{"text": "Rome"}, {"text": "Roma"}]},
+      {"question": "Broken", "answers": "not a list"},
+      {"question": "No answer", "answers": []},
+  ])
+  mapping = mapped.parse_map("instruction=question, input=context, output=answers.-1.text")
+  assert mapping == {"instruction": "question", "input": "context",
+                     "response": "answers.-1.text"}
+  res = mapped.read_mapped(f, mapping, "en", on_error="skip")
+  assert [(r.id, r.instruction, r.response) for r in res.records] == [
+      ("row-0", "What is 2+2?\n\narithmetic", "4"), ("row-1", "Capital of Italy?", "Roma")]
+  assert res.skipped.counts == {
+      "response: path 'answers.-1.text': cannot take '-1' of a str": 1,
+      "response: is missing (mapped from 'answers.-1.text')": 1}
+  with pytest.raises(ValueError, match="field 'instruction' is mapped twice"):
+    mapped.parse_map("instruction=a,instruction=b")
+  with pytest.raises(ValueError, match="must map the instruction field"):
+    mapped.parse_map("output=a")
+  with pytest.raises(ValueError, match="give the file's language"):
+    mapped.read_mapped(f, {"instruction": "question"}, None)
