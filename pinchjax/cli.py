@@ -10,6 +10,14 @@ Every subcommand lives in the module of its stage and registers itself through a
 `--gin_file` is repeatable and files are applied in order; `--gin.BINDING=value` overrides
 are applied after all files. Gin files are looked up relative to the working directory, then
 the repository root, so `include 'gin/models/x.gin'` works from anywhere.
+
+Two more flags work anywhere on every command: `--languages FILE.tsv|FILE.json`
+(repeatable) registers the languages of the file for the run, an alias of the gin binding
+`register_all.files` (pinchjax.languages; other values are left to the command, such as
+`data toyworld --languages en,fi`); `--debug` shows the traceback of an error. Without
+it, a user error (bad input: ValueError and the project's errors built on it, such as
+RecordError and UnknownLanguageError; a file-system error: OSError) is one line on stderr
+and exit status 1 (2 for an unknown language code, a usage error).
 """
 from __future__ import annotations
 
@@ -17,9 +25,12 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 from typing import Callable, Sequence
 
 import gin
+
+from pinchjax import languages
 
 # command name -> module that defines `register(subparsers)` for it.
 COMMANDS: dict[str, str] = {
@@ -60,18 +71,48 @@ def split_gin_args(argv: Sequence[str]) -> tuple[list[str], list[str], list[str]
   return files, bindings, rest
 
 
+LANGUAGE_FILE_SUFFIXES = (".tsv", ".json")
+
+
+def split_global_flags(argv: Sequence[str]) -> tuple[bool, list[str], list[str]]:
+  """(--debug given, --languages files, the other arguments).
+
+  `--languages` is global only with a .tsv or .json file: a command may have a flag of that
+  name for a list of codes (`data toyworld --languages en,fi`), which stays the command's.
+  """
+  debug, language_files, rest = False, [], []
+  i = 0
+  while i < len(argv):
+    arg = argv[i]
+    value = (arg.split("=", 1)[1] if arg.startswith("--languages=") else
+             argv[i + 1] if arg == "--languages" and i + 1 < len(argv) else None)
+    if arg == "--debug":
+      debug = True
+    elif value is not None and value.lower().endswith(LANGUAGE_FILE_SUFFIXES):
+      language_files.append(value)
+      i += arg == "--languages"  # the value was the next argument
+    else:
+      rest.append(arg)
+    i += 1
+  return debug, language_files, rest
+
+
 def parse_gin(files: Sequence[str], bindings: Sequence[str]) -> None:
-  """Applies gin files then bindings, with the repository root on the search path."""
+  """Applies gin files then bindings, with the repository root on the search path, then
+  registers the languages they configure (languages.register_all)."""
   for path in (os.getcwd(), REPO_ROOT):
     gin.add_config_file_search_path(path)
   gin.parse_config_files_and_bindings(list(files), list(bindings), finalize_config=False)
+  languages.register_all()
 
 
 def build_parser(commands: dict[str, str] | None = None) -> argparse.ArgumentParser:
   parser = argparse.ArgumentParser(
       prog="pinchjax",
       description="Multilingual instruction tuning studies in JAX. Every subcommand "
-      "also takes --gin_file=FILE (repeatable) and --gin.NAME=VALUE overrides.")
+      "also takes --gin_file=FILE (repeatable), --gin.NAME=VALUE overrides, --languages FILE "
+      "(register languages: TSV/JSON rows of code, name, family, script) and --debug "
+      "(tracebacks instead of one-line errors).")
   sub = parser.add_subparsers(dest="command", metavar="COMMAND")
   sub.required = True
   for name, module in (commands or COMMANDS).items():
@@ -80,9 +121,51 @@ def build_parser(commands: dict[str, str] | None = None) -> argparse.ArgumentPar
   return parser
 
 
+def _unwrapped(error: BaseException) -> BaseException:
+  """The error a gin configurable raised: gin re-raises it as a proxy of the same type whose
+  message adds "In call to configurable ..." and which loses an OSError's file name; the
+  original is the proxy's __context__."""
+  inner = error.__context__
+  while (inner is not None and type(inner).__name__ == type(error).__name__
+         and str(error).startswith(str(inner))):
+    error, inner = inner, inner.__context__
+  return error
+
+
+def one_line(error: BaseException) -> str:
+  """An error as one line: an OSError as "PATH: problem", anything else its message."""
+  error = _unwrapped(error)
+  if isinstance(error, OSError) and error.filename is not None:
+    # For a rename (os.replace) the destination is the path the user named.
+    name = str(error.filename if error.filename2 is None else error.filename2)
+    if isinstance(error, (FileExistsError, NotADirectoryError)):
+      # makedirs and open say "File exists" / "Not a directory": name the file in the way.
+      path = os.path.abspath(name)
+      while path != os.path.dirname(path) and not os.path.exists(path):
+        path = os.path.dirname(path)
+      if os.path.exists(path) and not os.path.isdir(path):
+        return f"{name}: {path} is a file, not a directory"
+    return f"{name}: {error.strerror or error}"
+  return " ".join(str(error).split()) or type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-  argv = list(sys.argv[1:] if argv is None else argv)
+  debug, language_files, argv = split_global_flags(
+      list(sys.argv[1:] if argv is None else argv))
+  try:
+    return _run(argv, language_files)
+  except (ValueError, OSError) as e:
+    if debug:
+      traceback.print_exc()
+    else:
+      print(f"error: {one_line(e)}", file=sys.stderr)
+    return 2 if isinstance(e, languages.UnknownLanguageError) else 1
+
+
+def _run(argv: list[str], language_files: list[str]) -> int:
   files, bindings, rest = split_gin_args(argv)
+  if language_files:
+    bindings.append(f"pinchjax.languages.register_all.files = {language_files!r}")
   if not rest or rest[0] in ("-h", "--help") or rest[0] not in COMMANDS:
     build_parser().parse_args(rest)  # prints help or the unknown-command error
     return 2

@@ -45,8 +45,10 @@ def test_report_command(tmp_path, capsys):
   assert "| mono_fi | 35.0 | 50.0 | 25.0 | 15.0 |" in open(path).read()
   with pytest.raises(SystemExit):
     cli.main(["report"])  # the results directory is required
-  with pytest.raises(FileNotFoundError, match="study.json"):
-    cli.main(["report", str(tmp_path / "missing")])
+  capsys.readouterr()
+  assert cli.main(["report", str(tmp_path / "missing")]) == 1  # one line, no traceback
+  err = capsys.readouterr().err
+  assert err.startswith("error: ") and "study.json" in err and err.count("\n") == 1
 
 
 @pytest.mark.parametrize("name, steps, models, cells", [

@@ -17,6 +17,7 @@ and counted by reason in a `Skipped` tally, which callers print; nothing is drop
 """
 from __future__ import annotations
 
+import codecs
 import collections
 import dataclasses
 import json
@@ -25,6 +26,7 @@ from typing import Any, Callable, Iterable, Iterator, Literal, Mapping, Sequence
 
 from pinchjax import atomic_file
 from pinchjax import languages
+from pinchjax.data import deepjson
 
 OnError = Literal["raise", "skip"]
 FIELDS = ("id", "lang", "instruction", "response", "source")
@@ -95,15 +97,34 @@ def handle(error: RecordError, on_error: OnError, skipped: Skipped | None) -> No
 
 def iter_json_lines(path: str, on_error: OnError = "raise", skipped: Skipped | None = None
                     ) -> Iterator[tuple[int, Any]]:
-  """(1-based line number, parsed value) for each non-blank line of a JSONL file."""
-  with open(path, encoding="utf-8") as f:
-    for lineno, line in enumerate(f, 1):
+  """(1-based line number, parsed value) for each non-blank line of a JSONL file.
+
+  A UTF-8 byte-order mark is allowed; a line that is not UTF-8, or not JSON, is a RecordError
+  (skippable) naming the line, and for bad bytes their offset in the file.
+  """
+  offset = 0
+  with open(path, "rb") as f:
+    for lineno, raw in enumerate(f, 1):
+      start, offset = offset, offset + len(raw)
+      if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+        raw, start = raw[len(codecs.BOM_UTF8):], start + len(codecs.BOM_UTF8)
+      try:
+        line = raw.decode("utf-8")
+      except UnicodeDecodeError as e:
+        handle(RecordError(path, lineno, None, invalid_utf8(e, start)), on_error, skipped)
+        continue
       if not line.strip():
         continue
       try:
-        yield lineno, json.loads(line)
+        yield lineno, deepjson.loads(line)
       except json.JSONDecodeError as e:
         handle(RecordError(path, lineno, None, f"malformed JSON ({e.msg})"), on_error, skipped)
+
+
+def invalid_utf8(error: UnicodeDecodeError, start: int) -> str:
+  """The problem text for bytes that are not UTF-8; `start`: file offset of error.object."""
+  bad = error.object[error.start:error.start + 1].hex()
+  return f"not valid UTF-8 at byte offset {start + error.start} (byte 0x{bad}: {error.reason})"
 
 
 def make_record(path: str, line: int | None, *, id: Any, lang: Any, instruction: Any,

@@ -1,12 +1,18 @@
-"""`pinchjax data import | build-paper-set | stats | show | toyworld`.
+"""`pinchjax data import | import-generations | build-paper-set | stats | show | toyworld`.
 
   pinchjax data import --format lima --lang en train.jsonl data/lima/train/en.jsonl
+  pinchjax data import --format json --map instruction=prompt,id=id --lang fi prompts.jsonl \
+      data/evalset/test/fi.jsonl
+  pinchjax data import-generations --map instruction=instruction,output=output,run=generator \
+      --run gpt4 --lang en --ids-from data/alpacafarm/test/en.jsonl outputs.json gpt4.jsonl
   pinchjax data build-paper-set --lima lima/train.jsonl --oasst oasst1.messages.jsonl \
       data/paper/train/en.jsonl
   pinchjax data stats --data-dir data --mixture paper_pinch_p1 --json
   pinchjax data show --data-dir data --mixture toy_pinch_p10 --vocab toy.model --template toy
   pinchjax data toyworld --out data --seed 0
 
+Imports refuse an empty result (--allow-empty writes one) and a file whose records are
+mostly in another language than --lang (pinchjax.data.langcheck; --no-lang-check).
 `stats` and `show` use the gin-configured registration when it has the name; otherwise they
 register the dataset directory the name starts with under --data-dir (stats needs no
 vocabulary: it only counts examples).
@@ -17,36 +23,103 @@ import argparse
 import json
 import os
 import sys
+from typing import Callable
 
+import gin
 import seqio
 
-from pinchjax.data import canonical, chat, formats, paperset, pipeline, registry
+from pinchjax import languages
+from pinchjax.data import canonical, chat, formats, langcheck, mapped, paperset, pipeline
+from pinchjax.data import registry, rows
+from pinchjax.judge import records
+
+CANONICAL_MAP = tuple(f for f in mapped.FIELDS if f != "run")
+GENERATIONS_MAP = tuple(f for f in mapped.FIELDS if f != "source")
+
+
+OASST_FLAGS = {  # flag -> the OasstSelection binding it aliases
+    "--keep-deleted": ("skip_deleted", False), "--keep-synthetic": ("skip_synthetic", False),
+    "--keep-failed-review": ("skip_failed_review", False),
+    "--any-tree-state": ("tree_state", None)}
+
+
+def _bind_oasst_flags(args: argparse.Namespace) -> None:
+  for flag, (name, value) in OASST_FLAGS.items():
+    if getattr(args, flag[2:].replace("-", "_")):
+      gin.bind_parameter(f"pinchjax.data.oasst.OasstSelection.{name}", value)
+
+
+def _checked(args: argparse.Namespace, result: rows.ReadResult,
+             text: Callable[[canonical.Record], str]) -> list[str]:
+  """Refuses an empty result (unless --allow-empty) and a file in another language (unless
+  --no-lang-check); returns notes for the report."""
+  if not result.records and not args.allow_empty:
+    why = ("the file has no rows" if not result.skipped.total and not result.filtered
+           else f"{result.skipped.total} rows skipped, {sum(result.filtered.values())} not "
+           "selected")
+    raise canonical.RecordError(args.input, None, None, f"no records to write ({why}); pass "
+                                "--allow-empty to write an empty file")
+  if args.no_lang_check:
+    return [f"{args.input}: language not checked (--no-lang-check)"]
+  return langcheck.check(args.input, result.records, text)
+
+
+def _report(args: argparse.Namespace, result: rows.ReadResult, written: int,
+            notes: list[str]) -> None:
+  print("\n".join([result.summary(), *notes]), file=sys.stderr)
+  print(json.dumps({"output": args.output, "written": written, **result.to_json(),
+                    "notes": notes}))
 
 
 def _import(args: argparse.Namespace) -> int:
-  try:
+  if (args.format == "json") != (args.map is not None):
+    raise ValueError("--map goes with --format json, and --format json needs --map")
+  if args.format != "json" and args.lang is None:
+    raise ValueError(f"--format {args.format} needs --lang")
+  _bind_oasst_flags(args)
+  if args.format == "json":
+    lang = None if args.lang is None else languages.check(args.lang)
+    result = mapped.read_mapped(args.input, mapped.parse_map(args.map, CANONICAL_MAP), lang,
+                                args.on_error)
+  else:
     result = formats.read(args.format, args.input, args.lang, args.on_error)
-    if args.align_with:
-      base = canonical.read_jsonl(args.align_with, "raise", require_response=False)
-      canonical.aligned_ids({"base": base, args.lang: result.records}, "base",
-                            lambda l: args.align_with if l == "base" else args.input)
-  except canonical.RecordError as e:
-    print(f"error: {e}", file=sys.stderr)
-    return 1
-  n = canonical.write_jsonl(args.output, result.records)
-  print(result.summary(), file=sys.stderr)
-  print(json.dumps({"output": args.output, "written": n, **result.to_json()}))
+  notes = _checked(args, result, lambda r: f"{r.instruction}\n{r.response}")
+  if args.align_with:
+    base = canonical.read_jsonl(args.align_with, "raise", require_response=False)
+    canonical.aligned_ids({"base": base, "new": result.records}, "base",
+                          lambda l: args.align_with if l == "base" else args.input)
+  _report(args, result, canonical.write_jsonl(args.output, result.records), notes)
+  return 0
+
+
+def _import_generations(args: argparse.Namespace) -> int:
+  mapping = mapped.parse_map(args.map, GENERATIONS_MAP)
+  if "response" not in mapping:
+    raise ValueError("--map must map the model's output, e.g. output=output")
+  ids = None
+  if args.ids_from:
+    ids = {r.instruction: r.id
+           for r in canonical.read_jsonl(args.ids_from, "raise", require_response=False)}
+  lang = None if args.lang is None else languages.check(args.lang)
+  result = mapped.read_mapped(args.input, mapping, lang, args.on_error, run=args.run, ids=ids)
+  notes = _checked(args, result, lambda r: r.instruction)  # the response's is judged later
+  # The generation record pinchjax infer writes (pinchjax.infer.writer); what decoded it is
+  # unknown, so decode_config names the file and the per-response fields are null.
+  config = {"imported_from": args.input}
+  gens = [records.check({"id": r.id, "lang": r.lang, "instruction": r.instruction,
+                         "response": r.response, "run": args.run, "decode_config": config,
+                         "finish_reason": None, "num_tokens": None}, f"{args.input}: {r.id}")
+          for r in result.records]
+  records.write(args.output, gens)
+  _report(args, result, len(gens), notes)
   return 0
 
 
 def _build_paper_set(args: argparse.Namespace) -> int:
-  try:
-    records, report = paperset.build_paper_set(args.lima, args.oasst, args.n_lima,
-                                               args.n_oasst, args.on_error)
-  except ValueError as e:  # RecordError included: bad rows, or too few usable examples
-    print(f"error: {e}", file=sys.stderr)
-    return 1
-  canonical.write_jsonl(args.output, records)
+  _bind_oasst_flags(args)
+  recs, report = paperset.build_paper_set(args.lima, args.oasst, args.n_lima, args.n_oasst,
+                                          args.on_error)
+  canonical.write_jsonl(args.output, recs)
   print(json.dumps({"output": args.output, **report}, indent=2))
   return 0
 
@@ -66,7 +139,7 @@ def _ensure_registered(name: str, data_dir: str | None, vocab: str | None,
       pass
   dataset = registry.dataset_dir_for(name, data_dir)
   if dataset is None:
-    raise SystemExit(f"no dataset directory under {data_dir} matches {name!r}")
+    raise ValueError(f"{data_dir}: no dataset directory matches {name!r}")
   # Counting needs no tokenizer; a stand-in vocabulary keeps `stats` free of model files.
   vocabulary = vocab if vocab else seqio.PassThroughVocabulary(size=1, eos_id=1)
   if os.path.isdir(os.path.join(data_dir, dataset, "train")):
@@ -116,17 +189,51 @@ def _show(args: argparse.Namespace) -> int:
   return 0
 
 
+def _input_flags(p: argparse.ArgumentParser) -> None:
+  p.add_argument("--on-error", default="raise", choices=["raise", "skip"],
+                 help="skip: count bad rows (bad JSON, bad UTF-8, bad fields) and go on")
+  p.add_argument("--allow-empty", action="store_true",
+                 help="write an empty output rather than fail when no record is usable")
+  p.add_argument("--no-lang-check", action="store_true",
+                 help="do not check that the majority language of the records is --lang")
+  p.add_argument("input")
+  p.add_argument("output")
+
+
+def _oasst_flags(p: argparse.ArgumentParser) -> None:
+  for flag, (name, value) in OASST_FLAGS.items():
+    p.add_argument(flag, action="store_true",
+                   help=f"oasst: alias of --gin.OasstSelection.{name}={value}")
+
+
 def register(parser: argparse.ArgumentParser) -> None:
   sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
   p = sub.add_parser("import", help="a dataset layout -> canonical JSONL")
-  p.add_argument("--format", required=True, choices=sorted(formats.READERS))
-  p.add_argument("--lang", required=True, help="language of the file (ISO 639-1)")
-  p.add_argument("--on-error", default="raise", choices=["raise", "skip"])
+  p.add_argument("--format", required=True, choices=sorted([*formats.READERS, "json"]),
+                 help="a known layout, or json: any JSON array/JSONL layout through --map")
+  p.add_argument("--map", help="with --format json: FIELD=PATH pairs, e.g. instruction=prompt,"
+                 f"response=output,id=id (fields: {', '.join(CANONICAL_MAP)}; dotted paths "
+                 "such as conversation.0.text; without id, ids are row-N)")
+  p.add_argument("--lang", help="language of the file (ISO 639-1); with --format json it may "
+                 "come from a mapped lang field instead")
   p.add_argument("--align-with", help="canonical file whose ids this file must match exactly")
-  p.add_argument("input")
-  p.add_argument("output")
+  _input_flags(p)
+  _oasst_flags(p)
   p.set_defaults(func=_import)
+
+  p = sub.add_parser("import-generations",
+                     help="model outputs made elsewhere -> a generations file pinchjax judge "
+                     "reads")
+  p.add_argument("--map", required=True, help="FIELD=PATH pairs: instruction and output "
+                 "required; input, id, lang, run optional (run=generator keeps the rows of "
+                 "--run only)")
+  p.add_argument("--run", required=True, help="the run name the outputs are judged under")
+  p.add_argument("--lang", help="language of the file, unless a lang field is mapped")
+  p.add_argument("--ids-from", help="canonical evaluation set: each output takes the id of "
+                 "the instruction it answers, so it pairs with pinchjax runs on that set")
+  _input_flags(p)
+  p.set_defaults(func=_import_generations)
 
   p = sub.add_parser("build-paper-set", help="1,000 LIMA + 3,640 OASST English pairs")
   p.add_argument("--lima", required=True)
@@ -134,6 +241,7 @@ def register(parser: argparse.ArgumentParser) -> None:
   p.add_argument("--n-lima", type=int, default=1000)
   p.add_argument("--n-oasst", type=int, default=3640)
   p.add_argument("--on-error", default="raise", choices=["raise", "skip"])
+  _oasst_flags(p)
   p.add_argument("output")
   p.set_defaults(func=_build_paper_set)
 

@@ -3,9 +3,10 @@
 Selection (deterministic, no randomness):
 1. LIMA: the first `n_lima` rows of the LIMA train file in file order, first user/assistant
    pair of each (the released train.jsonl has 1,000 single-turn rows, then 30 multi-turn).
-2. OpenAssistant: English root prompts with their best-ranked assistant reply (see
-   formats.read_oasst), in file order, skipping a prompt whose normalised text (case-folded,
-   whitespace collapsed) repeats an earlier LIMA or OASST prompt; the first `n_oasst` are kept.
+2. OpenAssistant: usable English root prompts with their best reviewed, best-ranked
+   assistant reply (see pinchjax.data.oasst, whose OasstSelection gin bindings apply), in
+   file order, skipping a prompt whose normalised text (case-folded, whitespace collapsed)
+   repeats an earlier LIMA or OASST prompt; the first `n_oasst` are kept.
 Fewer usable examples than asked is an error that gives the counts.
 """
 from __future__ import annotations
