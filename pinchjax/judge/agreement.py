@@ -128,22 +128,28 @@ def summarize(items: Sequence[Rated], n_boot: int = 1000, seed: int = 0,
           "per_language": per_language}
 
 
-def render(summary: Mapping[str, Any]) -> str:
-  """A terminal (and markdown-friendly) table of `summarize`'s dict."""
-  def pct(d: Mapping[str, Any] | None, name: str, fmt: str = "{:.1f}") -> str:
+def table_rows(summary: Mapping[str, Any]) -> list[tuple[str, ...]]:
+  """Header and one row per language of `summarize`'s dict (for the terminal and report)."""
+  def est(d: Mapping[str, Any] | None, name: str, fmt: str = "{:.1f}") -> str:
     if d is None or d[name] is None:
       return "-"
     ci = d[f"{name}_ci"]
     return fmt.format(d[name]) + ("" if ci is None else
                                   " [" + ", ".join(fmt.format(x) for x in ci) + "]")
 
-  rows = [("lang", "rated", "raters", "judge-human %", "w/o ties %", "kappa", "human-human %",
-           "kappa (human)")]
+  rows = [("lang", "rated pairs", "raters", "judge-human %", "w/o ties %", "kappa",
+           "human-human %", "kappa (humans)")]
   for lang, s in summary["per_language"].items():
     jh, hh = s["judge_human"], s["human_human"]
-    rows.append((lang, str(s["rated_pairs"]), str(len(s["raters"])), pct(jh, "agreement"),
-                 pct(jh, "agreement_without_ties"), pct(jh, "kappa", "{:.2f}"),
-                 pct(hh, "agreement"), pct(hh, "kappa", "{:.2f}")))
+    rows.append((lang, str(s["rated_pairs"]), str(len(s["raters"])), est(jh, "agreement"),
+                 est(jh, "agreement_without_ties"), est(jh, "kappa", "{:.2f}"),
+                 est(hh, "agreement"), est(hh, "kappa", "{:.2f}")))
+  return rows
+
+
+def render(summary: Mapping[str, Any]) -> str:
+  """A terminal table of `summarize`'s dict."""
+  rows = table_rows(summary)
   widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
   lines = [f"judge-human agreement ({summary['ci_level']:.0%} bootstrap intervals; ties are a "
            "third label, MT-Bench 'with ties')"]
