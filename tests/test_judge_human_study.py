@@ -5,6 +5,7 @@ import random
 
 import gin
 import pytest
+from test_judge_human import clean_gin  # noqa: F401  (autouse: gin cleared around each test)
 
 from pinchjax import cli
 from pinchjax.judge import records
@@ -12,17 +13,6 @@ from pinchjax.study import executors, grid, report, runner
 
 N = 40  # eval items per language
 LANGS = ("en", "fi")
-
-
-def checker(record, response):
-  return response.startswith("good")
-
-
-@pytest.fixture(autouse=True)
-def clean_gin():
-  gin.clear_config()
-  yield
-  gin.clear_config()
 
 
 def _train(step, inputs, out_dir):
@@ -49,7 +39,7 @@ def results_dir(tmp_path):
       name="human", dataset="toy", evalset="toy_eval", languages=LANGS, seen=LANGS,
       experiments=("mono",),
       judge={"gin_files": ["gin/judges/verifiable.gin"],
-             "bindings": [f"VerifiableBackend.checker = '{__name__}.checker'",
+             "bindings": ["VerifiableBackend.checker = 'test_judge_human.checker'",
                           "judge_run.n_boot = 10"]})
   d = str(tmp_path / "results")
   assert runner.Runner(grid.expand(study), d,
