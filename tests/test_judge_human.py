@@ -274,6 +274,7 @@ def test_bad_rows_are_all_named(tmp_path):
   for r in rows:
     r["label"] = "tie"
   rows[6]["label"] = " "
+  rows.append({c: "" for c in rows[0]})  # a blank row a spreadsheet left: skipped
   write_csv(tmp_path / "ann.csv", rows)
   summary = human_import.run(key, [("ann", str(ann))], n_boot=20)
   assert summary["unlabelled"] == {str(ann): {"ann": 1}} and summary["labels_read"] == 9

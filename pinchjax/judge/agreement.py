@@ -5,7 +5,9 @@ Labels are about the two runs, not the slots a rater saw: `candidate` (it is bet
 (pinchjax.judge.protocol): the same winner in both games names that run; a tie in either
 game, or a split (position bias), is a tie.
 
-Conventions (MT-Bench, Zheng et al. 2023, which the paper's 75-80% follow):
+Conventions. The paper reports judge-human agreement (en 79.5% ... he 75%)
+with the judge's both-orders verdict (inconsistent = tie) but states no rule for counting
+ties, so MT-Bench's (Zheng et al. 2023) is used, its "with ties" setup as the headline:
   - `agreement` ("with ties"): the share of votes on which the two sides give the same of the
     three labels; a tie agrees only with a tie. A vote is one (judge, rater) label pair for
     judge-human; for human-human, one pair of raters who both labelled the item (all pairs of

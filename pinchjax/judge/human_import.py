@@ -72,6 +72,8 @@ def read_labels(files: Sequence[tuple[str | None, str]], key: dict[str, Any]
   for name, path in files:
     skipped = unlabelled.setdefault(path, {})
     for where, row in _rows(path):
+      if not any(_text(row, c) for c in row):  # a blank row a spreadsheet left at the end
+        continue
       item_id, value = _text(row, "item_id"), _text(row, "label")
       rater = _text(row, "rater") or name
       if item_id not in items:
