@@ -49,7 +49,8 @@ def judged(tmp_path, n=60, langs=("en", "fi"), identical=0, seed=0):
     out = tmp_path / f"judged_{lang}"
     assert cli.main(["judge", "--candidate", str(tmp_path / f"cand_{lang}.jsonl"),
                      "--baseline", str(tmp_path / f"base_{lang}.jsonl"), "--out", str(out),
-                     "--judge", "verifiable", f"--gin.VerifiableBackend.checker='{__name__}.checker'",
+                     "--judge", "verifiable",
+                     f"--gin.VerifiableBackend.checker='{__name__}.checker'",
                      "--gin.judge_run.n_boot=10"]) == 0
     dirs[lang] = str(out)
     gin.clear_config()
