@@ -49,6 +49,7 @@ from pinchjax.data import canonical, chat, mixtures, sources, vocab as vocab_lib
 from pinchjax.data.sources import JsonlSource, layout_path  # part of this module's interface
 
 DEFAULT_PERCENTS = (0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+NEEDS_MISSING = "needs missing languages "  # + comma list: why a mixture is not registered
 
 
 def _fingerprint(config: dict[str, Any], files: Sequence[str]) -> str:
@@ -237,7 +238,7 @@ def mixture_plan(name: str, ids: Sequence[str], present: Sequence[str], *,
   for mixture, partition in list(plan.partitions.items()):
     missing = sorted(set(partition) - set(present))
     if missing:
-      plan.not_made[mixture] = f"needs missing languages {','.join(missing)}"
+      plan.not_made[mixture] = NEEDS_MISSING + ",".join(missing)
       del plan.partitions[mixture]
   return plan
 
