@@ -58,6 +58,7 @@ class _Problems:
     self.found: dict[tuple[str, str], list[str]] = {}
 
   def add(self, problem: str, fix: str, steps: Sequence[grid_lib.Step]) -> None:
+    problem = " ".join(l.strip() for l in problem.splitlines())  # one line, whatever raised it
     ids = self.found.setdefault((problem, fix), [])
     ids += [s.id for s in steps if s.id not in ids]
 
@@ -117,9 +118,10 @@ def tokenizer_problem(path: str) -> tuple[str, str] | None:
     return None
   if os.path.isdir(path) and os.path.isfile(os.path.join(path, "tokenizer.json")):
     return None
-  return (f"tokenizer {path} is not a sentencepiece .model, a tokenizer.json or a directory "
-          "holding one", "point TOKENIZER (register_configured.vocabulary) at the model's "
-          "tokenizer")
+  what = ("is not a sentencepiece .model, a tokenizer.json or a directory holding one"
+          if os.path.exists(path) else "does not exist")
+  return (f"tokenizer {path} {what}", "point TOKENIZER (register_configured.vocabulary) at the "
+          "model's tokenizer: " + STUDY_LEVEL.format(name="TOKENIZER"))
 
 
 def _missing_files(registered: Sequence[Any]) -> dict[str, str]:
