@@ -136,6 +136,11 @@ def _check_data(steps: Sequence[grid_lib.Step], study: grid_lib.Study,
   from pinchjax.data import registry  # pylint: disable=import-outside-toplevel
   data_dir = _bound("register_configured.data_dir") or os.environ.get("PINCHJAX_DATA_DIR")
   vocabulary = _bound("register_configured.vocabulary")
+  if vocabulary is None:
+    problems.add("no tokenizer is bound (register_configured.vocabulary)",
+                 "bind TOKENIZER: " + STUDY_LEVEL.format(name="TOKENIZER"), steps)
+  elif isinstance(vocabulary, str) and tokenizer_problem(vocabulary):
+    problems.add(*tokenizer_problem(vocabulary), steps)
   if data_dir is None:
     problems.add("no data directory is bound (register_configured.data_dir)",
                  "bind DATA_DIR: " + STUDY_LEVEL.format(name="DATA_DIR"), steps)
@@ -145,11 +150,6 @@ def _check_data(steps: Sequence[grid_lib.Step], study: grid_lib.Study,
                  "create it, or bind DATA_DIR to the data root: "
                  + STUDY_LEVEL.format(name="DATA_DIR"), steps)
     return
-  if vocabulary is None:
-    problems.add("no tokenizer is bound (register_configured.vocabulary)",
-                 "bind TOKENIZER: " + STUDY_LEVEL.format(name="TOKENIZER"), steps)
-  elif isinstance(vocabulary, str) and tokenizer_problem(vocabulary):
-    problems.add(*tokenizer_problem(vocabulary), steps)
   registered = {r.name: r for r in registry.register_configured(dry_run=True)}
   missing = _missing_files(registered.values())
   for step in steps:
