@@ -229,3 +229,24 @@ def test_results_default_outside_the_checkout(tmp_path, monkeypatch, capsys):
   summary = [l for l in capsys.readouterr().out.splitlines() if " steps (" in l]
   assert summary == [f"3 steps (1 models, 1 scored cells): 3 to run, 0 done in "
                      f"{tmp_path / 'all' / 'tiny'}"]
+
+
+def test_shipped_subset_study_registers_every_mixture_it_names(tmp_path, capsys, monkeypatch):
+  synthetic.write_parallel_set(str(tmp_path / "d"), "paper", N, LANGS)
+  synthetic.write_parallel_set(str(tmp_path / "d"), "alpacafarm", 6, LANGS, split="test")
+  monkeypatch.chdir(tmp_path)  # no models/ here
+  tokenizer = os.path.join(cli.REPO_ROOT, "toy_base", "vocab.model")
+  rc = cli.main(["study", "gin/studies/paper_subset.gin", "--dry-run", "--results",
+                 str(tmp_path / "r"), f"--gin.DATA_DIR='{tmp_path / 'd'}'",
+                 f"--gin.TOKENIZER='{tokenizer}'", "--gin.Study.budget=20"])
+  out = capsys.readouterr().out.splitlines()
+  # 18 tuned models (4 mono, 5 pinch, 2 more seen, 5 num_langs, 2 pairs) and the base;
+  # 57 cells (16 + 20 + 8 + 5 on Spanish + 2 pairs x 2 others + 4 of the base).
+  assert f"132 steps (19 models, 57 scored cells): 132 to run, 0 done in {tmp_path / 'r'}" in out
+  # Every mixture and task the grid names is registered: only the model and judge are missing.
+  assert [l.rsplit(" [", 1)[0] for l in out if l.startswith("PROBLEM")] == [
+      "PROBLEM model directory models/gemma-3-1b-pt (train.init_hf_dir) does not exist",
+      "PROBLEM model directory models/gemma-3-1b-pt (Study.base_checkpoint) does not exist",
+      "PROBLEM judge server http://127.0.0.1:8000/v1/models does not answer (ConnectError: "
+      "[Errno 111] Connection refused)"]
+  assert rc == 1

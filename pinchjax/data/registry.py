@@ -339,7 +339,7 @@ def register_configured(data_dir: str | None = None, datasets: Sequence[str] = (
           done.append(fn(n, data_dir, vocabulary, template, dry_run=True))
           continue
         except (OSError, ValueError) as e:  # a missing base file, bad records, unaligned ids
-          reason = str(e)
+          reason = str(e).splitlines()[0]  # gin adds the configurable called on later lines
       if dry_run:
         done.append(Registered(n, [], [], [], {n: reason}))
       else:
