@@ -136,12 +136,18 @@ def test_missing_data_dir_from_the_command_line(tmp_path, data, capsys):
 def test_missing_language_file(tmp_path, data, capsys):
   ru = registry.layout_path(str(data["root"]), "tsub", "train", "ru")
   os.remove(ru)
+  es = registry.layout_path(str(data["root"]), "tsubeval", "test", "es")
+  os.remove(es)
   assert _dry_run(tmp_path, _study_text(data["root"])) == 1
   lines = _preflight_lines(capsys.readouterr().out)
   assert lines[1] == (f"PROBLEM tsub needs missing languages ru (no {ru}) [2 steps: "
                       "train/mono_ru_s0, train/pinch_p50_s0]")
   assert lines[2] == "  fix: write those files, or drop ru from Study.languages"
-  assert len(lines) == 3
+  # Every model is scored in Spanish: 6 infer steps (4 mono, P=50, base).
+  assert lines[3] == (f"PROBLEM tsubeval: no {es} [6 steps: infer/mono_en_s0/es, "
+                      "infer/mono_fi_s0/es, infer/mono_es_s0/es, ... (3 more)]")
+  assert lines[4] == "  fix: write it, or drop 'es' from Study.languages"
+  assert len(lines) == 5
 
 
 def test_mismatched_ids(tmp_path, data, capsys):
@@ -152,6 +158,7 @@ def test_mismatched_ids(tmp_path, data, capsys):
   assert lines[0] == "preflight: 1 problem in the 53 steps to run"
   assert lines[1].startswith(f"PROBLEM tsub: {fi}: field 'id' not aligned with ")
   assert "1 ids missing (e.g. ['ex00039'])" in lines[1] and "[5 steps: " in lines[1]
+  assert lines[2].startswith(f"  fix: fix the files under {data['root'] / 'tsub'} (canonical")
 
 
 def test_model_dir_without_config(tmp_path, data, capsys):

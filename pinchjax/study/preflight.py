@@ -160,15 +160,18 @@ def _check_data(steps: Sequence[grid_lib.Step], study: grid_lib.Study,
       continue
     if r is None or source in r.not_registered:  # the whole set could not be read
       reason = r.not_registered[source] if r is not None else "not configured"
-      problems.add(f"{source}: {reason}",
-                   f"write {os.path.join(data_dir, source)} in the data layer's layout (README, "
-                   "Data), every language with the same ids", [step])
+      where = os.path.join(data_dir, source)
+      fix = (f"write {where} in the data layer's layout (README, Data)"
+             if not os.path.isdir(where) else
+             f"fix the files under {where} (canonical JSONL, every language with the base "
+             "language's ids) or the Study's registration fields (Study.budget, .languages)")
+      problems.add(f"{source}: {reason}", fix, [step])
     elif step.kind == "infer":
       problems.add(f"{source}: {r.not_registered.get(step.params['lang'], 'no file')}",
                    f"write it, or drop {step.params['lang']!r} from Study.languages", [step])
     elif r.not_registered.get(name, "").startswith(registry.NEEDS_MISSING):
       langs = r.not_registered[name][len(registry.NEEDS_MISSING):].split(",")
-      problems.add(f"{source} {r.not_registered[name]} ({'; '.join(missing[l] for l in langs)})",
+      problems.add(f"{source} {r.not_registered[name]} ({'; '.join(missing.get(l, l) for l in langs)})",
                    f"write those files, or drop {', '.join(langs)} from Study.languages", [step])
     else:
       problems.add(f"{name} is not among the {len(r.mixtures)} mixtures the data layer makes "
