@@ -163,3 +163,20 @@ def test_study_level_gin_leaves_out_the_study():
   assert steps["data"].params["study_bindings"] == [text]
   assert steps["judge"].params["study_bindings"] == [text]
   assert steps["train"].params["study_bindings"][0] == text  # then the registration
+
+
+def test_data_languages_reach_the_registration():
+  study = _study(experiments=("pinch", "seen"), languages=("en", "fi", "zh"),
+                 data_languages="paper", data_seen="seen", pinch_values=(10, 100),
+                 seen_pinch_values=(0, 10))
+  bindings = grid.registration_bindings(study)
+  assert f"register_dataset.languages = {list(languages.PAPER_LANGUAGES)!r}" in bindings
+  assert f"register_dataset.seen = {list(languages.SEEN)!r}" in bindings
+  assert "register_dataset.percents = [0, 10, 100]" in bindings
+  assert "register_evalset.languages = ['en', 'fi', 'zh']" in bindings  # scored languages
+  assert study.seen == ("en", "fi")
+  with pytest.raises(ValueError, match=r"data_languages lacks evaluated languages: \['zh'\]"):
+    _study(languages=("en", "zh"), data_languages=("en", "fi"))
+  with pytest.raises(ValueError, match="disagree on the evaluated languages"):
+    _study(languages=("en", "fi", "zh"), seen=("en",), data_languages="paper",
+           data_seen="seen")

@@ -50,6 +50,11 @@ class Study:
   experiments: Sequence[str] = EXPERIMENTS
   languages: Sequence[str] = langreg.PAPER_LANGUAGES  # evaluated languages
   seen: Sequence[str] | None = None  # None: the paper's seen set among `languages`
+  # What the data layer's mixtures spread over (register_dataset.languages and .seen), when
+  # more than the evaluated languages (the toy demo scores 3 languages of 12-language
+  # mixtures); None: `languages` and `seen`. They must agree on the evaluated languages.
+  data_languages: Sequence[str] | None = None
+  data_seen: Sequence[str] | None = None
   budget: int | None = None  # examples per mixture (register_dataset.budget); None: all ids
   pinch_values: Sequence[int] = (0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
   seen_pinch_values: Sequence[int] = (0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
@@ -78,15 +83,26 @@ class Study:
         raise ValueError(f"Study.experiments: unknown experiment {exp!r}; "
                          f"known: {', '.join(EXPERIMENTS)}")
     langs = langreg.resolve(_spec(self.languages))
+    # The paper's seen set in its own order: the order the data layer draws orderings from.
     seen = langreg.resolve(_spec(self.seen)) if self.seen is not None else tuple(
-        l for l in langs if l in langreg.SEEN)
+        l for l in langreg.SEEN if l in langs)
     object.__setattr__(self, "languages", langs)
     object.__setattr__(self, "seen", seen)
+    object.__setattr__(self, "data_languages", langs if self.data_languages is None
+                       else langreg.resolve(_spec(self.data_languages)))
+    object.__setattr__(self, "data_seen", seen if self.data_seen is None
+                       else langreg.resolve(_spec(self.data_seen)))
     if "en" not in self.languages:
       raise ValueError("Study.languages must include 'en': the pinch sweeps start from it")
     missing = set(self.seen) - set(self.languages)
     if missing:
       raise ValueError(f"Study.seen has languages not in Study.languages: {sorted(missing)}")
+    missing = set(self.languages) - set(self.data_languages)
+    if missing:
+      raise ValueError(f"Study.data_languages lacks evaluated languages: {sorted(missing)}")
+    if set(self.data_seen) & set(self.languages) != set(self.seen):
+      raise ValueError(f"Study.data_seen {list(self.data_seen)} and Study.seen "
+                       f"{list(self.seen)} disagree on the evaluated languages")
 
   @property
   def unseen(self) -> tuple[str, ...]:
@@ -165,13 +181,15 @@ def _add_experiments(b: _Builder, seed: int) -> None:
       raise ValueError("the num_langs experiment is scored on unseen languages; "
                        "Study.languages has none outside Study.seen")
     for k in s.k_values:
-      if not 1 <= k <= len(s.seen):
-        raise ValueError(f"Study.k_values: {k} is not in 1..{len(s.seen)} (the seen languages)")
+      if not 1 <= k <= len(s.data_seen):
+        raise ValueError(f"Study.k_values: {k} is not in 1..{len(s.data_seen)} (the seen "
+                         "languages)")
       # Every ordering starts with English (the data layer's rule), so K=1 is one model.
       for order in s.orderings[:1] if k == 1 else s.orderings:
         b.score(b.tuned(f"k{k}_o{order}", seed, "num_langs", [k, order]), s.unseen)
   if "pairs" in s.experiments:
-    pairs = s.pairs if s.pairs is not None else mixtures.random_pairs(langs, s.pairs_seed)
+    pairs = (s.pairs if s.pairs is not None
+             else mixtures.random_pairs(s.data_languages, s.pairs_seed))
     for pair in pairs:
       l1, l2 = langreg.resolve(list(pair))
       mid = b.tuned(f"pair_{l1}_{l2}", seed, "pairs", [l1, l2])
@@ -194,8 +212,8 @@ def registration_bindings(study: Study) -> list[str]:
       "import pinchjax.data.registry",
       f"register_configured.datasets = [{study.dataset!r}]",
       f"register_configured.evalsets = [{study.evalset!r}]",
-      f"register_dataset.languages = {list(study.languages)!r}",
-      f"register_dataset.seen = {list(study.seen)!r}",
+      f"register_dataset.languages = {list(study.data_languages)!r}",
+      f"register_dataset.seen = {list(study.data_seen)!r}",
       f"register_dataset.budget = {study.budget!r}",
       f"register_dataset.seed = {study.pairs_seed!r}",
       f"register_dataset.percents = {percents!r}",
@@ -226,8 +244,8 @@ def expand(study: Study, study_gin: str = "") -> Grid:
   clash = _REGISTRATION.search(study_gin)
   if clash:
     raise ValueError(f"the study binds {clash.group(1)}, which the Study sets for every step "
-                     "(Study.languages, .seen, .budget, .pairs_seed, .pinch_values, "
-                     ".orderings, .dataset, .evalset): remove that binding")
+                     "(Study.data_languages, .data_seen, .languages, .budget, .pairs_seed, "
+                     ".pinch_values, .orderings, .dataset, .evalset): remove that binding")
   b = _Builder(study)
   for seed in study.seeds:
     _add_experiments(b, seed)
@@ -276,6 +294,7 @@ def describe(grid: Grid) -> dict[str, Any]:
       "name": s.name, "dataset": s.dataset, "evalset": s.evalset,
       "experiments": list(s.experiments), "languages": list(s.languages),
       "seen": list(s.seen), "unseen": list(s.unseen), "seeds": list(s.seeds),
+      "data_languages": list(s.data_languages), "data_seen": list(s.data_seen),
       "pretraining_share": s.pretraining_share,
       "models": {m.id: {"mixture": m.mixture, "seed": m.seed, "tags": m.tags}
                  for m in grid.models.values()},
