@@ -69,7 +69,9 @@ def test_report_command(tmp_path, capsys):
 ])
 def test_shipped_studies_expand(name, steps, models, cells, problems, tmp_path, capsys,
                                 monkeypatch):
-  monkeypatch.chdir(tmp_path)  # where a user's data/ and models/ would be
+  # The toy studies run from the repository (toy_base/); the paper's from an empty directory,
+  # where a user's data/ and models/ would be.
+  monkeypatch.chdir(tmp_path if name == "paper" else cli.REPO_ROOT)
   rc = cli.main(["study", f"gin/studies/{name}.gin", "--dry-run", "--results", str(tmp_path)])
   out = capsys.readouterr().out.splitlines()
   assert f"{steps} steps ({models} models, {cells} scored cells): {steps} to run, 0 done in " \

@@ -96,9 +96,8 @@ def model_dir_problem(path: str, source: str, needs_tokenizer: bool
   fix = (f"point {source} at a complete model directory (a Hugging Face download, or "
          "`pinchjax convert` output)")
   where = f"model directory {path} ({source})"
-  if not os.path.isdir(runner_lib.find_file(path)):
+  if not os.path.isdir(path):
     return f"{where} does not exist", fix
-  path = runner_lib.find_file(path)
   if os.path.isfile(os.path.join(path, "config.json")):
     missing = [] if glob.glob(os.path.join(path, "*.safetensors")) else ["*.safetensors weights"]
     if needs_tokenizer and not os.path.isfile(os.path.join(path, "tokenizer.json")):
@@ -189,8 +188,10 @@ def _check_models(steps: Sequence[grid_lib.Step], problems: _Problems) -> None:
           if found:
             problems.add(*found, [step])
           break
-    elif step.params.get("checkpoint"):
-      found = model_dir_problem(step.params["checkpoint"], "Study.base_checkpoint",
+    elif step.params.get("checkpoint"):  # found as the infer executor finds it
+      path = runner_lib.find_file(step.params["checkpoint"])
+      found = model_dir_problem(path if os.path.isdir(path) else step.params["checkpoint"],
+                                "Study.base_checkpoint",
                                 needs_tokenizer=_bound("load_generator.vocabulary") is None)
       if found:
         problems.add(*found, [step])
