@@ -257,3 +257,21 @@ def test_shipped_subset_study_registers_every_mixture_it_names(tmp_path, capsys,
       "PROBLEM judge server http://127.0.0.1:8000/v1/models does not answer (ConnectError: "
       "[Errno 111] Connection refused)"]
   assert rc == 1
+
+
+def test_data_of_a_data_step_is_checked_once_it_has_run(tmp_path):
+  study = grid.Study(name="d", dataset="tsub", evalset="tsubeval", languages=LANGS,
+                     experiments=("mono",), data={"fn": "not.run.here"},
+                     train={"gin_files": ["gin/studies/toy_tune.gin"]},
+                     infer={"gin_files": ["gin/studies/toy_infer.gin"]},
+                     judge={"gin_files": ["gin/judges/toyworld.gin"]})
+  run = runner.Runner(grid.expand(study), str(tmp_path / "r"), {})
+  assert preflight.check(run) == []  # nothing written yet: only models and judges are checked
+  built = run.step_dir(grid.DATA)
+  synthetic.write_parallel_set(built, "tsub", N, ["en", "fi", "es"])
+  synthetic.write_parallel_set(built, "tsubeval", 6, LANGS, split="test")
+  run.manifest["steps"][grid.DATA] = {"status": "done", "config_hash": run.hashes[grid.DATA],
+                                      "outputs": {"dir": "."}}
+  ru = registry.layout_path(os.path.join(built, "."), "tsub", "train", "ru")
+  assert [(p.problem, p.steps) for p in preflight.check(run)] == [
+      (f"tsub needs missing languages ru (no {ru})", ["train/mono_ru_s0"])]
