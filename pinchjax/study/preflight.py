@@ -34,7 +34,6 @@ _STAGE_MODULES = {"train": "pinchjax.train.trainer", "infer": "pinchjax.infer.ru
                   "judge": "pinchjax.judge.cli"}
 STUDY_LEVEL = ("bind it once at the study level (in the study file, or on the command line: "
                "--gin.{name}=...); study-level bindings reach every step")
-MODEL_CONFIG = "model_config.json"  # pinchjax.train.load.MODEL_CONFIG (not imported: jax)
 _SHOWN_STEPS = 3
 
 
@@ -46,7 +45,8 @@ class Problem:
 
   def lines(self) -> list[str]:
     shown = ", ".join(self.steps[:_SHOWN_STEPS])
-    more = f", ... ({len(self.steps) - _SHOWN_STEPS} more)" if len(self.steps) > _SHOWN_STEPS else ""
+    hidden = len(self.steps) - _SHOWN_STEPS
+    more = f", ... ({hidden} more)" if hidden > 0 else ""
     n = f"{len(self.steps)} step{'s' * (len(self.steps) != 1)}"
     return [f"PROBLEM {self.problem} [{n}: {shown}{more}]", f"  fix: {self.fix}"]
 
@@ -93,6 +93,7 @@ def model_dir_problem(path: str, source: str, needs_tokenizer: bool
   A Hugging Face directory holds config.json, *.safetensors and (`needs_tokenizer`: the
   stage reads its vocabulary there) tokenizer.json; a pinchjax checkpoint directory holds
   model_config.json and numbered step directories (its vocabulary is gin's)."""
+  from pinchjax.train import load  # pylint: disable=import-outside-toplevel
   fix = (f"point {source} at a complete model directory (a Hugging Face download, or "
          "`pinchjax convert` output)")
   where = f"model directory {path} ({source})"
@@ -102,11 +103,11 @@ def model_dir_problem(path: str, source: str, needs_tokenizer: bool
     missing = [] if glob.glob(os.path.join(path, "*.safetensors")) else ["*.safetensors weights"]
     if needs_tokenizer and not os.path.isfile(os.path.join(path, "tokenizer.json")):
       missing.append("tokenizer.json")
-  elif os.path.isfile(os.path.join(path, MODEL_CONFIG)):
+  elif os.path.isfile(os.path.join(path, load.MODEL_CONFIG)):
     steps = [d for d in os.listdir(path) if d.isdigit() and os.path.isdir(os.path.join(path, d))]
     missing = [] if steps else ["a checkpoint step directory (weights)"]
   else:
-    return (f"{where} has no config.json (Hugging Face) or {MODEL_CONFIG} (pinchjax "
+    return (f"{where} has no config.json (Hugging Face) or {load.MODEL_CONFIG} (pinchjax "
             "checkpoint)", fix)
   return (f"{where} has no {' and no '.join(missing)}", fix) if missing else None
 
@@ -170,8 +171,11 @@ def _check_data(steps: Sequence[grid_lib.Step], study: grid_lib.Study,
                    f"write it, or drop {step.params['lang']!r} from Study.languages", [step])
     elif r.not_registered.get(name, "").startswith(registry.NEEDS_MISSING):
       langs = r.not_registered[name][len(registry.NEEDS_MISSING):].split(",")
-      problems.add(f"{source} {r.not_registered[name]} ({'; '.join(missing.get(l, l) for l in langs)})",
-                   f"write those files, or drop {', '.join(langs)} from Study.languages", [step])
+      files = "; ".join(missing.get(l, l) for l in langs)
+      field = ("Study.languages" if study.data_languages == study.languages
+               else "Study.data_languages")
+      problems.add(f"{source} {r.not_registered[name]} ({files})",
+                   f"write those files, or drop {', '.join(langs)} from {field}", [step])
     else:
       problems.add(f"{name} is not among the {len(r.mixtures)} mixtures the data layer makes "
                    f"of {source}: {r.not_registered.get(name, 'unknown name')}",
