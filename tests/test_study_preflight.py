@@ -275,3 +275,19 @@ def test_data_of_a_data_step_is_checked_once_it_has_run(tmp_path):
   ru = registry.layout_path(os.path.join(built, "."), "tsub", "train", "ru")
   assert [(p.problem, p.steps) for p in preflight.check(run)] == [
       (f"tsub needs missing languages ru (no {ru})", ["train/mono_ru_s0"])]
+
+
+def test_dry_registration_names_what_registration_registers(tmp_path):
+  synthetic.write_parallel_set(str(tmp_path), "tdry", N, ["en", "fi", "es"])
+  kw = {"languages": LANGS, "seen": ["en", "fi", "ru"], "budget": 20, "percents": [0, 50]}
+  dry = registry.register_dataset("tdry", str(tmp_path), None, "toy", dry_run=True, **kw)
+  assert not any(n.startswith("tdry") for n in registry.registered_names())  # nothing added
+  real = registry.register_dataset("tdry", str(tmp_path),
+                                   os.path.join(cli.REPO_ROOT, "toy_base", "vocab.model"), "toy",
+                                   **kw)
+  assert sorted(dry.tasks) == sorted(real.tasks) and dry.mixtures == real.mixtures
+  assert dry.not_registered == real.not_registered
+  # ru has no file: every mixture over it is left out, with why; the rest is registered.
+  assert dry.not_registered["tdry_pinch_p50"] == "needs missing languages ru"
+  assert {"tdry_pinch_p0", "tdry_mono_es", "tdry_k1_o0"} <= set(dry.mixtures)
+  assert dry.not_registered["tdry_k3_o1"] == "needs missing languages ru"

@@ -214,12 +214,12 @@ def mixture_plan(name: str, ids: Sequence[str], present: Sequence[str], *,
   for lang in languages:
     plan.partitions[f"{name}_mono_{lang}"] = mixtures.mono(ids, budget, lang, seed)
   for p in percents:
-    plan.partitions[f"{name}_pinch_p{_tag(p)}"] = mixtures.pinch(ids, budget, languages, p, seed,
-                                                               base)
+    plan.partitions[f"{name}_pinch_p{_tag(p)}"] = mixtures.pinch(ids, budget, languages, p,
+                                                                 seed, base)
   if base in seen:
     for p in percents:
       plan.partitions[f"{name}_pinch_seen_p{_tag(p)}"] = mixtures.pinch(ids, budget, seen, p,
-                                                                      seed, base)
+                                                                        seed, base)
     # Few seen languages have fewer distinct orders than asked: register those that exist.
     possible = math.factorial(len(seen) - 1)
     if possible < n_orderings:
@@ -263,7 +263,7 @@ def _register_all(result: Registered, name: str, files: dict[str, dict[str, str]
 
 
 @gin.configurable
-def register_evalset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | str,
+def register_evalset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | str | None,
                      template: str, *, languages: Sequence[str] | str = "paper",
                      split: str = "test", replace: bool = False,
                      dry_run: bool = False) -> Registered:
@@ -318,7 +318,7 @@ def register_configured(data_dir: str | None = None, datasets: Sequence[str] = (
   registration would make, and one that cannot happen (for the reasons above, or its files
   fail their checks) is a Registered with only `not_registered[name]`, the reason.
   """
-  data_dir = data_dir or os.environ.get("PINCHJAX_DATA_DIR")
+  data_dir = data_dir or os.environ.get("PINCHJAX_DATA_DIR") or None
   unbound = [f"register_configured.{k}" for k, v in (("data_dir", data_dir),
              ("vocabulary", vocabulary), ("template", template)) if v is None]
   if not (datasets or evalsets):
