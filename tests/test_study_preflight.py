@@ -119,8 +119,13 @@ def test_registration_bound_outside_the_study_is_refused(tmp_path, data):
   path.write_text(_study_text(data["root"], extra="import pinchjax.data.registry\n"
                               "register_dataset.languages = ['en', 'fi']"))
   cli.parse_gin([str(path)], [])
-  with pytest.raises(ValueError, match="binds register_dataset.languages, which the Study sets"):
+  with pytest.raises(ValueError, match="the study binds register_dataset.languages, which the "
+                     "Study sets"):
     grid.expand(grid.Study(), grid.study_level_gin())
+  study = grid.Study(name="b", dataset="tsub", evalset="tsubeval", languages=LANGS,
+                     train={"bindings": ["TRAIN_STEPS = 3", "register_dataset.budget = 10"]})
+  with pytest.raises(ValueError, match=r"Study.train\['bindings'\] binds register_dataset.budget"):
+    grid.expand(study)
 
 
 def test_missing_data_dir_from_the_command_line(tmp_path, data, capsys):

@@ -241,11 +241,15 @@ def expand(study: Study, study_gin: str = "") -> Grid:
   `study_gin` is the study-level configuration (`study_level_gin()`), given to every step
   ahead of the registration bindings, so it is part of every step's config hash.
   """
-  clash = _REGISTRATION.search(study_gin)
-  if clash:
-    raise ValueError(f"the study binds {clash.group(1)}, which the Study sets for every step "
-                     "(Study.data_languages, .data_seen, .languages, .budget, .pairs_seed, "
-                     ".pinch_values, .orderings, .dataset, .evalset): remove that binding")
+  texts = {"the study": study_gin}
+  for kind in ("train", "infer"):
+    texts[f"Study.{kind}['bindings']"] = "\n".join(getattr(study, kind).get("bindings", ()))
+  for where, text in texts.items():
+    clash = _REGISTRATION.search(text)
+    if clash:
+      raise ValueError(f"{where} binds {clash.group(1)}, which the Study sets for every step "
+                       "(Study.data_languages, .data_seen, .languages, .budget, .pairs_seed, "
+                       ".pinch_values, .orderings, .dataset, .evalset): remove that binding")
   b = _Builder(study)
   for seed in study.seeds:
     _add_experiments(b, seed)
