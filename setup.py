@@ -30,7 +30,11 @@ TEST_REQUIRES = [
     "torch==2.13.0",
     "transformers==5.24.0",
     "openai==3.57.0",
+    "ray==2.60.0",
 ]
+
+# `pip install pinchjax[ray]`: the study's Ray executor (`pinchjax study --executor ray`).
+RAY_REQUIRES = ["ray==2.60.0"]
 
 setup(
     name="pinchjax",
@@ -39,6 +43,6 @@ setup(
     python_requires=">=3.11,<3.12",
     packages=find_packages(include=["pinchjax", "pinchjax.*", "tasks"]),
     install_requires=INSTALL_REQUIRES,
-    extras_require={"test": TEST_REQUIRES},
+    extras_require={"test": TEST_REQUIRES, "ray": RAY_REQUIRES},
     entry_points={"console_scripts": ["pinchjax=pinchjax.cli:main"]},
 )
