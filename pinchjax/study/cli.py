@@ -8,6 +8,10 @@ A dry run lists the steps and runs the preflight (pinchjax.study.preflight); a r
 the preflight first too, and runs nothing when it finds a problem. Results go to --results,
 by default $PINCHJAX_RESULTS/STUDY_NAME or else ~/pinchjax_results/STUDY_NAME: outside the
 checkout, so a study started from the repository does not write into it.
+
+`--executor ray [--ray-address ADDR]` (aliases of StudyExecutor.name and .ray_address) runs
+independent steps at once as Ray tasks (pinchjax.study.ray_executor); the executor is not
+part of any step's config hash, so a study may be resumed with another executor.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import os
 import gin
 
 from pinchjax import cli as cli_lib
-from pinchjax.study import grid, preflight, report, runner
+from pinchjax.study import grid, preflight, ray_executor, report, runner
 
 RESULTS_ENV = "PINCHJAX_RESULTS"
 
@@ -35,6 +39,12 @@ def register(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--results", default=None,
                       help=f"results directory (default: ${RESULTS_ENV}/STUDY_NAME, else "
                       "~/pinchjax_results/STUDY_NAME)")
+  parser.add_argument("--executor", choices=ray_executor.EXECUTORS, default=None,
+                      help="how the steps run (alias of StudyExecutor.name): one after "
+                      "another here, or concurrently as Ray tasks")
+  parser.add_argument("--ray-address", default=None,
+                      help="the Ray cluster to join (alias of StudyExecutor.ray_address; "
+                      "default: start a local one)")
   parser.set_defaults(func=main)
 
 
@@ -53,8 +63,16 @@ def _preflight(run: runner.Runner, todo: int) -> bool:
   return not problems
 
 
+def _executor(args: argparse.Namespace) -> ray_executor.StudyExecutor:
+  for flag, field in (("executor", "name"), ("ray_address", "ray_address")):
+    if getattr(args, flag) is not None:
+      gin.bind_parameter(f"StudyExecutor.{field}", getattr(args, flag))
+  return ray_executor.StudyExecutor()
+
+
 def main(args: argparse.Namespace) -> int:
   study = grid.Study()
+  executor = _executor(args)  # read now: the preflight clears gin
   config = gin.config_str()  # the study as run, overrides applied (the preflight clears gin)
   g = grid.expand(study, grid.study_level_gin())
   results = args.results or default_results(study.name)
@@ -80,7 +98,8 @@ def main(args: argparse.Namespace) -> int:
   with open(os.path.join(run.root, "config.gin"), "w", encoding="utf-8") as f:
     f.write(config)
   try:
-    summary = run.run()
+    summary = (ray_executor.run(run, executor, os.path.join(run.root, "jax_cache"))
+               if executor.name == "ray" else run.run())
   except runner.Interrupted as e:
     print(f"interrupted ({e}); rerun the same command to resume")
     return 1

@@ -222,7 +222,8 @@ def registration_bindings(study: Study) -> list[str]:
   ]
 
 
-_STUDY_SECTION = re.compile(r"# Parameters for (?:[\w.]+/)*(?:[\w.]+\.)?Study:")
+# Study itself and how it is executed (ray_executor.StudyExecutor) configure no step.
+_STUDY_SECTION = re.compile(r"# Parameters for (?:[\w.]+/)*(?:[\w.]+\.)?(?:Study|StudyExecutor):")
 
 
 def study_level_gin() -> str:

@@ -138,20 +138,32 @@ class Runner:
                  **fields)
     self._save()
 
-  def run(self) -> Summary:
+  def start_invocation(self) -> tuple[dict[str, Any], Summary]:
+    """Writes study.json and opens this run's record in `invocations`."""
     os.makedirs(self.root, exist_ok=True)
     write_json(os.path.join(self.root, STUDY), grid_lib.describe(self.grid))
     invocation = {"started": time.time(), "ran": [], "failed": [], "skipped": [], "reused": 0}
     self.manifest["invocations"].append(invocation)
-    summary = Summary()
+    return invocation, Summary()
+
+  def end_invocation(self, invocation: dict[str, Any], summary: Summary) -> None:
+    invocation.update(finished=time.time(), reused=len(summary.reused), ran=summary.ran,
+                      failed=summary.failed, skipped=summary.skipped)
+    self._save()
+
+  def skip(self, step: grid_lib.Step, blocker: str, summary: Summary) -> None:
+    summary.skipped.append(step.id)
+    self._set(step, status="skipped", error=f"dependency {blocker} failed", outputs={})
+
+  def run(self) -> Summary:
+    invocation, summary = self.start_invocation()
     bad: dict[str, str] = {}  # step id -> the failed step that stops it
     total = len(self.grid.steps)
     for i, step in enumerate(self.grid.steps, 1):
       blocker = next((bad[d] for d in step.deps if d in bad), None)
       if blocker is not None:
         bad[step.id] = blocker
-        summary.skipped.append(step.id)
-        self._set(step, status="skipped", error=f"dependency {blocker} failed", outputs={})
+        self.skip(step, blocker, summary)
         self.log(f"[{i}/{total}] {step.id}: skipped ({blocker} failed)")
         continue
       if self.is_done(step):
@@ -168,34 +180,50 @@ class Runner:
         self.log(f"[{i}/{total}] {step.id}: FAILED: {self.manifest['steps'][step.id]['error']}")
       invocation.update(ran=summary.ran, failed=summary.failed)
       self._save()
-    invocation.update(finished=time.time(), reused=len(summary.reused), ran=summary.ran,
-                      failed=summary.failed, skipped=summary.skipped)
-    self._save()
+    self.end_invocation(invocation, summary)
     return summary
 
-  def _execute(self, step: grid_lib.Step) -> bool:
+  def inputs(self, step: grid_lib.Step,
+             outputs: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, dict[str, str]]:
+    """Each dependency's outputs as absolute paths (from `outputs`, else the manifest)."""
+    outputs = outputs or {d: self.manifest["steps"][d]["outputs"] for d in step.deps}
+    return {d: {k: os.path.join(self.step_dir(d), v) for k, v in outputs[d].items()}
+            for d in step.deps}
+
+  def begin(self, step: grid_lib.Step, status: str = "running") -> str:
+    """Marks a step running (or queued) and returns its directory, emptied if its config
+    changed."""
     out_dir = self.step_dir(step.id)
     old = self.manifest["steps"].get(step.id)
     if old is not None and old.get("config_hash") != self.hashes[step.id]:
       shutil.rmtree(out_dir, ignore_errors=True)  # never resume from another config's files
     os.makedirs(out_dir, exist_ok=True)
-    inputs = {d: {k: os.path.join(self.step_dir(d), v)
-                  for k, v in self.manifest["steps"][d]["outputs"].items()}
-              for d in step.deps}
     runs = (old or {}).get("runs", 0) + 1
+    self._set(step, status=status, started=time.time(), outputs={}, error=None, runs=runs)
+    return out_dir
+
+  def finish(self, step: grid_lib.Step, status: str, start: float, **fields: Any) -> None:
+    """Records a step's end: `done` (with outputs), `failed` or `interrupted` (with error)."""
+    now = time.time()
+    self._set(step, status=status, finished=now, seconds=now - start, **fields)
+
+  def _execute(self, step: grid_lib.Step) -> bool:
+    out_dir = self.begin(step)
     start = time.time()
-    self._set(step, status="running", started=start, outputs={}, error=None, runs=runs)
     try:
-      outputs = dict(self.executors[step.kind](step, inputs, out_dir))
+      outputs = dict(self.executors[step.kind](step, self.inputs(step), out_dir))
     except Interrupted as e:
-      self._set(step, status="interrupted", finished=time.time(),
-                seconds=time.time() - start, error=str(e))
+      self.finish(step, "interrupted", start, error=str(e))
       raise
     except Exception as e:  # a failed step is reported; the rest of the study continues
-      tail = traceback.format_exc().strip().splitlines()[-3:]
-      self._set(step, status="failed", finished=time.time(), seconds=time.time() - start,
-                error=f"{type(e).__name__}: {e}", traceback=tail)
+      self.finish(step, "failed", start, **failure(e))
       return False
-    self._set(step, status="done", finished=time.time(), seconds=time.time() - start,
-              outputs=outputs)
+    self.finish(step, "done", start, outputs=outputs)
     return True
+
+
+def failure(e: BaseException) -> dict[str, Any]:
+  """A failed step's manifest fields: the error and the end of its traceback."""
+  tail = traceback.format_exception(e)
+  return {"error": f"{type(e).__name__}: {e}",
+          "traceback": "".join(tail).strip().splitlines()[-3:]}
