@@ -133,7 +133,7 @@ def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
     name: the dataset directory under data_dir, and the prefix of every registered name.
     data_dir: the data root.
     vocabulary: a seqio Vocabulary, or a path for pinchjax.data.vocab.get_vocabulary.
-    template: chat template name (pinchjax.data.chat).
+    template: chat template name (pinchjax.data.chat; "tokenizer": the vocabulary's own).
     languages: the mixture languages (a set name or codes); `base` must be among them.
     seen: the languages of the `pinch_seen` and `k{K}` mixtures.
     base: the language that keeps the non-multilingual share (English in the paper).
@@ -144,8 +144,8 @@ def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
     temperature: mixing temperature (1 = rates proportional to slice sizes).
     replace: re-register a name that was registered with another configuration.
   """
-  tmpl = chat.get_template(template)
   vocabulary = _as_vocabulary(vocabulary)
+  tmpl = chat.get_template(template, vocabulary)
   languages, seen = langs_lib.resolve(languages), langs_lib.resolve(seen)
   files = {lang: {split: layout_path(data_dir, name, split, lang)
                   for split in ("train", "validation")
@@ -186,7 +186,7 @@ def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
 
 def _register_all(result: Registered, name: str, files: dict[str, dict[str, str]],
                   present: list[str], ids: list[str], vocabulary: seqio.Vocabulary,
-                  tmpl: chat.Template, rate, *, languages: Sequence[str],
+                  tmpl: chat.ChatTemplate, rate, *, languages: Sequence[str],
                   seen: Sequence[str], base: str, budget: int | None, seed: int,
                   percents: Sequence[float], n_orderings: int) -> None:
   """Adds the language tasks and every mixture to seqio, recording names in `result`."""
@@ -239,8 +239,8 @@ def register_evalset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
                      split: str = "test", replace: bool = False) -> Registered:
   """Registers `{name}_{lang}` tasks over DATA_DIR/{name}/{split}/{lang}.jsonl (responses may
   be empty: these are the instructions models answer for the judge)."""
-  tmpl = chat.get_template(template)
   vocabulary = _as_vocabulary(vocabulary)
+  tmpl = chat.get_template(template, vocabulary)
   languages = langs_lib.resolve(languages)
   result = Registered(name, [], [], [], {})
   files = {}

@@ -22,6 +22,8 @@ import sentencepiece as spm
 import tensorflow as tf
 import tokenizers
 
+from pinchjax.data import hf_chat_template
+
 
 def _config_token(config: dict, key: str) -> str | None:
   value = config.get(key)
@@ -149,6 +151,8 @@ def fingerprint(vocab: seqio.Vocabulary) -> str:
     with open(vocab.path, "rb") as f:
       h.update(f.read())
     h.update(f"{vocab.eos_id}/{vocab.bos_id}".encode())
+    # The tokenizer's chat template frames examples rendered with it ("tokenizer" template).
+    h.update((hf_chat_template.read_template(os.path.dirname(vocab.path)) or "").encode())
   else:
     h.update(str(vocab).encode())
   h.update(str(vocab.extra_ids).encode())
