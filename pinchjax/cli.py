@@ -21,6 +21,8 @@ from typing import Callable, Sequence
 
 import gin
 
+import pinchjax
+
 # command name -> module that defines `register(subparsers)` for it.
 COMMANDS: dict[str, str] = {
     "data": "pinchjax.data.cli",
@@ -93,7 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
   args = parser.parse_args(rest[1:])
   parse_gin(files, bindings)
   func: Callable[[argparse.Namespace], int | None] = args.func
-  return int(func(args) or 0)
+  try:
+    return int(func(args) or 0)
+  except pinchjax.UsageError as e:
+    # gin appends "In call to configurable ..." lines; the first line is the message.
+    raise SystemExit(f"pinchjax {name}: {str(e).splitlines()[0]}") from None
 
 
 if __name__ == "__main__":

@@ -96,6 +96,9 @@ TEMPLATES: dict[str, Template] = {
 }
 
 
+# The template of each model family (ModelConfig.family) when a checkpoint names none.
+FAMILY_TEMPLATES = {"llama": "llama3", "qwen2": "qwen2", "gemma3": "gemma", "toy": "toy"}
+
 ChatTemplate = Union[Template, hf_chat_template.HfTemplate]
 TOKENIZER = "tokenizer"  # the name of a tokenizer's own jinja template
 
@@ -128,8 +131,8 @@ def get_template(template: str | ChatTemplate, vocab: seqio.Vocabulary | None = 
   try:
     return TEMPLATES[template]
   except KeyError:
-    raise ValueError(f"unknown chat template {template!r}; known: {TOKENIZER}, "
-                     f"{', '.join(sorted(TEMPLATES))}") from None
+    raise ValueError(f"unknown chat template {template!r}; known: "
+                     f"{', '.join(sorted(TEMPLATES))}, {TOKENIZER}") from None
 
 
 def format_prompt(template: str | Template, instruction: str) -> str:

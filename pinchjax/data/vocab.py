@@ -76,6 +76,14 @@ class HfTokenizerVocabulary(seqio.Vocabulary):
     return self._tokenizer.token_to_id(unk) if unk else None
 
   @property
+  def eos_token(self) -> str:
+    return self._eos_token
+
+  @property
+  def bos_token(self) -> str | None:
+    return self._bos_token
+
+  @property
   def bos_id(self) -> int | None:
     return self._bos_id
 
