@@ -114,3 +114,34 @@ def test_template_sources_and_errors(tmp_path):
     sandboxed.render([USER])
   with pytest.raises(ValueError, match="not a Hugging Face tokenizer with a chat_template"):
     chat.get_template("tokenizer", None)
+
+
+def test_hugging_face_directory_serves_with_its_own_template(tmp_path):
+  """load_generator on an HF directory (what infer, serve and the local judge load): prompts
+  render with the tokenizer's template, and their ids are transformers' ids."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import torch  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+  from pinchjax import parallel  # pylint: disable=import-outside-toplevel
+  from pinchjax.infer import loading  # pylint: disable=import-outside-toplevel
+  directory = write_tokenizer(tmp_path / "hf", "qwen2.5")
+  config = transformers.Qwen2Config(vocab_size=416, hidden_size=16, intermediate_size=32,
+                                    num_hidden_layers=1, num_attention_heads=2,
+                                    num_key_value_heads=1, max_position_embeddings=128)
+  torch.manual_seed(0)
+  transformers.Qwen2ForCausalLM(config).save_pretrained(directory)
+  generator = loading.load_generator(directory,
+                                     mesh=parallel.make_mesh(devices=jax.devices()[:1]))
+  assert isinstance(generator.template, hf_chat_template.HfTemplate)
+  hf = AutoTokenizer.from_pretrained(directory)
+  for messages in ([USER], [SYSTEM, USER]):
+    expected = hf.apply_chat_template(messages, tokenize=True, add_generation_prompt=True)
+    expected = list(getattr(expected, "input_ids", expected))
+    assert generator.encode(generator.chat_prompt(messages)) == expected
+  assert expected[0] != 0 and vocab_lib.get_vocabulary(directory).decode(expected[:1]) == \
+      "<|im_start|>"
+  assert generator.stop_token_ids == (vocab_lib.get_vocabulary(directory).encode("<|im_end|>")[0],)
+  # An explicit family template still wins.
+  assert loading.load_generator(directory, template="chatml",
+                                mesh=parallel.make_mesh(devices=jax.devices()[:1])
+                                ).template.name == "chatml"

@@ -7,8 +7,9 @@ A tuning example becomes two token sequences, encoded separately:
 
 and the model sees `[start_id(vocab)] + inputs + targets` (the decoder's first input is the
 start token: the vocabulary's BOS, or 0 when it has none, seqio's convention). Inference
-builds its prompt with the same `Template.encode(vocab, instruction_prompt(...))`, so train and
-infer see identical token ids, and stops at `stop_token_ids` (the vocabulary's EOS and the template's end-of-turn marker).
+builds its prompt with the same `Template.encode(vocab, instruction_prompt(...))`, so train
+and infer see identical token ids, and stops at `stop_token_ids` (the vocabulary's EOS and the
+template's end-of-turn marker).
 
 A Hugging Face tokenizer's own jinja chat template is the template named "tokenizer"
 (pinchjax.data.hf_chat_template.HfTemplate: ids equal transformers' apply_chat_template, no

@@ -7,13 +7,13 @@
     next(ds2)                   # == the batch an uninterrupted `ds` yields next
 
 How the stream is made. Each task of the mixture is tokenized once through its SeqIO
-preprocessors (chat template, tokenize, EOS; see pinchjax.data.sources), in file order, and kept in memory. The
-example stream is then a pure function of (seed, position): the task of stream position i is
-drawn with probability proportional to the mixture's rates (counter-based generator, blocks of
-4,096 positions), and a task's k-th draw is element k mod n of a permutation of its n
-examples that is re-drawn every epoch from (seed, task, epoch). Batches are rows packed
-greedily in stream order (`features.pack_greedy`), so the state at a batch boundary is just
-the stream position and per-task draw counts: restore is O(1), not a replay.
+preprocessors (chat template, tokenize, EOS; see pinchjax.data.sources), in file order, and
+kept in memory. The example stream is then a pure function of (seed, position): the task of
+stream position i is drawn with probability proportional to the mixture's rates (counter-based
+generator, blocks of 4,096 positions), and a task's k-th draw is element k mod n of a
+permutation of its n examples that is re-drawn every epoch from (seed, task, epoch). Batches
+are rows packed greedily in stream order (`features.pack_greedy`), so the state at a batch
+boundary is just the stream position and per-task draw counts: restore is O(1), not a replay.
 
 Sharding: `batch_size` is the global batch; shard `shard_index` of `num_shards` gets rows
 [shard_index * b, (shard_index + 1) * b) of every global batch, b = batch_size / num_shards.

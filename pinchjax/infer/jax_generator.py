@@ -2,9 +2,9 @@
 
 Prompts are encoded exactly as training encodes them (pinchjax.data.chat): the start token,
 then the templated text; with a tokenizer's jinja template, the rendered text's ids alone (as
-transformers' apply_chat_template gives them). Generation stops at EOS and the template's end-of-turn token, and at
-the token sequences of the end-of-turn marker and a request's stop strings; the decoded text
-is cut at the first stop string either way.
+transformers' apply_chat_template gives them). Generation stops at EOS and the template's
+end-of-turn token, and at the token sequences of the end-of-turn marker and a request's stop
+strings; the decoded text is cut at the first stop string either way.
 """
 from __future__ import annotations
 
