@@ -4,6 +4,7 @@ prompt and (response + end-of-turn) exactly where the rendered prompt ends."""
 import datetime
 import json
 
+import gin
 import numpy as np
 import pytest
 from transformers import AutoTokenizer
@@ -57,6 +58,14 @@ def test_llama_system_block_and_date(family):
   date = "26 Jul 2024" if name == "llama3.1" else today  # 3.2 asks strftime_now
   assert ("<|start_header_id|>system<|end_header_id|>\n\nCutting Knowledge Date: December 2023"
           f"\nToday Date: {date}\n\n<|eot_id|>") in prompt
+  with gin.unlock_config():
+    gin.bind_parameter("template_date.date", "2025-03-09")
+  try:  # a pinned date (for training runs resumed on another day)
+    pinned = template.instruction_prompt("hi")
+  finally:
+    gin.clear_config()
+  want = "26 Jul 2024" if name == "llama3.1" else "09 Mar 2025"
+  assert f"Today Date: {want}\n" in pinned
 
 
 def test_example_split_covers_response_and_marker(family):

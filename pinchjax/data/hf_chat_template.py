@@ -31,6 +31,7 @@ import json
 import os
 from typing import Any, Sequence
 
+import gin
 import jinja2
 import jinja2.ext
 import jinja2.nodes
@@ -65,8 +66,16 @@ def _tojson(value: Any, ensure_ascii: bool = False, indent: int | None = None,
                     sort_keys=sort_keys)
 
 
+@gin.configurable
+def template_date(date: str | None = None) -> datetime.datetime:
+  """The moment `strftime_now` formats: now (as in transformers), or a fixed ISO date. Bind
+  `template_date.date` when training with a template that writes the date (Llama 3.2's
+  system block), so a run resumed on another day tokenizes its examples the same."""
+  return datetime.datetime.fromisoformat(date) if date else datetime.datetime.now()
+
+
 def _strftime_now(fmt: str) -> str:
-  return datetime.datetime.now().strftime(fmt)
+  return template_date().strftime(fmt)
 
 
 @functools.lru_cache(maxsize=16)

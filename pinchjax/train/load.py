@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import shutil
 from typing import Any
@@ -83,8 +84,10 @@ def save_tokenization(checkpoint_dir: str, vocab: seqio.Vocabulary,
       if name != "tokenizer.json" and os.path.isfile(os.path.join(source, name)):
         shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
     record.update(vocabulary=TOKENIZER_DIR, eos_token=vocab.eos_token, bos_token=vocab.bos_token)
-  else:
-    raise TypeError(f"cannot save a {type(vocab).__name__} with a checkpoint")
+  else:  # e.g. seqio.ByteVocabulary: nothing to copy; inference then needs the gin flag
+    logging.warning("%s: a %s is not saved with the checkpoint; inference will need "
+                    "--gin.get_vocabulary.path", checkpoint_dir, type(vocab).__name__)
+    return
   atomic_file.write(os.path.join(checkpoint_dir, VOCABULARY), [json.dumps(record, indent=1)])
 
 
