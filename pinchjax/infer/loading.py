@@ -85,25 +85,22 @@ def load_generator(checkpoint: str, template: str | None = None,
   if not os.path.isdir(checkpoint):
     raise FileNotFoundError(f"checkpoint {checkpoint!r} is not a directory")
   hf_dir = is_hf_dir(checkpoint)
-  saved_template = None
   if hf_dir:
-    vocab = _vocabulary(checkpoint, vocabulary, vocab_lib.get_vocabulary(checkpoint))
+    vocab = _vocabulary(checkpoint, vocabulary or checkpoint, None)
+    own_template = chat.TOKENIZER if chat.tokenizer_template(vocab) is not None else None
   else:
     from pinchjax.train import load  # pylint: disable=g-import-not-at-top
-    saved = load.load_tokenization(checkpoint)
-    vocab = _vocabulary(checkpoint, vocabulary, saved[0] if saved else None)
-    saved_template = saved[1] if saved else None
+    saved_vocab, own_template = load.load_tokenization(checkpoint) or (None, None)
+    vocab = _vocabulary(checkpoint, vocabulary, saved_vocab)
   mesh = mesh if mesh is not None else default_mesh(checkpoint)
   rules = rules if rules is not None else rules_lib.logical_axis_rules()
   if hf_dir:
     from pinchjax.model import hf  # pylint: disable=g-import-not-at-top
     model = hf.load_hf_model(checkpoint, mesh, rules)
-    if chat.tokenizer_template(vocab) is not None:
-      saved_template = chat.TOKENIZER
   else:
     model, _ = load.load_model(checkpoint, mesh, rules, step)
   if vocab.vocab_size > model.cfg.vocab_size:
     raise ValueError(f"the vocabulary has {vocab.vocab_size} ids but the model of "
                      f"{checkpoint} only {model.cfg.vocab_size}")
-  template = template or saved_template or chat.FAMILY_TEMPLATES[model.cfg.family]
+  template = template or own_template or chat.FAMILY_TEMPLATES[model.cfg.family]
   return JaxGenerator(model, vocab, template, max_context, sharding=(mesh, rules))
