@@ -100,8 +100,7 @@ def read_template(directory: str) -> str | None:
   if os.path.isfile(path):
     with open(path, encoding="utf-8") as f:
       return f.read()
-  config = _read_config(directory)
-  template = config.get("chat_template")
+  template = _read_json(os.path.join(directory, CONFIG_FILE)).get("chat_template")
   if isinstance(template, list):  # named templates: [{"name": ..., "template": ...}]
     named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
     template = named.get("default")
@@ -111,8 +110,7 @@ def read_template(directory: str) -> str | None:
   return template or None
 
 
-def _read_config(directory: str) -> dict[str, Any]:
-  path = os.path.join(directory, CONFIG_FILE)
+def _read_json(path: str) -> dict[str, Any]:
   if not os.path.isfile(path):
     return {}
   with open(path, encoding="utf-8") as f:
@@ -123,12 +121,8 @@ def special_tokens(directory: str) -> dict[str, str]:
   """The named special tokens a template sees (`bos_token`, `eos_token`, ...)."""
   out = {}
   for source in ("special_tokens_map.json", CONFIG_FILE):  # the config wins
-    path = os.path.join(directory, source)
-    if os.path.isfile(path):
-      with open(path, encoding="utf-8") as f:
-        config = json.load(f)
-      out.update({k: t for k, v in config.items()
-                  if k.endswith("_token") and (t := _token_text(v)) is not None})
+    out.update({k: t for k, v in _read_json(os.path.join(directory, source)).items()
+                if k.endswith("_token") and (t := _token_text(v)) is not None})
   return out
 
 
