@@ -15,6 +15,7 @@ INSTALL_REQUIRES = [
     "tensorboard==2.21.0",
     "sentencepiece==0.2.3",
     "tokenizers==0.23.3",
+    "jinja2==3.1.6",  # Hugging Face chat templates (3.1.6: the sandbox fixes they need)
     "gin-config==0.5.0",
     "clu==0.0.12",
     "safetensors==0.8.0",

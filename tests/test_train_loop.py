@@ -30,7 +30,8 @@ def test_loss_falls_and_eval_loss_per_language(tiny_data, tmp_path):
   assert 0 < train[-1]["mfu"] < 1
   assert glob.glob(os.path.join(model_dir, "events.out.tfevents.*"))
   assert result.step == 200 and not result.preempted
-  assert sorted(os.listdir(result.checkpoint_dir)) == ["200", "model_config.json"]
+  assert sorted(os.listdir(result.checkpoint_dir)) == ["200", "model_config.json", "vocab.model",
+                                                    "vocabulary.json"]
 
 
 def test_nan_stops_with_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
@@ -49,7 +50,8 @@ def test_nan_stops_with_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path
                      match=r"step 6: loss = nan, grad_norm = nan.*checkpoint is step 4"):
     train_in_process(tiny_data, model_dir, 20, checkpoint_every=2)
   ckpt_dir = os.path.join(model_dir, "checkpoints")
-  assert sorted(os.listdir(ckpt_dir)) == ["2", "4", "model_config.json"]
+  assert sorted(os.listdir(ckpt_dir)) == ["2", "4", "model_config.json", "vocab.model",
+                                         "vocabulary.json"]
   model, _ = load.load_model(ckpt_dir)
   assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(model))
   assert [m["step"] for m in read_metrics(model_dir)] == list(range(1, 6))

@@ -7,6 +7,7 @@ Every argument is gin-configurable (`train.num_steps = 300`; see gin/runs/tune.g
 lives in `model_dir`:
   checkpoints/<step>/   orbax checkpoints (params, optimizer, data position), last K kept
   checkpoints/model_config.json   the architecture (pinchjax.train.load.load_model reads it)
+  checkpoints/vocabulary.json     the vocabulary (copied beside it) and chat template
   metrics.jsonl         one line per train step and per evaluation (pinchjax.train.metrics)
   events.out.tfevents.*  TensorBoard event files (clu metric writers)
   config.gin            the gin configuration the run was started with
@@ -194,6 +195,8 @@ def train(
     load.save_model_config(ckpt.directory, cfg)
   data = pipeline.get_dataset(mixture_or_task_name, "train", sequence_length, batch_size, seed,
                               shard_index=jax.process_index(), num_shards=jax.process_count())
+  if primary:  # the vocabulary and chat template, so the checkpoints need nothing else
+    load.save_tokenization(ckpt.directory, data.vocabulary, data.chat_template)
   if ckpt.latest_step() is not None:
     state, data_state = ckpt.restore(setup.target)
     data.restore(data_state["train"])
