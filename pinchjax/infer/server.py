@@ -6,10 +6,8 @@ in OpenAI's error shape and never stops the server.
 """
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import json
-import queue
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -95,9 +93,9 @@ class _Handler(BaseHTTPRequestHandler):
     api = self.server.api
     parsed = api.parse(_POST_ROUTES[path], obj)
     if parsed.stream:
-      self._stream(parsed)
+      self._stream(api.stream(parsed, self.server.batcher))
     else:
-      self._send_json(200, api.response(parsed, self.server.batcher.generate(parsed.requests)))
+      self._send_json(200, api.complete(parsed, self.server.batcher))
 
   def _send_json(self, status: int, obj: Any) -> None:
     data = json.dumps(obj, ensure_ascii=False).encode()
@@ -109,30 +107,15 @@ class _Handler(BaseHTTPRequestHandler):
     self.end_headers()
     self.wfile.write(data)
 
-  def _stream(self, parsed) -> None:
+  def _stream(self, events) -> None:
     """Server-sent events: text pieces as the decoder produces them, then the finish."""
-    pieces: queue.Queue[str] = queue.Queue()
-    request = dataclasses.replace(parsed.requests[0], on_text=pieces.put)
-    future = self.server.batcher.submit([request])[0]
-    chunks = self.server.api.stream_chunks(parsed)
     self.send_response(200)
     self.send_header("Content-Type", "text/event-stream")
     self.send_header("Cache-Control", "no-cache")
     self.send_header("Connection", "close")
     self.end_headers()
-    for chunk in chunks.start():
-      self._event(chunk)
-    while not (future.done() and pieces.empty()):
-      try:
-        self._event(chunks.text(pieces.get(timeout=0.05)))
-      except queue.Empty:
-        pass
-    try:
-      self._event(chunks.finish(future.result()))
-    except Exception as e:  # pylint: disable=broad-except
-      # The status line has gone out; the error travels as an event, as OpenAI's does.
-      self._event(ApiError(500, f"internal error: {type(e).__name__}: {e}",
-                           kind="server_error").body())
+    for event in events:
+      self._event(event)
     self.wfile.write(b"data: [DONE]\n\n")
     self.wfile.flush()
 
