@@ -1,13 +1,15 @@
 """The OpenAI-compatible server over a stand-in generator, in process, on loopback."""
 import concurrent.futures
 import json
+import socket
 import threading
+import time
 
 import httpx
 import pytest
 
 from pinchjax.infer.generator import Completion, truncate_at_stop
-from pinchjax.infer.server import OpenAIServer
+from pinchjax.infer.serve import ServeConfig, Server
 
 KEY = "sk-test"
 
@@ -43,15 +45,30 @@ class EchoGenerator:
     return out
 
 
+def start(gen, **config):
+  """A `Server` over `gen` answering on a thread, once /health says ok."""
+  srv = Server(lambda: gen, "echo", ServeConfig(port=0, batch_wait_ms=50, **config),
+               api_key=KEY)
+  thread = threading.Thread(target=srv.run, daemon=True)
+  thread.start()
+  for _ in range(500):
+    try:
+      if httpx.get(srv.url + "/health").status_code == 200:
+        return srv, thread
+    except httpx.TransportError:
+      pass
+    time.sleep(0.01)
+  raise AssertionError("the server did not become ready")
+
+
 @pytest.fixture(scope="module")
 def server():
   gen = EchoGenerator()
-  srv = OpenAIServer(gen, "echo", port=0, api_key=KEY, batch_wait_s=0.05)
-  thread = threading.Thread(target=srv.serve_forever, daemon=True)
-  thread.start()
-  yield srv, gen, f"http://127.0.0.1:{srv.server_address[1]}"
-  srv.shutdown()
-  srv.server_close()
+  srv, thread = start(gen, body_timeout_s=1.0, max_body_bytes=1000)
+  yield srv, gen, srv.url
+  srv.stop()
+  thread.join(10)
+  assert not thread.is_alive()
 
 
 def _post(base, path, body, key=KEY, raw=None):
@@ -62,7 +79,7 @@ def _post(base, path, body, key=KEY, raw=None):
 
 def test_binds_loopback(server):
   srv, _, _ = server
-  assert srv.server_address[0] == "127.0.0.1"
+  assert srv.address[0] == "127.0.0.1"
 
 
 def test_chat_and_completion(server):
