@@ -13,9 +13,11 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import os
 import socket
+import sys
 import threading
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 import anyio
 import gin
@@ -159,3 +161,13 @@ class Server:
           while state.in_flight:
             await asyncio.sleep(0.05)
     self._uvicorn.should_exit = True
+
+
+def run_process(server: Server) -> NoReturn:
+  """Serves from the main thread (so SIGTERM/SIGINT drain) and ends the process with `run`'s
+  code: a decode cut short by the grace period may still run in XLA on another thread, and
+  the interpreter's normal exit would wait for it, or abort inside it."""
+  code = server.run()
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(code)  # pylint: disable=protected-access

@@ -14,7 +14,7 @@ import dataclasses
 import functools
 import logging
 import os
-import sys
+from typing import NoReturn
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +49,7 @@ def register(parser: argparse.ArgumentParser) -> None:
   parser.set_defaults(func=main)
 
 
-def main(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> NoReturn:
   from pinchjax.infer import loading, serve  # pylint: disable=import-outside-toplevel
   from pinchjax.parallel import cpu_host  # pylint: disable=import-outside-toplevel
   cpu_host.use_for_decoding()  # before the checkpoint loads (JAX starts then)
@@ -63,9 +63,4 @@ def main(args: argparse.Namespace) -> int:
   name = args.model_name or os.path.basename(os.path.normpath(args.checkpoint))
   server = serve.Server(functools.partial(loading.load_generator, args.checkpoint, **given),
                         name, config, api_key=os.environ.get(config.api_key_env))
-  code = server.run()
-  # A decode cut short by the grace period may still run in XLA on another thread; the
-  # interpreter's normal exit would wait for it, or abort inside it.
-  sys.stdout.flush()
-  sys.stderr.flush()
-  os._exit(code)  # pylint: disable=protected-access
+  serve.run_process(server)
