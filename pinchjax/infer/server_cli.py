@@ -14,7 +14,10 @@ import dataclasses
 import functools
 import logging
 import os
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
+
+if TYPE_CHECKING:
+  from pinchjax.infer.serve import ServeConfig
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -49,14 +52,20 @@ def register(parser: argparse.ArgumentParser) -> None:
   parser.set_defaults(func=main)
 
 
+def settings(args: argparse.Namespace) -> ServeConfig:
+  """The `ServeConfig`: gin's bindings, overridden by the flags given."""
+  from pinchjax.infer import serve  # pylint: disable=import-outside-toplevel
+  fields = {f.name for f in dataclasses.fields(serve.ServeConfig)}
+  return serve.ServeConfig(**{k: v for k, v in vars(args).items()
+                              if k in fields and v is not None})
+
+
 def main(args: argparse.Namespace) -> NoReturn:
   from pinchjax.infer import loading, serve  # pylint: disable=import-outside-toplevel
   from pinchjax.parallel import cpu_host  # pylint: disable=import-outside-toplevel
   cpu_host.use_for_decoding()  # before the checkpoint loads (JAX starts then)
   logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-  fields = {f.name for f in dataclasses.fields(serve.ServeConfig)}
-  config = serve.ServeConfig(**{k: v for k, v in vars(args).items()
-                                if k in fields and v is not None})
+  config = settings(args)
   # Flags left out leave gin bindings of `load_generator` in force.
   given = {k: v for k, v in dict(template=args.template, max_context=args.max_context).items()
            if v is not None}
