@@ -257,3 +257,30 @@ def test_warmup_compiles_every_shape_before_ready(checkpoint):
     assert _generate_jit_compiles(server.log) == compiled
   finally:
     assert server.stop(signal.SIGINT) == 0
+
+
+def test_sigint_while_xla_compiles_a_decode_exits_0(checkpoint):
+  """The decode thread is inside XLA (compiling the first shape) when the grace period ends:
+  the stream gets an error event and the process exits 0 at once, without waiting for XLA or
+  aborting in it."""
+  server = Process(
+      [sys.executable, "-m", "pinchjax.cli", "serve", "--checkpoint", checkpoint, "--port", "0",
+       "--model-name", "tiny", "--no-warmup", "--grace-period-s", "0.5"],
+      {"PINCHJAX_API_KEY": ""})
+  try:
+    client = openai.OpenAI(base_url=f"{server.ready()}/v1", api_key="none", max_retries=0,
+                           timeout=60)
+    stream = client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": "hei"}], max_tokens=64,
+        stream=True)
+    assert next(stream).choices[0].delta.role == "assistant"  # sent before decoding
+    server.proc.send_signal(signal.SIGINT)
+    signalled = time.monotonic()
+    with pytest.raises(openai.APIError, match="shut down before the answer was complete"):
+      list(stream)
+    assert server.stop(timeout=30) == 0
+    assert time.monotonic() - signalled < 8  # the compile alone takes longer here
+  finally:
+    server.stop(signal.SIGKILL)
+  assert "grace period over: ending 1 unfinished requests" in server.log
+  assert "terminate called" not in server.log and "Traceback" not in server.log
