@@ -408,3 +408,18 @@ def test_a_model_that_fails_to_load_ends_the_server_with_1(caplog):
   srv = Server(load, "echo", ServeConfig(port=0))
   assert srv.run() == 1
   assert any("no weights" in str(rec.exc_info[1]) for rec in caplog.records if rec.exc_info)
+
+
+def test_stop_answers_503_to_a_completion_unfinished_at_the_end_of_the_grace_period():
+  gen = SlowGenerator(0.3)
+  srv, thread = start(gen, grace_period_s=0.3)
+  with concurrent.futures.ThreadPoolExecutor(1) as pool:
+    pending = pool.submit(_post, srv.url, "/v1/completions",
+                          {"model": "echo", "prompt": "a b c d e f g h"})  # 2.4 s to decode
+    time.sleep(0.3)
+    start_stop = time.monotonic()
+    srv.stop()
+    error = _error_of(pending.result(), 503)
+  assert error["code"] == "server_shutting_down" and error["type"] == "server_error"
+  thread.join(10)
+  assert not thread.is_alive() and time.monotonic() - start_stop < 2

@@ -279,7 +279,7 @@ def test_sigint_while_xla_compiles_a_decode_exits_0(checkpoint):
     with pytest.raises(openai.APIError, match="shut down before the answer was complete"):
       list(stream)
     assert server.stop(timeout=30) == 0
-    assert time.monotonic() - signalled < 8  # the compile alone takes longer here
+    assert time.monotonic() - signalled < 8  # a normal exit would wait for the compile
   finally:
     server.stop(signal.SIGKILL)
   assert "grace period over: ending 1 unfinished requests" in server.log
