@@ -92,9 +92,9 @@ def build_app(state: State, lifespan=None) -> ASGIApp:
                          code=f"model_{state.phase}", kind="server_error")
         return await handler(request)
       except ApiError as e:
-        # An error before the body was read: the unread rest would desynchronize the
-        # connection, so it is closed.
-        return _api_error(e, {"Connection": "close"} if e.status in (401, 408, 413) else None)
+        # The rest of a 408's body never comes and a 413's is not worth receiving: the
+        # connection closes.
+        return _api_error(e, {"Connection": "close"} if e.status in (408, 413) else None)
       except ClientDisconnect:
         return Response(status_code=400)  # nobody is left to read it
       except Exception:  # pylint: disable=broad-except
