@@ -26,6 +26,8 @@ def register(parser: argparse.ArgumentParser) -> None:
   # bound.
   from pinchjax.infer import loading, serve  # pylint: disable=import-outside-toplevel,unused-import
   parser.description = __doc__.splitlines()[0]
+  parser.epilog = ("Each flag from --host on is an alias of a gin binding of ServeConfig "
+                   "(--max-batch 8 = --gin.ServeConfig.max_batch=8); a flag given overrides it.")
   parser.add_argument("--checkpoint", required=True,
                       help="Hugging Face-format directory or pinchjax training checkpoint")
   parser.add_argument("--model-name", help="the model id clients send (default: dir name)")
