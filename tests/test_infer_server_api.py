@@ -423,3 +423,22 @@ def test_stop_answers_503_to_a_completion_unfinished_at_the_end_of_the_grace_per
   assert error["code"] == "server_shutting_down" and error["type"] == "server_error"
   thread.join(10)
   assert not thread.is_alive() and time.monotonic() - start_stop < 2
+
+
+def test_a_second_stop_ends_the_grace_period_at_once():
+  gen = SlowGenerator(0.3)
+  srv, thread = start(gen, grace_period_s=30)
+  events = []
+  streaming = threading.Thread(target=_stream_events, args=(srv.url, "a b c d e f g h", events))
+  streaming.start()
+  while not events:
+    time.sleep(0.01)
+  srv.stop()
+  time.sleep(0.2)
+  stopped = time.monotonic()
+  srv.stop()  # as a second SIGTERM/SIGINT does
+  streaming.join(10)
+  thread.join(10)
+  assert time.monotonic() - stopped < 1.5 and not thread.is_alive()
+  assert events[-1] == "[DONE]"
+  assert json.loads(events[-2])["error"]["code"] == "server_shutting_down"
