@@ -22,6 +22,8 @@ INSTALL_REQUIRES = [
     "ml_dtypes==0.6.0",
     "py3langid==0.4.0",
     "httpx==0.28.1",
+    "starlette==1.10.0",
+    "uvicorn==0.55.0",
     "matplotlib==3.11.2",
     "numpy==2.4.6",
 ]
