@@ -215,3 +215,18 @@ def test_resuming_cuts_metrics_back_to_the_restored_step(tmp_path):
   path.write_text('{"step": 1}\nnot json\n{"step": 2}\n')
   with pytest.raises(ValueError, match=f"{path}:2: not a metrics row"):
     metrics.truncate_jsonl(str(path), 1)
+
+
+def test_a_sigterm_before_the_trainer_guards_itself_is_not_lost():
+  import signal
+  from pinchjax.train import preemption
+  original = signal.getsignal(signal.SIGTERM)
+  with preemption.PreemptionGuard() as quiet:
+    with preemption.PreemptionGuard() as inner:
+      assert not inner.requested
+  with preemption.PreemptionGuard() as outer:  # the CLI's, entered before gin imports
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert outer.requested and not quiet.requested
+    with preemption.PreemptionGuard() as inner:  # train()'s
+      assert inner.requested
+  assert signal.getsignal(signal.SIGTERM) is original

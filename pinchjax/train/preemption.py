@@ -6,6 +6,7 @@ checkpoint if steps ran since the last save, nothing otherwise, and returns.
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import types
@@ -30,8 +31,10 @@ class PreemptionGuard:
   def _handle(self, signum: int, frame: types.FrameType | None) -> None:
     del frame
     if not self.requested:
-      print(f"received {signal.Signals(signum).name}: stopping at the next safe point",
-            flush=True)
+      # os.write, not print: print here may interrupt a print of the main thread, and
+      # re-entering a buffered stream raises.
+      os.write(2, f"received {signal.Signals(signum).name}: stopping at the next safe point\n"
+               .encode())
     self.requested = True
 
   def __enter__(self) -> "PreemptionGuard":
