@@ -45,7 +45,8 @@ from pinchjax.train import optimizer, preemption, schedules, step as step_lib
 
 
 class RunDirectoryError(OSError):
-  """`model_dir` cannot be created or written (its path is the error's `filename`)."""
+  """`model_dir` cannot be created or written; the message ends with the path (gin re-raises
+  errors of configurables as a proxy that keeps the message but not `filename`)."""
 
 
 class NonFiniteError(FloatingPointError):
