@@ -136,7 +136,7 @@ def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
     data_dir: the data root.
     vocabulary: a seqio Vocabulary, or a path for pinchjax.data.vocab.get_vocabulary (unused
       by a dry run).
-    template: chat template name (pinchjax.data.chat).
+    template: chat template name (pinchjax.data.chat; "tokenizer": the vocabulary's own).
     languages: the mixture languages (a set name or codes); `base` must be among them.
     seen: the languages of the `pinch_seen` and `k{K}` mixtures.
     base: the language that keeps the non-multilingual share (English in the paper).
@@ -149,7 +149,6 @@ def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
     dry_run: read and check the files, register nothing: the result names what would be
       registered (the vocabulary is not loaded).
   """
-  tmpl = chat.get_template(template)
   languages, seen = langs_lib.resolve(languages), langs_lib.resolve(seen)
   files = {lang: {split: layout_path(data_dir, name, split, lang)
                   for split in ("train", "validation")
@@ -165,6 +164,7 @@ def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
                             f"dataset {name!r} needs its base language {base!r}")
   if not dry_run:
     vocabulary = _as_vocabulary(vocabulary)
+    tmpl = chat.get_template(template, vocabulary)
     config = {"data_dir": os.path.abspath(data_dir), "vocab": vocab_lib.fingerprint(vocabulary),
               "template": tmpl.name, "languages": languages, "seen": seen, "base": base,
               "budget": budget, "seed": seed, "percents": list(percents),
@@ -245,7 +245,7 @@ def mixture_plan(name: str, ids: Sequence[str], present: Sequence[str], *,
 
 def _register_all(result: Registered, name: str, files: dict[str, dict[str, str]],
                   present: list[str], plan: MixturePlan, vocabulary: seqio.Vocabulary,
-                  tmpl: chat.Template, rate) -> None:
+                  tmpl: chat.ChatTemplate, rate) -> None:
   """Adds the language tasks and the plan's mixtures to seqio, recording names in `result`."""
   for lang in present:
     sources.make_task(f"{name}_{lang}", JsonlSource(files[lang], lang), vocabulary, tmpl)
@@ -270,7 +270,6 @@ def register_evalset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
   """Registers `{name}_{lang}` tasks over DATA_DIR/{name}/{split}/{lang}.jsonl (responses may
   be empty: these are the instructions models answer for the judge); `dry_run` registers
   nothing and returns the tasks it would register."""
-  tmpl = chat.get_template(template)
   languages = langs_lib.resolve(languages)
   result = Registered(name, [], [], [], {})
   files = {}
@@ -287,6 +286,7 @@ def register_evalset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
     result.tasks, result.languages = [f"{name}_{l}" for l in files], list(files)
     return result
   vocabulary = _as_vocabulary(vocabulary)
+  tmpl = chat.get_template(template, vocabulary)
   config = {"data_dir": os.path.abspath(data_dir), "vocab": vocab_lib.fingerprint(vocabulary),
             "template": tmpl.name, "languages": languages, "split": split}
   fp = _fingerprint(config, list(files.values()))

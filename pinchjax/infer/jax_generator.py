@@ -1,9 +1,10 @@
 """`JaxGenerator`: the `Generator` over a pinchjax model, a seqio vocabulary and a chat template.
 
 Prompts are encoded exactly as training encodes them (pinchjax.data.chat): the start token,
-then the templated text. Generation stops at EOS and the template's end-of-turn token, and at
-the token sequences of the end-of-turn marker and a request's stop strings; the decoded text
-is cut at the first stop string either way.
+then the templated text; with a tokenizer's jinja template, the rendered text's ids alone (as
+transformers' apply_chat_template gives them). Generation stops at EOS and the template's
+end-of-turn token, and at the token sequences of the end-of-turn marker and a request's stop
+strings; the decoded text is cut at the first stop string either way.
 """
 from __future__ import annotations
 
@@ -52,38 +53,27 @@ class _TextStream:
 
 class JaxGenerator:
 
-  def __init__(self, model: nnx.Module, vocab: seqio.Vocabulary, template: str | chat.Template,
-               max_context: int | None = None, sharding: decode.Sharding = None):
+  def __init__(self, model: nnx.Module, vocab: seqio.Vocabulary,
+               template: str | chat.ChatTemplate, max_context: int | None = None,
+               sharding: decode.Sharding = None):
     self.model = model
     self.sharding = sharding
     self.vocab = vocab
-    self.template = chat.get_template(template)
+    self.template = chat.get_template(template, vocab)
     self.max_context = max_context or model.cfg.max_len
     self.stop_token_ids = chat.stop_token_ids(self.template, vocab)
 
   def encode(self, prompt: str) -> list[int]:
-    return [chat.start_id(self.vocab)] + list(self.vocab.encode(prompt))
+    return self.template.encode(self.vocab, prompt)
 
   def count_tokens(self, text: str) -> int:
     return len(self.encode(text))
 
   def instruction_prompt(self, instruction: str) -> str:
-    return chat.format_prompt(self.template, instruction)
+    return self.template.instruction_prompt(instruction)
 
   def chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:
-    """System text leads the first user turn; earlier turns repeat the single-turn frame."""
-    system = "\n\n".join(m["content"] for m in messages if m["role"] == "system")
-    turns = [m for m in messages if m["role"] != "system"]
-    if not turns or turns[-1]["role"] != "user":
-      raise ValueError("the last chat message must be from the user")
-    parts = []
-    for i, m in enumerate(turns):
-      if m["role"] == "user":
-        text = f"{system}\n\n{m['content']}" if system and i == 0 else m["content"]
-        parts.append(chat.format_prompt(self.template, text))
-      else:
-        parts.append(chat.format_response(self.template, m["content"]))
-    return "".join(parts)
+    return self.template.chat_prompt(messages)
 
   def generate(self, requests: Sequence[Request]) -> list[Completion]:
     prompts = [self.encode(r.prompt) for r in requests]

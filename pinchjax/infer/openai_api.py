@@ -7,11 +7,13 @@ response object, or into the chunks of a server-sent-event stream.
 from __future__ import annotations
 
 import dataclasses
+import queue
 import secrets
 import time
 import uuid
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
+from pinchjax.infer.batcher import Batcher
 from pinchjax.infer.generator import Completion, Generator, Request
 from pinchjax.infer.sampling import SamplingParams
 
@@ -161,8 +163,28 @@ class OpenAIApi:
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                       "total_tokens": prompt_tokens + completion_tokens}}
 
-  def stream_chunks(self, parsed: Parsed) -> "StreamChunks":
-    return StreamChunks(parsed.kind == "chat", self.model_name)
+  def complete(self, parsed: Parsed, batcher: Batcher) -> dict[str, Any]:
+    """The whole answer of a non-streaming request, decoded in `batcher`'s batches."""
+    return self.response(parsed, batcher.generate(parsed.requests))
+
+  def stream(self, parsed: Parsed, batcher: Batcher) -> Iterator[dict[str, Any]]:
+    """The event objects of a streaming request, as the decoder produces text; the transport
+    writes each as one server-sent event and then `[DONE]`."""
+    pieces: queue.Queue[str] = queue.Queue()
+    request = dataclasses.replace(parsed.requests[0], on_text=pieces.put)
+    future = batcher.submit([request])[0]
+    chunks = StreamChunks(parsed.kind == "chat", self.model_name)
+    yield from chunks.start()
+    while not (future.done() and pieces.empty()):
+      try:
+        yield chunks.text(pieces.get(timeout=0.05))
+      except queue.Empty:
+        pass
+    try:
+      yield chunks.finish(future.result())
+    except Exception as e:  # pylint: disable=broad-except
+      # The status line has gone out; the error travels as an event, as OpenAI's does.
+      yield ApiError(500, f"internal error: {type(e).__name__}: {e}", kind="server_error").body()
 
 
 class StreamChunks:
