@@ -20,14 +20,15 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def start_two(tiny_data, model_dir, tmp_path, **train) -> list[subprocess.Popen]:
+def start_two(tiny_data, model_dir, tmp_path, num_steps=REFERENCE_STEPS,
+              **train) -> list[subprocess.Popen]:
   """Two CLI processes of one run, logging to tmp_path/process<i>.log."""
   port, procs = free_port(), []
   for pid in range(2):  # 2 processes x 4 devices = the reference's 8 devices, batch 8 rows
     env = subprocess_env(4, JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
                          JAX_PROCESS_ID=str(pid), JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
     log = open(tmp_path / f"process{pid}.log", "w")
-    procs.append(subprocess.Popen(cli_command(tiny_data, model_dir, REFERENCE_STEPS, **train),
+    procs.append(subprocess.Popen(cli_command(tiny_data, model_dir, num_steps, **train),
                                   cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
   return procs
 
@@ -71,3 +72,27 @@ def test_sigterm_to_one_process_during_set_up_stops_both(tiny_data, tmp_path):
     assert "step 1/" not in out
   assert ("received SIGTERM" in log1.read_text()
           and "received SIGTERM" not in (tmp_path / "process0.log").read_text())
+
+
+def test_sigterm_to_one_process_mid_training_stops_both_at_the_next_sync_point(tiny_data,
+                                                                               tmp_path):
+  # 1000 steps, checkpoints every 1000: the only stops are the sync points every 4 steps.
+  model_dir = str(tmp_path / "run")
+  procs = start_two(tiny_data, model_dir, tmp_path, num_steps=1000, checkpoint_every=1000,
+                    preemption_sync_every=4)
+  metrics = os.path.join(model_dir, "metrics.jsonl")
+  while procs[1].poll() is None and not (os.path.exists(metrics)
+                                         and len(read_metrics(model_dir)) >= 2):
+    time.sleep(0.05)
+  signalled_after = len(read_metrics(model_dir))
+  procs[1].send_signal(signal.SIGTERM)
+  codes = [proc.wait(timeout=300) for proc in procs]
+  saved = []
+  for pid in range(2):
+    out = open(tmp_path / f"process{pid}.log").read()
+    assert codes[pid] == 0, out[-3000:]
+    saved.append(int(out.split("preempted: saved step ")[1].split()[0]))
+  assert saved[0] == saved[1] and saved[0] % 4 == 0 and saved[0] >= signalled_after
+  ckpt = checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"))
+  assert ckpt.all_steps() == [saved[0]]
+  ckpt.close()

@@ -44,9 +44,14 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
   signal.signal(signal.SIGTERM, sigterm)
 
 
+def multi_process() -> bool:
+  return jax.process_count() > 1
+
+
 def any_process(flag: bool) -> bool:
-  """True on every process if `flag` is true on any (e.g. one host got SIGTERM)."""
-  if jax.process_count() == 1:
+  """True on every process if `flag` is true on any (e.g. one host got SIGTERM); blocks
+  until every process has called it."""
+  if not multi_process():
     return flag
   return bool(np.any(multihost_utils.process_allgather(np.asarray(flag))))
 

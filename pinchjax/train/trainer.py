@@ -16,7 +16,7 @@ data stream at the same position, and reproduces the uninterrupted run's losses 
 metrics.jsonl is cut back to the restored step first, so it reads as one uninterrupted run.
 SIGTERM at any moment returns `preempted=True` after saving a checkpoint if steps ran since
 the last save (during set-up: nothing to save; the stop points are after each set-up phase
-and after every step). A non-finite loss, gradient or parameter raises `NonFiniteError`
+and after every step, or on several processes every `preemption_sync_every` steps). A non-finite loss, gradient or parameter raises `NonFiniteError`
 before anything non-finite is saved; an unwritable `model_dir` raises `RunDirectoryError`.
 """
 from __future__ import annotations
@@ -147,6 +147,7 @@ def train(
     eval_every: int = 0,
     eval_split: str = "validation",
     eval_batch_size: int | None = None,
+    preemption_sync_every: int = 10,
 ) -> TrainResult:
   """Trains for `num_steps` optimiser steps in `model_dir`, resuming if it has checkpoints.
 
@@ -175,6 +176,11 @@ def train(
     eval_every: evaluate every this many steps (0: only at the end).
     eval_split: the split evaluated.
     eval_batch_size: default `batch_size`.
+    preemption_sync_every: on several processes, agree on a SIGTERM every this many steps
+      (and at every checkpoint and the last step) rather than after every step, which would
+      block each host on the others once per step; a SIGTERM then stops the run within this
+      many steps, which must fit in the preemption grace period (30 s on Cloud TPU). One
+      process agrees with itself at no cost: it checks after every step.
   """
   # gin passes an unset `X = %gin.REQUIRED` macro through as its sentinel unless the config is
   # finalized (the CLI does not finalize), so name the missing value here.
@@ -241,6 +247,7 @@ def train(
         try:
           return _loop(state, data, train_step, evaluate, ckpt, log, setup.batch_sharding, guard,
                        num_steps=num_steps, log_every=log_every, eval_every=eval_every,
+                       preemption_sync_every=preemption_sync_every,
                        tokens_per_step=tokens_per_step,
                        mfu_per_step_per_sec=tokens_per_step * fpt / (peak * jax.device_count()))
         finally:
@@ -289,7 +296,7 @@ def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: ste
           evaluate: evaluation.Evaluator | None, ckpt: checkpoint.Checkpointer,
           log: metrics_lib.MetricsLogger, batch_sharding: NamedSharding,
           guard: preemption.PreemptionGuard, *, num_steps: int,
-          log_every: int, eval_every: int, tokens_per_step: int,
+          log_every: int, eval_every: int, preemption_sync_every: int, tokens_per_step: int,
           mfu_per_step_per_sec: float) -> TrainResult:
   """The step loop; metrics stay on device until a flush (every `log_every` steps, before
   every checkpoint and at the end), where they are checked for NaN/Inf and written.
@@ -323,7 +330,10 @@ def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: ste
     state, m = train_step(state, batch)
     step += 1
     pending.append((step, m))
-    preempted = distributed.any_process(guard.requested)
+    # Agreeing is a blocking all-gather on several processes: only at sync points there.
+    sync = (not distributed.multi_process() or step % preemption_sync_every == 0
+            or ckpt.should_save(step) or step == num_steps)
+    preempted = sync and distributed.any_process(guard.requested)
     if preempted or step % log_every == 0 or ckpt.should_save(step) or step == num_steps:
       flush()
     if ckpt.should_save(step) or preempted or step == num_steps:
