@@ -3,15 +3,14 @@ step is reported and its dependents skipped while the rest runs, a rerun resumes
 study's report equals the sequential executor's."""
 import json
 import os
-import re
-import subprocess
-import sys
 import time
 
 import pytest
 
 from pinchjax import cli
 from pinchjax.study import grid, ray_executor, runner
+from study_scale_support import (CELLS, cell, generations, manifest, report_text,  # noqa: F401
+                                 sequential_study, start_study, study_file)
 
 ray = pytest.importorskip("ray")
 TESTS = os.path.dirname(os.path.abspath(__file__))
@@ -52,11 +51,6 @@ class Timed:
     return {"span": "span.json"}
 
 
-def _manifest(d):
-  with open(os.path.join(d, runner.MANIFEST)) as f:
-    return json.load(f)
-
-
 def test_ray_runs_steps_concurrently_reports_failures_and_resumes(local_ray, tmp_path):
   g = _grid()
   fail = "train/mono_fi_s0"
@@ -69,12 +63,12 @@ def test_ray_runs_steps_concurrently_reports_failures_and_resumes(local_ray, tmp
   assert got.failed == seq.failed == [fail]
   assert sorted(got.skipped) == sorted(seq.skipped) and len(seq.skipped) >= 3
   assert sorted(got.ran) == sorted(seq.ran) and len(seq.ran) >= 6
-  m = _manifest(ray_dir)
+  m = manifest(ray_dir)
   assert m["steps"][fail]["error"] == f"RuntimeError: boom in {fail}"
   for step_id in seq.skipped:
     assert m["steps"][step_id]["error"] == f"dependency {fail} failed"
   assert {k: v["status"] for k, v in m["steps"].items()} == {
-      k: v["status"] for k, v in _manifest(seq_dir)["steps"].items()}
+      k: v["status"] for k, v in manifest(seq_dir)["steps"].items()}
 
   # The two train steps that ran (1 s each) overlapped: 2 CPUs, one per train task.
   spans = []
@@ -88,7 +82,7 @@ def test_ray_runs_steps_concurrently_reports_failures_and_resumes(local_ray, tmp
   again = ray_executor.run(runner.Runner(g, ray_dir, kinds(Timed()), log=lambda s: None), config)
   assert sorted(again.ran) == sorted([fail] + seq.skipped) and not again.failed
   assert sorted(again.reused) == sorted(seq.ran)
-  steps = _manifest(ray_dir)["steps"]
+  steps = manifest(ray_dir)["steps"]
   assert all(v["status"] == "done" for v in steps.values())
   assert steps[fail]["runs"] == 2 and steps[seq.ran[0]]["runs"] == 1
 
@@ -100,52 +94,20 @@ def test_bad_resources_name_the_field():
     ray_executor.StudyExecutor(name="dask")
 
 
-# The smallest toy study with every kind of step: data, 2 models, 4 decodes, 4 judgements.
-STUDY = """
-include 'gin/studies/toy_demo.gin'
-Study.name = 'ray'
-Study.languages = ['en', 'fi']
-Study.experiments = ['mono']
-Study.base_checkpoint = None
-Study.data = {'fn': 'pinchjax.data.toyworld.build_toyworld',
-              'kwargs': {'seed': 0, 'sentences_per_language': 1000, 'list_items': 20}}
-Study.train = {'gin_files': ['gin/studies/toy_tune.gin'],
-               'bindings': ['TRAIN_STEPS = 2', 'BATCH_SIZE = 8', 'make_schedule.warmup_steps = 1']}
-Study.infer = {'gin_files': ['gin/studies/toy_infer.gin'],
-               'bindings': ['DecodeConfig.max_new_tokens = 6']}
-"""
-
-
-def _study(gin_file, results, *flags):
-  env = dict(os.environ, XLA_FLAGS="", PYTHONPATH=cli.REPO_ROOT)  # one CPU device
-  return subprocess.Popen([sys.executable, "-m", "pinchjax.cli", "study", str(gin_file),
-                           "--results", str(results), *flags], cwd=cli.REPO_ROOT, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def test_toy_study_on_ray_gives_the_sequential_report(tmp_path):
-  gin_file = tmp_path / "study.gin"
-  gin_file.write_text(STUDY)
-  procs = {"seq": _study(gin_file, tmp_path / "seq"),
-           "ray": _study(gin_file, tmp_path / "ray", "--executor", "ray",
-                         "--gin.StudyExecutor.ray_num_cpus=2")}
-  for name, proc in procs.items():
-    out, _ = proc.communicate(timeout=900)
-    assert proc.returncode == 0, out[-4000:]
-    assert "11 steps ran, 0 reused, 0 failed, 0 skipped" in out
+def test_toy_study_on_ray_gives_the_sequential_report(sequential_study, tmp_path):
+  results = tmp_path / "ray"
+  proc = start_study(study_file(tmp_path), results, "--executor", "ray",
+                     "--gin.StudyExecutor.ray_num_cpus=2")
+  out, _ = proc.communicate(timeout=900)
+  assert proc.returncode == 0, out[-4000:]
   assert "11 steps submitted to Ray" in out
-  reports = []
-  for name in procs:
-    text = (tmp_path / name / "report" / "report.md").read_text()
-    reports.append(re.sub(r"; [\d.]+ s of step time", "", text))  # wall times differ
-  assert reports[0] == reports[1] and "| mono_en | 50.0 |" in reports[0]
-  # the outputs under the report are the same files, byte for byte
-  for model in ("mono_en_s0", "mono_fi_s0"):
-    for lang in ("en", "fi"):
-      for path in (f"infer/{model}/{lang}/generations.jsonl", f"judge/{model}/{lang}/cell.json"):
-        assert ((tmp_path / "seq" / "steps" / path).read_bytes()
-                == (tmp_path / "ray" / "steps" / path).read_bytes()), path
-  # the driver alone wrote the manifest; the executor is in no step's config hash
-  hashes = [{k: v["config_hash"] for k, v in _manifest(tmp_path / n)["steps"].items()}
-            for n in procs]
+  assert "11 steps ran, 0 reused, 0 failed, 0 skipped" in out
+  assert report_text(results) == report_text(sequential_study)
+  assert "| mono_en | 50.0 |" in report_text(results)
+  for model, lang in CELLS:  # the outputs under the report are the same, byte for byte
+    assert generations(results, model, lang) == generations(sequential_study, model, lang)
+    assert cell(results, model, lang) == cell(sequential_study, model, lang)
+  # the executor is in no step's config hash
+  hashes = [{k: v["config_hash"] for k, v in manifest(r)["steps"].items()}
+            for r in (results, sequential_study)]
   assert hashes[0] == hashes[1]

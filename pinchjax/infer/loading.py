@@ -14,6 +14,7 @@ as Llama: pass template="toy").
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 import gin
 import jax
@@ -36,17 +37,18 @@ def is_hf_dir(path: str) -> bool:
   return os.path.isfile(os.path.join(path, "config.json"))
 
 
-def default_mesh(checkpoint: str) -> Mesh:
+def default_mesh(checkpoint: str, devices: Sequence[jax.Device] | None = None) -> Mesh:
   """gin's `make_mesh()`; on a CPU-only host whose gin config binds no `make_mesh.shape`,
-  `cpu_host.decode_mesh` of the checkpoint's model (weights split over the cores)."""
+  `cpu_host.decode_mesh` of the checkpoint's model (weights split over the cores).
+  `devices`: those to use (default: all of the run's)."""
   if _gin_binds("make_mesh.shape") or jax.default_backend() != "cpu":
-    return mesh_lib.make_mesh()
+    return mesh_lib.make_mesh(devices=devices)
   if is_hf_dir(checkpoint):
     cfg = ModelConfig.from_hf_config(checkpoint)
   else:
     from pinchjax.train import load  # pylint: disable=g-import-not-at-top
     cfg = load.load_model_config(checkpoint)
-  return cpu_host.decode_mesh(cfg)
+  return cpu_host.decode_mesh(cfg, devices)
 
 
 def _gin_binds(parameter: str) -> bool:

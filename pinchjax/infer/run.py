@@ -10,6 +10,7 @@ import logging
 import os
 
 import gin
+import jax
 import seqio
 
 from pinchjax.data import canonical, registry
@@ -41,7 +42,7 @@ def run_name(checkpoint: str) -> str:
 def infer(checkpoint: str, out: str, task: str | None = None, mixture: str | None = None,
           input_path: str | None = None, split: str = "test", run: str | None = None,
           batch_size: int = 32, decode_config: DecodeConfig | None = None,
-          template: str | None = None) -> Stats:
+          template: str | None = None, process_shard: tuple[int, int] = (0, 1)) -> Stats:
   """Writes (or completes) the generations file `out`.
 
   Args:
@@ -55,6 +56,8 @@ def infer(checkpoint: str, out: str, task: str | None = None, mixture: str | Non
     batch_size: prompts decoded together.
     decode_config: sampler and limits (default: greedy, 256 new tokens; gin-configurable).
     template: chat template name (default: the model family's).
+    process_shard: (index, count): decode only the rows index, index + count, ... on this
+      process's own devices (a multi-process study splits an eval set this way).
   """
   sources = [s for s in (task, mixture, input_path) if s]
   if len(sources) != 1:
@@ -63,13 +66,17 @@ def infer(checkpoint: str, out: str, task: str | None = None, mixture: str | Non
     records = [r.to_json() for r in canonical.read_jsonl(input_path, require_response=False)]
   else:
     records = task_records(task or mixture, split)
+  index, count = process_shard
+  records = records[index::count]
   run = run or run_name(checkpoint)
   decode_config = decode_config or DecodeConfig()
   done = existing_keys(out, run, decode_config)
   if all((r["lang"], r["id"]) in done for r in records):  # finished: no model to load
     return Stats(skipped=len(records))
   # An unset template leaves gin's `load_generator.template` (or the family's) in force.
-  generator = loading.load_generator(checkpoint, **({"template": template} if template else {}))
+  generator = loading.load_generator(
+      checkpoint, **({"template": template} if template else {}),
+      **({"mesh": loading.default_mesh(checkpoint, jax.local_devices())} if count > 1 else {}))
   stats = write_generations(generator, records, out, run, decode_config, batch_size)
   logging.info("%s: wrote %d, skipped %d already written, %.1f new tokens/s", out,
                stats.written, stats.skipped, stats.tokens_per_s)

@@ -11,7 +11,9 @@ checkout, so a study started from the repository does not write into it.
 
 `--executor ray [--ray-address ADDR]` (aliases of StudyExecutor.name and .ray_address) runs
 independent steps at once as Ray tasks (pinchjax.study.ray_executor); the executor is not
-part of any step's config hash, so a study may be resumed with another executor.
+part of any step's config hash, so a study may be resumed with another executor. Launched
+on every host of a multi-host slice (JAX_COORDINATOR_ADDRESS..., or PINCHJAX_MULTIHOST=1 as
+launch/tpu.sh sets), the processes share the work (pinchjax.study.multihost).
 """
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import os
 import gin
 
 from pinchjax import cli as cli_lib
-from pinchjax.study import grid, preflight, ray_executor, report, runner
+from pinchjax.study import grid, multihost, preflight, ray_executor, report, runner
 
 RESULTS_ENV = "PINCHJAX_RESULTS"
 
@@ -87,22 +89,31 @@ def main(args: argparse.Namespace) -> int:
     return 0 if _preflight(run, todo) else 1
   import jax  # pylint: disable=import-outside-toplevel
   from pinchjax.study import executors  # the real stages: imported only when they run
-  run = runner.Runner(g, results, executors.default())
-  if not _preflight(run, sum(action == "run" for _, action in run.plan())):
-    print("nothing ran: fix the problems above (`--dry-run` checks again)")
+  processes = multihost.current()  # several when launched on each host of a slice
+  run = runner.Runner(g, results, executors.default(), processes=processes)
+  ok = processes.primary and _preflight(run, sum(action == "run" for _, action in run.plan()))
+  if not processes.all_agree(ok):
+    if processes.primary:
+      print("nothing ran: fix the problems above (`--dry-run` checks again)")
     return 1
-  os.makedirs(run.root, exist_ok=True)
   # Models of a study share shapes: their train and decode steps compile once, not per model.
   jax.config.update("jax_compilation_cache_dir", os.path.join(run.root, "jax_cache"))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-  with open(os.path.join(run.root, "config.gin"), "w", encoding="utf-8") as f:
-    f.write(config)
+  if processes.primary:
+    os.makedirs(run.root, exist_ok=True)
+    with open(os.path.join(run.root, "config.gin"), "w", encoding="utf-8") as f:
+      f.write(config)
   try:
-    summary = (ray_executor.run(run, executor, os.path.join(run.root, "jax_cache"))
-               if executor.name == "ray" else run.run())
+    if executor.name == "ray":
+      summary = ray_executor.run(run, executor, os.path.join(run.root, "jax_cache"))
+    else:
+      summary = run.run()
   except runner.Interrupted as e:
     print(f"interrupted ({e}); rerun the same command to resume")
     return 1
+  if not processes.primary:
+    print(f"process {processes.index}: {len(summary.ran)} steps ran; process 0 writes the report")
+    return 0 if summary.ok else 1
   print(f"{len(summary.ran)} steps ran, {len(summary.reused)} reused, "
         f"{len(summary.failed)} failed, {len(summary.skipped)} skipped")
   for step_id in summary.failed:

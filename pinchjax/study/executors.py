@@ -25,7 +25,7 @@ import numpy as np
 
 from pinchjax import cli
 from pinchjax.study import grid as grid_lib
-from pinchjax.study import results, runner
+from pinchjax.study import multihost, results, runner
 
 GENERATIONS = "generations.jsonl"
 
@@ -74,8 +74,17 @@ def infer(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
                 else inputs[f"train/{p['model']}"]["checkpoint"])
   configure(step, inputs)
   _register_data()
-  run.infer(checkpoint=checkpoint, out=os.path.join(out_dir, GENERATIONS), task=p["task"],
-            run=p["model"])
+  out = os.path.join(out_dir, GENERATIONS)
+  processes = multihost.current()
+  if processes.count == 1:
+    run.infer(checkpoint=checkpoint, out=out, task=p["task"], run=p["model"])
+    return {"generations": GENERATIONS}
+  # Several processes: each decodes its share of the rows on its own devices.
+  run.infer(checkpoint=checkpoint, out=multihost.part_path(out, processes.index, processes.count),
+            task=p["task"], run=p["model"], process_shard=(processes.index, processes.count))
+  processes.barrier(f"{step.id}: parts written")
+  if processes.primary:
+    multihost.merge_parts(out, processes.count)
   return {"generations": GENERATIONS}
 
 

@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping
 from pinchjax import atomic_file
 from pinchjax import cli
 from pinchjax.study import grid as grid_lib
+from pinchjax.study import multihost
 
 class Interrupted(Exception):
   """Raised by an executor whose stage was preempted (SIGTERM) after saving its state: the
@@ -105,7 +106,9 @@ class Runner:
 
   def __init__(self, grid: grid_lib.Grid, results_dir: str, executors: Mapping[str, Executor],
                log: Callable[[str], None] = print,
-               resolve: Callable[[str], str] = find_file):
+               resolve: Callable[[str], str] = find_file,
+               processes: multihost.Processes | None = None):
+    self.processes = processes or multihost.Processes()
     self.grid = grid
     self.root = os.path.abspath(results_dir)
     self.executors = executors
@@ -130,7 +133,8 @@ class Runner:
     return [(s, "reuse" if self.is_done(s) else "run") for s in self.grid.steps]
 
   def _save(self) -> None:
-    write_json(self.path, self.manifest)
+    if self.processes.primary:  # the others follow it (`_execute`)
+      write_json(self.path, self.manifest)
 
   def _set(self, step: grid_lib.Step, **fields: Any) -> None:
     entry = self.manifest["steps"].setdefault(step.id, {})
@@ -140,8 +144,10 @@ class Runner:
 
   def start_invocation(self) -> tuple[dict[str, Any], Summary]:
     """Writes study.json and opens this run's record in `invocations`."""
-    os.makedirs(self.root, exist_ok=True)
-    write_json(os.path.join(self.root, STUDY), grid_lib.describe(self.grid))
+    self.processes.barrier("study: every process read the manifest")
+    if self.processes.primary:
+      os.makedirs(self.root, exist_ok=True)
+      write_json(os.path.join(self.root, STUDY), grid_lib.describe(self.grid))
     invocation = {"started": time.time(), "ran": [], "failed": [], "skipped": [], "reused": 0}
     self.manifest["invocations"].append(invocation)
     return invocation, Summary()
@@ -195,9 +201,10 @@ class Runner:
     changed."""
     out_dir = self.step_dir(step.id)
     old = self.manifest["steps"].get(step.id)
-    if old is not None and old.get("config_hash") != self.hashes[step.id]:
-      shutil.rmtree(out_dir, ignore_errors=True)  # never resume from another config's files
-    os.makedirs(out_dir, exist_ok=True)
+    if self.processes.primary:
+      if old is not None and old.get("config_hash") != self.hashes[step.id]:
+        shutil.rmtree(out_dir, ignore_errors=True)  # never resume from another config's files
+      os.makedirs(out_dir, exist_ok=True)
     runs = (old or {}).get("runs", 0) + 1
     self._set(step, status=status, started=time.time(), outputs={}, error=None, runs=runs)
     return out_dir
@@ -209,17 +216,25 @@ class Runner:
 
   def _execute(self, step: grid_lib.Step) -> bool:
     out_dir = self.begin(step)
+    group = self.processes
+    if group.count > 1:
+      group.barrier(f"{step.id}: begun")  # its directory is ready on every process
     start = time.time()
     try:
-      outputs = dict(self.executors[step.kind](step, self.inputs(step), out_dir))
+      outputs = (dict(self.executors[step.kind](step, self.inputs(step), out_dir))
+                 if group.primary or step.kind in multihost.SPMD_KINDS else None)
     except Interrupted as e:
       self.finish(step, "interrupted", start, error=str(e))
       raise
     except Exception as e:  # a failed step is reported; the rest of the study continues
       self.finish(step, "failed", start, **failure(e))
-      return False
-    self.finish(step, "done", start, outputs=outputs)
-    return True
+    else:
+      self.finish(step, "done", start, outputs=outputs)
+    if group.count > 1:  # process 0's record is the step's: the others read it
+      group.barrier(f"{step.id}: recorded")
+      if not group.primary:
+        self.manifest = read_json(self.path)
+    return self.manifest["steps"][step.id]["status"] == "done"
 
 
 def failure(e: BaseException) -> dict[str, Any]:
