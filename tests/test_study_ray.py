@@ -111,3 +111,11 @@ def test_toy_study_on_ray_gives_the_sequential_report(sequential_study, tmp_path
   hashes = [{k: v["config_hash"] for k, v in manifest(r)["steps"].items()}
             for r in (results, sequential_study)]
   assert hashes[0] == hashes[1]
+
+
+def test_accelerator_steps_get_a_fresh_worker_process():
+  config = ray_executor.StudyExecutor(resources={"train": {"num_cpus": 8, "resources": {"TPU": 8}},
+                                                 "infer": {"num_gpus": 1}})
+  assert config.options("train") == {"num_cpus": 8, "resources": {"TPU": 8}}
+  assert config.fresh_process("train") and config.fresh_process("infer")
+  assert config.options("judge") == {"num_cpus": 1} and not config.fresh_process("judge")

@@ -66,7 +66,15 @@ class StudyExecutor:
                          f"known: {', '.join(RAY_OPTIONS)}")
 
   def options(self, kind: str) -> dict[str, Any]:
+    """Ray task options of a step kind."""
     return dict(self.resources.get(kind, DEFAULT_RESOURCES[kind]))
+
+  def fresh_process(self, kind: str) -> bool:
+    """A step on accelerators runs in a fresh worker process: JAX binds the chips it sees
+    once per process, and Ray may give the next task other chips (TPU_VISIBLE_CHIPS,
+    CUDA_VISIBLE_DEVICES)."""
+    options = self.options(kind)
+    return bool(options.get("num_gpus") or options.get("resources"))
 
 
 def run_step(execute: runner_lib.Executor, step: grid_lib.Step, out_dir: str,
@@ -105,7 +113,7 @@ def run(run: runner_lib.Runner, config: StudyExecutor,
   if not ray.is_initialized():
     ray.init(address=config.ray_address, num_cpus=config.ray_num_cpus,
              log_to_driver=False)
-  task = ray.remote(run_step)
+  tasks = {True: ray.remote(max_calls=1)(run_step), False: ray.remote(run_step)}
   invocation, summary = run.start_invocation()
   steps = {s.id: s for s in run.grid.steps}
   refs: dict[str, Any] = {}  # step id -> its task's result
@@ -117,6 +125,7 @@ def run(run: runner_lib.Runner, config: StudyExecutor,
                                        "outputs": run.manifest["steps"][d]["outputs"]}
             for d in step.deps]
     out_dir = run.begin(step, status="queued")
+    task = tasks[config.fresh_process(step.kind)]
     refs[step.id] = task.options(name=step.id, max_retries=0, **config.options(step.kind)).remote(
         run.executors[step.kind], step, out_dir, {d: run.step_dir(d) for d in step.deps},
         cache_dir, *deps)
