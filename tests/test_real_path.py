@@ -19,6 +19,7 @@ import gin
 import pytest
 
 import real_path_fixtures as fx
+from chat_template_fixtures import GEMMA3
 from pinchjax import cli
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -198,6 +199,14 @@ def test_study_flags_the_random_judge(real, study_run):
   manifest = json.load(open(f"{root}/results/manifest.json", encoding="utf-8"))
   statuses = {k: s["status"] for k, s in manifest["steps"].items()}
   assert len(statuses) == 28 and set(statuses.values()) == {"done"}
+  for model in MODELS:
+    # Tuning learns (4 steps at a high rate), and the checkpoint carries the tokenizer with
+    # Gemma 3's own chat template, which inference then renders.
+    run = f"{root}/results/steps/train/{model}_s0"
+    losses = [m["loss"] for m in _read_jsonl(f"{run}/metrics.jsonl") if "loss" in m]
+    assert len(losses) == 4 and losses[-1] < losses[0] - 0.5, (model, losses)
+    with open(f"{run}/checkpoints/tokenizer/tokenizer_config.json", encoding="utf-8") as f:
+      assert json.load(f)["chat_template"] == GEMMA3
   # It exits 1 naming each judge step whose answers could not be read: the 9 off-diagonal
   # cells (a model judged against itself ties without a call).
   unreliable = re.findall(r"^UNRELIABLE (\S+): unreadable or failed judge output in 100\.0% "
