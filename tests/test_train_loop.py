@@ -1,4 +1,5 @@
 """The trainer in-process on the real model and pipeline: learning, eval, NaN stop, meshes."""
+import errno
 import glob
 import os
 
@@ -115,3 +116,19 @@ def test_configuration_errors_are_named(tiny_data, tmp_path):
   with pytest.raises(ValueError, match="batch_size 8 / microbatches 3 must be a whole multiple "
                                        "of the 8 batch shards"):
     train_in_process(tiny_data, str(tmp_path / "run"), 2, microbatches=3)
+
+
+def test_an_unusable_run_directory_is_an_os_error_naming_the_path(tiny_data, tmp_path):
+  (tmp_path / "file").write_text("")  # a file where the run directory would go
+  os.makedirs(tmp_path / "run")
+  (tmp_path / "run" / "checkpoints").write_text("")  # ... where its checkpoints would go
+  for model_dir, blocked, why in (
+      (tmp_path / "file" / "run", tmp_path / "file" / "run", errno.ENOTDIR),
+      (tmp_path / "run", tmp_path / "run" / "checkpoints", errno.EEXIST)):
+    with pytest.raises(trainer.RunDirectoryError) as e:
+      train_in_process(tiny_data, str(model_dir), 2)
+    assert isinstance(e.value, OSError)
+    # gin appends lines naming the configurable; the first line is the error itself.
+    assert str(e.value).splitlines()[0] == (
+        f"[Errno {why}] cannot write the run directory train.model_dir "
+        f"({os.strerror(why)}): '{blocked}'")

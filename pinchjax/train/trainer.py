@@ -12,9 +12,12 @@ lives in `model_dir`:
   events.out.tfevents.*  TensorBoard event files (clu metric writers)
   config.gin            the gin configuration the run was started with
 Running `train` again on the same `model_dir` resumes from the latest checkpoint, with the
-data stream at the same position, and reproduces the uninterrupted run's losses exactly.
-SIGTERM saves a checkpoint and returns (`preempted=True`); a non-finite loss, gradient or
-parameter raises `NonFiniteError` before anything non-finite is saved.
+data stream at the same position, and reproduces the uninterrupted run's losses exactly;
+metrics.jsonl is cut back to the restored step first, so it reads as one uninterrupted run.
+SIGTERM at any moment returns `preempted=True` after saving a checkpoint if steps ran since
+the last save (during set-up: nothing to save; the stop points are after each set-up phase
+and after every step). A non-finite loss, gradient or parameter raises `NonFiniteError`
+before anything non-finite is saved; an unwritable `model_dir` raises `RunDirectoryError`.
 """
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
-from pinchjax.data import pipeline
+from pinchjax import atomic_file
+from pinchjax.data import features, pipeline
 from pinchjax.model.config import ModelConfig
 from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.parallel import partition
@@ -39,6 +43,11 @@ from pinchjax.parallel import rules as rules_lib
 from pinchjax.train import checkpoint, distributed, evaluation, flops, load
 from pinchjax.train import metrics as metrics_lib
 from pinchjax.train import optimizer, preemption, schedules, step as step_lib
+
+
+class RunDirectoryError(OSError):
+  """`model_dir` cannot be created or written; the message ends with the path (gin re-raises
+  errors of configurables as a proxy that keeps the message but not `filename`)."""
 
 
 class NonFiniteError(FloatingPointError):
@@ -176,66 +185,110 @@ def train(
                        f"(MODEL_DIR, MIXTURE, TRAIN_STEPS); set it, e.g. --gin.MIXTURE=\"'name'\"")
   if init_checkpoint_dir and init_hf_dir:
     raise ValueError("give init_checkpoint_dir or init_hf_dir, not both")
-  distributed.initialize()
-  cfg = model_config or ModelConfig()
-  if init_hf_dir and model_config is None:
-    cfg = ModelConfig.from_hf_config(init_hf_dir, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
-  schedule = schedules.make_schedule(total_steps=num_steps)
-  tx = optimizer.make_optimizer(schedule=schedule)
-  setup = _setup(cfg, tx, seed)
-  _check_batch(setup, batch_size, microbatches)
-  primary = jax.process_index() == 0
-  if primary:
-    os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "config.gin"), "w", encoding="utf-8") as f:
-      f.write(gin.config_str())
-  ckpt = checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"), checkpoint_every,
-                                 keep_checkpoints, async_checkpointing)
-  if primary:
-    load.save_model_config(ckpt.directory, cfg)
-  data = pipeline.get_dataset(mixture_or_task_name, "train", sequence_length, batch_size, seed,
-                              shard_index=jax.process_index(), num_shards=jax.process_count())
-  if primary:  # the vocabulary and chat template, so the checkpoints need nothing else
-    load.save_tokenization(ckpt.directory, data.vocabulary, data.chat_template)
-  if ckpt.latest_step() is not None:
-    state, data_state = ckpt.restore(setup.target)
-    data.restore(data_state["train"])
-    print(f"resumed from step {int(state['step'])} of {ckpt.directory}", flush=True)
-  else:
-    params = _initial_params(cfg, setup, seed, init_checkpoint_dir, init_hf_dir)
-    state = jax.jit(lambda p: step_lib.init_state(p, tx),
-                    out_shardings=setup.state_shardings)(params)
-  fpt = flops.flops_per_token(
-      flops.matmul_params(state["params"], cfg.vocab_size * cfg.d_model, cfg.tie_embeddings),
-      cfg.num_layers, cfg.num_heads, cfg.head_dim, sequence_length)
-  peak, peak_source = flops.peak_flops_per_device()
-  print(f"FLOPs per token {fpt:.4g} (6*N + 12*L*H*Dh*S); peak {peak:.4g} FLOP/s per device "
-        f"({peak_source}) x {jax.device_count()} devices", flush=True)
-  # The model's activation sharding constraints apply while steps are traced in here.
-  with rules_lib.use_mesh(setup.mesh, setup.rules):
-    train_step = jax.jit(
-        step_lib.make_train_step(setup.graphdef, tx, schedule, z_loss, microbatches),
-        in_shardings=(setup.state_shardings, setup.batch_sharding),
-        out_shardings=(setup.state_shardings, NamedSharding(setup.mesh, PartitionSpec())),
-        donate_argnums=0)
-    evaluate = evaluation.Evaluator(
-        setup.graphdef, setup.state_shardings["params"], setup.batch_sharding, eval_tasks,
-        eval_split, sequence_length, eval_batch_size or batch_size) if eval_tasks else None
-    log = metrics_lib.MetricsLogger(model_dir, num_steps, int(state["step"]))
-    tokens_per_step = batch_size * sequence_length
+  with preemption.PreemptionGuard() as guard:
+    distributed.initialize()
+    cfg = model_config or ModelConfig()
+    if init_hf_dir and model_config is None:
+      cfg = ModelConfig.from_hf_config(init_hf_dir, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+    ckpt = _open_run(model_dir, cfg, checkpoint_every, keep_checkpoints, async_checkpointing)
     try:
-      return _loop(state, data, train_step, evaluate, ckpt, log, setup.batch_sharding,
-                   num_steps=num_steps, log_every=log_every, eval_every=eval_every,
-                   tokens_per_step=tokens_per_step,
-                   mfu_per_step_per_sec=tokens_per_step * fpt / (peak * jax.device_count()))
+      _stop_point(guard)
+      schedule = schedules.make_schedule(total_steps=num_steps)
+      tx = optimizer.make_optimizer(schedule=schedule)
+      setup = _setup(cfg, tx, seed)
+      _check_batch(setup, batch_size, microbatches)
+      print(f"loading {mixture_or_task_name}", flush=True)
+      data = pipeline.get_dataset(mixture_or_task_name, "train", sequence_length, batch_size, seed,
+                                  shard_index=jax.process_index(), num_shards=jax.process_count())
+      if jax.process_index() == 0:  # the vocabulary and chat template: checkpoints need no flags
+        load.save_tokenization(ckpt.directory, data.vocabulary, data.chat_template)
+      _stop_point(guard)
+      if ckpt.latest_step() is not None:
+        print(f"restoring step {ckpt.latest_step()} from {ckpt.directory}", flush=True)
+        state, data_state = ckpt.restore(setup.target)
+        data.restore(data_state["train"])
+        print(f"resumed from step {int(state['step'])} of {ckpt.directory}", flush=True)
+      else:
+        params = _initial_params(cfg, setup, seed, init_checkpoint_dir, init_hf_dir)
+        state = jax.jit(lambda p: step_lib.init_state(p, tx),
+                        out_shardings=setup.state_shardings)(params)
+      _stop_point(guard)
+      fpt = flops.flops_per_token(
+          flops.matmul_params(state["params"], cfg.vocab_size * cfg.d_model, cfg.tie_embeddings),
+          cfg.num_layers, cfg.num_heads, cfg.head_dim, sequence_length)
+      peak, peak_source = flops.peak_flops_per_device()
+      print(f"FLOPs per token {fpt:.4g} (6*N + 12*L*H*Dh*S); peak {peak:.4g} FLOP/s per device "
+            f"({peak_source}) x {jax.device_count()} devices", flush=True)
+      # The model's activation sharding constraints apply while steps are traced in here.
+      with rules_lib.use_mesh(setup.mesh, setup.rules):
+        train_step = jax.jit(
+            step_lib.make_train_step(setup.graphdef, tx, schedule, z_loss, microbatches),
+            in_shardings=(setup.state_shardings, setup.batch_sharding),
+            out_shardings=(setup.state_shardings, NamedSharding(setup.mesh, PartitionSpec())),
+            donate_argnums=0)
+        print("compiling the train step", flush=True)
+        # Compiled ahead of the loop (the loop's calls reuse it) so that compilation is a set-up
+        # phase with its own stop point rather than part of the first step.
+        batch = {k: jax.ShapeDtypeStruct((batch_size, sequence_length), np.int32,
+                                         sharding=setup.batch_sharding) for k in features.FEATURES}
+        train_step.lower(state, batch).compile()
+        evaluate = evaluation.Evaluator(
+            setup.graphdef, setup.state_shardings["params"], setup.batch_sharding, eval_tasks,
+            eval_split, sequence_length, eval_batch_size or batch_size) if eval_tasks else None
+        _stop_point(guard)
+        log = metrics_lib.MetricsLogger(model_dir, num_steps, int(state["step"]))
+        tokens_per_step = batch_size * sequence_length
+        try:
+          return _loop(state, data, train_step, evaluate, ckpt, log, setup.batch_sharding, guard,
+                       num_steps=num_steps, log_every=log_every, eval_every=eval_every,
+                       tokens_per_step=tokens_per_step,
+                       mfu_per_step_per_sec=tokens_per_step * fpt / (peak * jax.device_count()))
+        finally:
+          log.close()
+    except _PreemptedBeforeTraining:
+      saved = ckpt.latest_step()
+      what = (f"step {saved} is already saved in {ckpt.directory}; rerun the same command to "
+              f"resume from it" if saved is not None else
+              "no step had run; rerun the same command to start the run")
+      print(f"preempted before training: nothing to save, {what}", flush=True)
+      return TrainResult(saved or 0, None, {}, True, ckpt.directory)
     finally:
-      log.close()
       ckpt.close()
+
+
+class _PreemptedBeforeTraining(Exception):
+  """SIGTERM during set-up: no step ran, so nothing is newer than what is on disk."""
+
+
+def _stop_point(guard: preemption.PreemptionGuard) -> None:
+  """Ends set-up if any host got SIGTERM; all hosts call this at the same points."""
+  if distributed.any_process(guard.requested):
+    raise _PreemptedBeforeTraining()
+
+
+def _open_run(model_dir: str, cfg: ModelConfig, checkpoint_every: int,
+              keep_checkpoints: int | None, async_checkpointing: bool
+              ) -> checkpoint.Checkpointer:
+  """Creates the run directory (config.gin, model_config.json) and its Checkpointer.
+
+  Comes first, so an unwritable or blocked `model_dir` fails in seconds, naming the path.
+  """
+  if jax.process_index() == 0:
+    try:
+      os.makedirs(model_dir, exist_ok=True)
+      atomic_file.write(os.path.join(model_dir, "config.gin"), [gin.config_str()])
+      load.save_model_config(os.path.join(model_dir, "checkpoints"), cfg)
+    except OSError as e:
+      raise RunDirectoryError(e.errno, f"cannot write the run directory train.model_dir "
+                              f"({e.strerror})", e.filename or model_dir) from e
+  return checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"), checkpoint_every,
+                                 keep_checkpoints, async_checkpointing)
 
 
 def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: step_lib.StepFn,
           evaluate: evaluation.Evaluator | None, ckpt: checkpoint.Checkpointer,
-          log: metrics_lib.MetricsLogger, batch_sharding: NamedSharding, *, num_steps: int,
+          log: metrics_lib.MetricsLogger, batch_sharding: NamedSharding,
+          guard: preemption.PreemptionGuard, *, num_steps: int,
           log_every: int, eval_every: int, tokens_per_step: int,
           mfu_per_step_per_sec: float) -> TrainResult:
   """The step loop; metrics stay on device until a flush (every `log_every` steps, before
@@ -265,23 +318,23 @@ def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: ste
       log.write(s, "train", last)
     log.progress(host[-1][0], last)
 
-  with preemption.PreemptionGuard() as guard:
-    while step < num_steps:
-      batch = distributed.global_batch(next(data), batch_sharding)
-      state, m = train_step(state, batch)
-      step += 1
-      pending.append((step, m))
-      preempted = distributed.any_process(guard.requested)
-      if preempted or step % log_every == 0 or ckpt.should_save(step) or step == num_steps:
-        flush()
-      if ckpt.should_save(step) or preempted or step == num_steps:
-        ckpt.save(state, {"train": data.state()})
-      if evaluate and ((eval_every and step % eval_every == 0) or step == num_steps):
-        eval_losses = evaluate(state["params"])
-        log.write(step, "eval", eval_losses)
-        print("  ".join(f"{k} {v:.4f}" for k, v in eval_losses.items()), flush=True)
-      if preempted:
-        ckpt.wait()
-        print(f"preempted: saved step {step} in {ckpt.directory}", flush=True)
-        return TrainResult(step, last.get("loss"), eval_losses, True, ckpt.directory)
+  while step < num_steps:
+    batch = distributed.global_batch(next(data), batch_sharding)
+    state, m = train_step(state, batch)
+    step += 1
+    pending.append((step, m))
+    preempted = distributed.any_process(guard.requested)
+    if preempted or step % log_every == 0 or ckpt.should_save(step) or step == num_steps:
+      flush()
+    if ckpt.should_save(step) or preempted or step == num_steps:
+      ckpt.save(state, {"train": data.state()})
+    if evaluate and ((eval_every and step % eval_every == 0) or step == num_steps):
+      eval_losses = evaluate(state["params"])
+      log.write(step, "eval", eval_losses)
+      print("  ".join(f"{k} {v:.4f}" for k, v in eval_losses.items()), flush=True)
+    if preempted:
+      ckpt.wait()
+      print(f"preempted: saved step {step} in {ckpt.directory}; rerun the same command to "
+            f"resume from it", flush=True)
+      return TrainResult(step, last.get("loss"), eval_losses, True, ckpt.directory)
   return TrainResult(step, last.get("loss"), eval_losses, False, ckpt.directory)
