@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shutil
 import subprocess
 import sys
@@ -79,6 +80,8 @@ def _read_jsonl(path: str) -> list[dict]:
 
 def _wait_for_server(proc: subprocess.Popen, log_path: str) -> str:
   """The URL `pinchjax serve --port 0` prints once the model is loaded; then /health is ok."""
+  if not select.select([proc.stdout], [], [], 600)[0]:
+    pytest.fail("judge server printed nothing in 10 min")
   line = proc.stdout.readline()
   match = re.search(r"^serving qwen2\.5-tiny on (http://127\.0\.0\.1:\d+)$", line.strip())
   if not match:
@@ -127,7 +130,7 @@ def real(tmp_path_factory):
     yield {"root": root, "judge": judge, "data_rcs": rcs, "study_gin": study_gin}
   finally:
     proc.terminate()
-    proc.wait(timeout=60)
+    assert proc.wait(timeout=60) == 0  # SIGTERM drains and exits 0
     log.close()
 
 
@@ -196,12 +199,13 @@ def test_dry_run_preflight(real, capsys):
 def test_study_flags_the_random_judge(real, study_run):
   root = real["root"]
   assert study_run.returncode == 1, study_run.stderr[-3000:]
-  manifest = json.load(open(f"{root}/results/manifest.json", encoding="utf-8"))
+  with open(f"{root}/results/manifest.json", encoding="utf-8") as f:
+    manifest = json.load(f)
   statuses = {k: s["status"] for k, s in manifest["steps"].items()}
   assert len(statuses) == 28 and set(statuses.values()) == {"done"}
   for model in MODELS:
-    # Tuning learns (4 steps at a high rate), and the checkpoint carries the tokenizer with
-    # Gemma 3's own chat template, which inference then renders.
+    # Tuning learns (4 steps at a high rate), and the checkpoint carries its tokenizer with
+    # Gemma 3's own chat template (what infer and serve read from it).
     run = f"{root}/results/steps/train/{model}_s0"
     losses = [m["loss"] for m in _read_jsonl(f"{run}/metrics.jsonl") if "loss" in m]
     assert len(losses) == 4 and losses[-1] < losses[0] - 0.5, (model, losses)
@@ -229,11 +233,15 @@ def test_study_flags_the_random_judge(real, study_run):
   # measured, naming them; only language fidelity (py3langid, not the judge) has a verdict.
   findings = report.split("## Headline findings", 1)[1].split("\n## ", 1)[0]
   rows = [l.split(" | ") for l in findings.splitlines() if l.startswith("| ") and "---" not in l]
-  verdicts = {row[0][2:]: row[2].strip("*") for row in rows[1:]}
-  blocked = {c: v for c, v in verdicts.items() if "judge unreliable" in v}
-  assert {c.split()[0] for c in blocked} == {"Monolingual", "P=1", "At"}
-  assert all(re.fullmatch(r"not measured: judge unreliable in \d+ cells", v)
-             for v in blocked.values())
-  judged = {c: v for c, v in verdicts.items() if c not in blocked}
-  assert all(v == "not measured" for c, v in judged.items() if not c.startswith("Models answer"))
+  verdict_of = {row[0][2:]: row[2].strip("*") for row in rows[1:]}
+  blocked = {" ".join(c.split()[:3]): v for c, v in verdict_of.items()
+             if "judge unreliable" in v}
+  # Monolingual transfer needs the 6 off-diagonal mono cells; P=1 (P=100 standing in for the
+  # smallest P > 0, against mono_en) the non-English cells of both; P=100 its 3 cells.
+  assert blocked == {"Monolingual tuning transfers": "not measured: judge unreliable in 6 cells",
+                     "P=1 (about 40": "not measured: judge unreliable in 4 cells",
+                     "At P=100 the": "not measured: judge unreliable in 3 cells"}
+  others = [v for c, v in verdict_of.items() if "judge unreliable" not in v
+            and not c.startswith("Models answer")]  # fidelity: py3langid's, not the judge's
+  assert others == ["not measured"] * 2  # the number of languages, the pretraining share
   assert "| mono_en | 50.0 | unreliable | unreliable |" in report
