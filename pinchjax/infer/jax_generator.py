@@ -3,7 +3,8 @@
 Prompts are encoded exactly as training encodes them (pinchjax.data.chat): the start token,
 then the templated text. Generation stops at EOS and the template's end-of-turn token, and at
 the token sequences of the end-of-turn marker and a request's stop strings; the decoded text
-is cut at the first stop string either way.
+is cut at the first stop string either way. Text is decoded in context (pinchjax.infer.
+detokenize): a completion is what its tokens add to the prompt's, leading space included.
 """
 from __future__ import annotations
 
@@ -13,16 +14,18 @@ import seqio
 from flax import nnx
 
 from pinchjax.data import chat
-from pinchjax.infer import decode
-from pinchjax.infer.generator import Completion, Request, held_back, truncate_at_stop
+from pinchjax.infer import decode, detokenize
+from pinchjax.infer.generator import (Completion, Request, TokenLogprob, held_back,
+                                      truncate_at_stop)
+from pinchjax.infer.logprobs import Scored
 
 
 class _TextStream:
   """Turns one row's tokens, as the decode loop produces them, into text pieces."""
 
-  def __init__(self, vocab: seqio.Vocabulary, stop_token_ids: tuple[int, ...],
+  def __init__(self, text: detokenize.Continuation, stop_token_ids: tuple[int, ...],
                stop: tuple[str, ...], on_text):
-    self.vocab, self.stop_token_ids, self.stop = vocab, stop_token_ids, stop
+    self.continuation, self.stop_token_ids, self.stop = text, stop_token_ids, stop
     self.on_text = on_text
     self.tokens: list[int] = []
     self.sent = ""
@@ -35,7 +38,7 @@ class _TextStream:
       self.closed = True
       return
     self.tokens.append(token)
-    text, self.closed = truncate_at_stop(self.vocab.decode(self.tokens), self.stop)
+    text, self.closed = truncate_at_stop(self.continuation.text(self.tokens), self.stop)
     if not self.closed:
       text = text[:len(text) - held_back(text, self.stop)]
     self._send(text)
@@ -61,11 +64,23 @@ class JaxGenerator:
     self.max_context = max_context or model.cfg.max_len
     self.stop_token_ids = chat.stop_token_ids(self.template, vocab)
 
-  def encode(self, prompt: str) -> list[int]:
-    return [chat.start_id(self.vocab)] + list(self.vocab.encode(prompt))
+  def encode(self, prompt: str | Sequence[int]) -> list[int]:
+    """What the model reads: the start token and the text's tokens, or token ids as given."""
+    if isinstance(prompt, str):
+      return [chat.start_id(self.vocab)] + list(self.vocab.encode(prompt))
+    ids = [int(i) for i in prompt]
+    if not ids or not all(0 <= i < self.model.cfg.vocab_size for i in ids):
+      raise ValueError(f"token prompts must be non-empty with ids in [0, "
+                       f"{self.model.cfg.vocab_size})")
+    return ids
 
-  def count_tokens(self, text: str) -> int:
-    return len(self.encode(text))
+  def count_tokens(self, prompt: str | Sequence[int]) -> int:
+    return len(self.encode(prompt))
+
+  def decode(self, ids: Sequence[int]) -> str:
+    """Text of ids. EOS adds none; seqio's `decode` would also drop everything after it, which
+    a token prompt (e.g. lm-eval's EOS before a context-free continuation) can have."""
+    return self.vocab.decode([i for i in ids if i != self.vocab.eos_id])
 
   def instruction_prompt(self, instruction: str) -> str:
     return chat.format_prompt(self.template, instruction)
@@ -87,7 +102,8 @@ class JaxGenerator:
 
   def generate(self, requests: Sequence[Request]) -> list[Completion]:
     prompts = [self.encode(r.prompt) for r in requests]
-    streams = {i: _TextStream(self.vocab, self.stop_token_ids,
+    texts = [detokenize.Continuation(self.decode, p) for p in prompts]
+    streams = {i: _TextStream(texts[i], self.stop_token_ids,
                               self.template.stop_strings + r.stop, r.on_text)
                for i, r in enumerate(requests) if r.on_text is not None}
 
@@ -104,14 +120,31 @@ class JaxGenerator:
     outs = decode.generate(self.model, prompts, [r.max_new_tokens for r in requests],
                            [r.sampling for r in requests], self.stop_token_ids,
                            on_step=on_step if streams else None, sharding=self.sharding,
-                           stop_sequences=sequences)
+                           stop_sequences=sequences, logprobs=[r.logprobs for r in requests],
+                           prompt_logprobs=[r.prompt_logprobs for r in requests])
     completions = []
     for i, (request, prompt, out) in enumerate(zip(requests, prompts, outs)):
-      raw = self.vocab.decode(out.tokens)
+      raw = texts[i].text(out.tokens)
       text = chat.strip_response(self.template, raw)
       text, stopped = truncate_at_stop(text, request.stop)
       reason = "stop" if stopped or text != raw else out.finish_reason
       if i in streams:
         streams[i].finish(text)
-      completions.append(Completion(text, reason, len(prompt), len(out.tokens)))
+      # A text prompt's start token is the generator's framing, not part of the prompt.
+      framed = 1 if isinstance(request.prompt, str) else 0
+      completions.append(Completion(
+          text, reason, len(prompt), len(out.tokens),
+          logprobs=None if out.logprobs is None else self._token_logprobs(prompt, out.logprobs),
+          prompt_logprobs=None if out.prompt_logprobs is None else self._token_logprobs(
+              prompt[:framed], out.prompt_logprobs[framed:]),
+          prompt_text=request.prompt if framed else self.decode(prompt)))
     return completions
+
+  def _token_logprobs(self, context: list[int], scored: list[Scored]) -> list[TokenLogprob]:
+    """`scored` tokens following `context`, with their texts in that context."""
+    seq = context + [s.token for s in scored]
+    pieces = detokenize.pieces(self.decode, context, seq[len(context):])
+    window = lambda end: seq[max(0, end - detokenize.WINDOW):end]
+    return [TokenLogprob(piece, s.logprob, tuple(
+        (detokenize.alternative(self.decode, window(len(context) + i), t), lp)
+        for t, lp in s.top)) for i, (piece, s) in enumerate(zip(pieces, scored))]
