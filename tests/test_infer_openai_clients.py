@@ -254,7 +254,10 @@ def test_lm_eval_loglikelihood_and_generate_until(checkpoint, base, tmp_path):
   assert len(samples) == len(MC_DOCS)
   checked = 0
   for sample in samples:
-    for (context, continuation), resp in zip(sample["arguments"], sample["resps"]):
+    # {"gen_args_N": {"arg_0": context, "arg_1": continuation}}, resps [[[logprob, greedy]]].
+    args = [sample["arguments"][f"gen_args_{i}"] for i in range(len(sample["arguments"]))]
+    for arg, resp in zip(args, sample["resps"]):
+      context, continuation = arg["arg_0"], arg["arg_1"]
       whole = tok.encode(context + continuation, add_special_tokens=False)
       ctx = tok.encode(context, add_special_tokens=False)
       want = torch_logprobs(model, whole)
