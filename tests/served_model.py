@@ -11,7 +11,8 @@ import torch
 import transformers
 from tokenizers import decoders, models, pre_tokenizers, trainers
 
-SPECIALS = ["<pad>", "<eos>", "<bos>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"]
+SPECIALS = ["<pad>", "<eos>", "<bos>", "<|start_header_id|>", "<|end_header_id|>",
+            "<|eot_id|>"]
 CORPUS = ["the quick brown fox jumps over the lazy dog", "the cat ate brown rice",
           "hyvää huomenta", "buongiorno", "привет мир", "你好世界", "Paris is in France",
           "two plus two is four", "the sky is blue and the grass is green"]

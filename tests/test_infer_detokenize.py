@@ -57,9 +57,10 @@ def test_generator_completions_are_decoded_in_context(vocab):
                     num_heads=4, num_kv_heads=2, head_dim=8, mlp_dim=64, max_len=128)
   model = Transformer(cfg, rngs=nnx.Rngs(5))
   gen = JaxGenerator(model, vocab, "toy")
-  streamed = []
+  streamed, tokens = [], []
+  on_text = lambda piece, logprobs: streamed.append(piece) or tokens.extend(logprobs)
   prompts = ["the cat", "привет", tuple(vocab.encode("the quick brown"))]
-  done = gen.generate([Request(p, 8, logprobs=1, on_text=streamed.append if i == 0 else None)
+  done = gen.generate([Request(p, 8, logprobs=1, on_text=on_text if i == 0 else None)
                        for i, p in enumerate(prompts)])
   for prompt, completion in zip(prompts, done):
     ids = gen.encode(prompt)
@@ -68,4 +69,5 @@ def test_generator_completions_are_decoded_in_context(vocab):
     assert completion.text == gen.decode(ids + new)[len(base):]
     assert "".join(t.text for t in completion.logprobs[:len(new)]) == completion.text
   assert "".join(streamed) == done[0].text
+  assert tokens == done[0].logprobs  # streamed logprobs: the same tokens, texts and numbers
   assert done[2].prompt_text == "the quick brown"

@@ -141,6 +141,13 @@ def test_streams_choices_and_usage(client):
       texts[choice.index] += choice.delta.content or ""
   assert texts == [c.message.content for c in whole.choices]
   assert chunks[-1].choices == [] and chunks[-1].usage == whole.usage
+  # Logprobs stream with the text they belong to: the same tokens and numbers as unstreamed.
+  kwargs = dict(kwargs, n=1, temperature=0, logprobs=True, top_logprobs=2)
+  whole = client.chat.completions.create(**kwargs).choices[0]
+  chunks = list(client.chat.completions.create(**kwargs, stream=True))
+  streamed = [t for c in chunks if c.choices and c.choices[0].logprobs
+              for t in c.choices[0].logprobs.content]
+  assert streamed == whole.logprobs.content and len(streamed) >= 1
   # Completions: echo streams the prompt first; no usage chunk unless asked.
   chunks = list(client.completions.create(model="tiny", prompt="the cat", max_tokens=4,
                                           temperature=0, echo=True, stream=True))
@@ -158,13 +165,13 @@ REFUSED = [
     ("chat", dict(frequency_penalty=-1), "frequency_penalty"),
     ("chat", dict(logit_bias={"5": 10}), "logit_bias"),
     ("chat", dict(top_logprobs=2), "top_logprobs"),  # without logprobs=True
-    ("chat", dict(logprobs=True, stream=True), "logprobs"),
     ("chat", dict(stream_options={"include_usage": True}), "stream_options"),  # no stream
     ("chat", dict(extra_body={"echo": True}), "echo"),
     ("chat", dict(extra_body={"min_tokens": 2}), "min_tokens"),
     ("text", dict(suffix="end"), "suffix"),
     ("text", dict(best_of=1, n=2), "best_of"),
     ("text", dict(best_of=3, stream=True), "best_of"),
+    ("text", dict(echo=True, logprobs=1, stream=True), "echo"),
     ("text", dict(logprobs=21), "logprobs"),
     ("text", dict(max_tokens=0), "max_tokens"),  # scoring needs echo
     ("text", dict(extra_body={"guided_json": {}}), "guided_json"),

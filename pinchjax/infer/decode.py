@@ -40,8 +40,10 @@ from pinchjax.parallel import rules as rules_lib
 MIN_BUCKET = 8
 # Where decoding runs: a mesh and the rules mapping logical axes onto it (None: one device).
 Sharding = tuple[Mesh, rules_lib.Rules] | None
-# (step, tokens [rows], active [rows]): the tokens of one step; active rows were still going.
-StepCallback = Callable[[int, np.ndarray, np.ndarray], None]
+# (step, tokens [rows], active [rows], scores): the tokens of one step; active rows were still
+# going; with logprobs asked for, scores = (logprob [rows], top logprobs [rows, k], their ids
+# [rows, k]) of the step's tokens, else None.
+StepCallback = Callable[[int, np.ndarray, np.ndarray, tuple | None], None]
 # Streams being decoded, by id: the compiled loop calls back with an id, not a function, so
 # streaming never recompiles.
 _STREAMS: dict[int, StepCallback] = {}
@@ -118,7 +120,8 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   if on_step is not None:
     with _STREAMS_LOCK:
       stream_id = next(_STREAM_IDS)
-      _STREAMS[stream_id] = lambda step, tok, act: on_step(step, tok[:batch], act[:batch])
+      _STREAMS[stream_id] = lambda step, tok, act, scores: on_step(
+          step, tok[:batch], act[:batch], scores and tuple(a[:batch] for a in scores))
   try:
     with _mesh_context(sharding):
       res = _generate_jit(
@@ -218,8 +221,9 @@ def _place(sharding: Sharding, *arrays):
   return jax.tree.map(put, arrays)
 
 
-def _emit(stream_id, step, tokens, active) -> None:
-  _STREAMS[int(stream_id)](int(step), np.asarray(tokens), np.asarray(active))
+def _emit(stream_id, step, tokens, active, *scores) -> None:
+  _STREAMS[int(stream_id)](int(step), np.asarray(tokens), np.asarray(active),
+                           tuple(np.asarray(a) for a in scores) or None)
 
 
 @functools.partial(jax.jit, static_argnames=("graphdef", "steps", "greedy_only", "stream",
@@ -297,11 +301,12 @@ def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, st
     logits, cache = model(token[:, None], pos[:, None], segment_ids=jnp.ones_like(token)[:, None],
                           cache=cache)
     nxt = pick(logits[:, 0], step)
+    new = () if new_k is None else logprobs_lib.token_logprobs(logits[:, 0], nxt, new_k)
     if stream:
-      io_callback(_emit, None, stream_id, step, nxt, ~done, ordered=True)
-    if new_k is not None:
-      new = zip(("lp", "top_lp", "top_id"), logprobs_lib.token_logprobs(logits[:, 0], nxt, new_k))
-      scores = {name: scores[name].at[:, step].set(value) for name, value in new}
+      io_callback(_emit, None, stream_id, step, nxt, ~done, *new, ordered=True)
+    if new:
+      scores = {name: scores[name].at[:, step].set(value)
+                for name, value in zip(("lp", "top_lp", "top_id"), new)}
     out = out.at[:, step].set(jnp.where(done, 0, nxt))
     counts = counts + (~done).astype(jnp.int32)
     # The newest generated tokens against each stop sequence (-1 entries match anything).

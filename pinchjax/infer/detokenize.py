@@ -29,22 +29,40 @@ class Continuation:
     return full[len(self.base):] if full.startswith(self.base) else self.decode(list(ids))
 
 
+class Pieces:
+  """The text each token adds after a context and the tokens before it, as tokens arrive. A
+  token that ends inside a character adds "" and the one completing it the whole character
+  (or `flush`, at the end), so the pieces join to `Continuation(...).text(tokens)`."""
+
+  def __init__(self, decode: Decode, context: Sequence[int]):
+    self.decode, self.seq, self.done = decode, list(context), len(context)
+
+  def add(self, token: int) -> str:
+    self.seq.append(token)
+    text = self._rest()
+    if text.endswith(_INCOMPLETE):
+      return ""  # wait for the rest of the character
+    self.done = len(self.seq)
+    return text
+
+  def flush(self) -> str:
+    """The text of tokens still waiting for a character's end."""
+    text, self.done = self._rest(), len(self.seq)
+    return text
+
+  def _rest(self) -> str:
+    """What the tokens after `done` add to a window of those before."""
+    start = max(0, self.done - WINDOW)
+    before, after = self.decode(self.seq[start:self.done]), self.decode(self.seq[start:])
+    return after[_common(before, after):]
+
+
 def pieces(decode: Decode, context: Sequence[int], ids: Sequence[int]) -> list[str]:
-  """The text each of `ids` adds after `context` and the ids before it; a token that ends
-  inside a character adds "" and the one completing it the whole character, so the pieces
-  join to `Continuation(decode, context).text(ids)`."""
-  seq = list(context) + list(ids)
-  out: list[str] = []
-  done = len(context)  # tokens whose text has been handed out
-  for end in range(len(context) + 1, len(seq) + 1):
-    start = max(0, done - WINDOW)
-    before, after = decode(seq[start:done]), decode(seq[start:end])
-    if after.endswith(_INCOMPLETE) and end < len(seq):
-      out.append("")  # wait for the rest of the character
-      continue
-    out.append(after[len(before):] if after.startswith(before) else after[_common(before,
-                                                                                  after):])
-    done = end
+  """`Pieces` of all of `ids` (the last one flushes)."""
+  stream = Pieces(decode, context)
+  out = [stream.add(t) for t in ids]
+  if out:
+    out[-1] += stream.flush()
   return out
 
 
@@ -53,7 +71,7 @@ def alternative(decode: Decode, context: Sequence[int], token: int) -> str:
   only the last WINDOW tokens)."""
   window = list(context[max(0, len(context) - WINDOW):])
   before, after = decode(window), decode(window + [token])
-  return after[len(before):] if after.startswith(before) else after[_common(before, after):]
+  return after[_common(before, after):]
 
 
 def _common(a: str, b: str) -> int:

@@ -17,7 +17,9 @@ class Request:
   generator puts its start token before it), or token ids the model reads as they are.
 
   With `on_text`, the generator also streams: it calls `on_text` with pieces of the answer as
-  they are decoded, whose concatenation is the final `Completion.text`.
+  they are decoded, whose concatenation is the final `Completion.text`; with `logprobs` too,
+  as on_text(piece, tokens), `tokens` the `TokenLogprob`s that piece completes (the last
+  call may bring only tokens, with an empty piece).
   `logprobs` = k asks for each new token's logprob and its k most likely alternatives;
   `prompt_logprobs` the same for the prompt's tokens. max_new_tokens 0 only scores the prompt.
   """
@@ -25,7 +27,7 @@ class Request:
   max_new_tokens: int
   sampling: SamplingParams = SamplingParams()
   stop: tuple[str, ...] = ()
-  on_text: Callable[[str], None] | None = dataclasses.field(default=None, compare=False)
+  on_text: Callable[..., None] | None = dataclasses.field(default=None, compare=False)
   logprobs: int | None = None
   prompt_logprobs: int | None = None
 

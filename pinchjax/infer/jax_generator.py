@@ -8,32 +8,40 @@ detokenize): a completion is what its tokens add to the prompt's, leading space 
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import seqio
 from flax import nnx
 
 from pinchjax.data import chat
-from pinchjax.infer import decode, detokenize
+from pinchjax.infer import decode, detokenize, logprobs as logprobs_lib
 from pinchjax.infer.generator import (Completion, Request, TokenLogprob, held_back,
                                       truncate_at_stop)
 from pinchjax.infer.logprobs import Scored
 
 
 class _TextStream:
-  """Turns one row's tokens, as the decode loop produces them, into text pieces."""
+  """Turns one row's tokens, as the decode loop produces them, into text pieces (with the
+  logprobs of the tokens each piece completes, when the request asks for logprobs)."""
 
   def __init__(self, text: detokenize.Continuation, stop_token_ids: tuple[int, ...],
-               stop: tuple[str, ...], on_text):
+               stop: tuple[str, ...], on_text, logprobs: bool):
     self.continuation, self.stop_token_ids, self.stop = text, stop_token_ids, stop
     self.on_text = on_text
+    self.pieces = detokenize.Pieces(text.decode, text.context) if logprobs else None
+    self.pending: list[TokenLogprob] = []  # logprobs of tokens whose text is not sent yet
     self.tokens: list[int] = []
     self.sent = ""
     self.closed = False
 
-  def push(self, token: int) -> None:
+  def push(self, token: int, scored: Scored | None) -> None:
     if self.closed:
       return
+    if self.pieces is not None:
+      before = self.pieces.seq[-detokenize.WINDOW:]
+      self.pending.append(_described(self.continuation.decode, before, scored,
+                                     self.pieces.add(token)))
     if token in self.stop_token_ids:
       self.closed = True
       return
@@ -44,13 +52,33 @@ class _TextStream:
     self._send(text)
 
   def finish(self, text: str) -> None:
+    if self.pending:  # a character still waiting for its end is all there is
+      last = self.pending[-1]
+      self.pending[-1] = dataclasses.replace(last, text=last.text + self.pieces.flush())
     self._send(text)
+    if self.pending:
+      self._emit("")
 
   def _send(self, text: str) -> None:
     # Only ever extend what was sent (a decoder that rewrites earlier text waits for the end).
     if len(text) > len(self.sent) and text.startswith(self.sent):
-      self.on_text(text[len(self.sent):])
+      self._emit(text[len(self.sent):])
       self.sent = text
+
+  def _emit(self, piece: str) -> None:
+    if self.pieces is None:
+      self.on_text(piece)
+    else:
+      self.on_text(piece, self.pending)
+      self.pending = []
+
+
+def _described(decode: detokenize.Decode, before: list[int], scored: Scored, piece: str
+               ) -> TokenLogprob:
+  """`scored` (a token after `before`, whose text there is `piece`) with texts for its
+  alternatives."""
+  return TokenLogprob(piece, scored.logprob, tuple(
+      (detokenize.alternative(decode, before, t), lp) for t, lp in scored.top))
 
 
 class JaxGenerator:
@@ -104,14 +132,17 @@ class JaxGenerator:
     prompts = [self.encode(r.prompt) for r in requests]
     texts = [detokenize.Continuation(self.decode, p) for p in prompts]
     streams = {i: _TextStream(texts[i], self.stop_token_ids,
-                              self.template.stop_strings + r.stop, r.on_text)
+                              self.template.stop_strings + r.stop, r.on_text,
+                              r.logprobs is not None)
                for i, r in enumerate(requests) if r.on_text is not None}
 
-    def on_step(step, tokens, active):
+    def on_step(step, tokens, active, scores):
       del step
       for i, stream in streams.items():
         if active[i]:
-          stream.push(int(tokens[i]))
+          scored = None if stream.pieces is None else logprobs_lib.scored_row(
+              tokens[i:i + 1], *(a[i:i + 1] for a in scores), requests[i].logprobs)[0]
+          stream.push(int(tokens[i]), scored)
 
     # Stop strings end a row early when the model spells them with the tokens they encode
     # to; cutting the decoded text below is what makes them exact.
@@ -132,9 +163,15 @@ class JaxGenerator:
         streams[i].finish(text)
       # A text prompt's start token is the generator's framing, not part of the prompt.
       framed = 1 if isinstance(request.prompt, str) else 0
+      new = None
+      if out.logprobs is not None:
+        new = self._token_logprobs(prompt, out.logprobs)
+        if text != raw:  # cut at a stop string: the tokens up to the one completing it
+          stop = next(s for s in self.template.stop_strings + request.stop
+                      if raw.startswith(s, len(text)))
+          new = _through(new, len(text) + len(stop))
       completions.append(Completion(
-          text, reason, len(prompt), len(out.tokens),
-          logprobs=None if out.logprobs is None else self._token_logprobs(prompt, out.logprobs),
+          text, reason, len(prompt), len(out.tokens), logprobs=new,
           prompt_logprobs=None if out.prompt_logprobs is None else self._token_logprobs(
               prompt[:framed], out.prompt_logprobs[framed:]),
           prompt_text=request.prompt if framed else self.decode(prompt)))
@@ -145,6 +182,15 @@ class JaxGenerator:
     seq = context + [s.token for s in scored]
     pieces = detokenize.pieces(self.decode, context, seq[len(context):])
     window = lambda end: seq[max(0, end - detokenize.WINDOW):end]
-    return [TokenLogprob(piece, s.logprob, tuple(
-        (detokenize.alternative(self.decode, window(len(context) + i), t), lp)
-        for t, lp in s.top)) for i, (piece, s) in enumerate(zip(pieces, scored))]
+    return [_described(self.decode, window(len(context) + i), s, piece)
+            for i, (piece, s) in enumerate(zip(pieces, scored))]
+
+
+def _through(tokens: list[TokenLogprob], end: int) -> list[TokenLogprob]:
+  """The first tokens, up to the one whose text reaches character `end` of their text."""
+  at = 0
+  for n, token in enumerate(tokens):
+    if at >= end:
+      return tokens[:n]
+    at += len(token.text)
+  return tokens

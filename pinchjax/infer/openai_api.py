@@ -18,7 +18,7 @@ from typing import Any, Iterator, Sequence
 
 from pinchjax.infer import openai_logprobs, openai_params as params
 from pinchjax.infer.batcher import Batcher
-from pinchjax.infer.generator import Completion, Generator, Request
+from pinchjax.infer.generator import Completion, Generator, Request, TokenLogprob
 from pinchjax.infer.logprobs import MAX_TOP
 from pinchjax.infer.openai_params import ApiError
 from pinchjax.infer.sampling import SamplingParams
@@ -79,8 +79,8 @@ class OpenAIApi:
       raise ApiError(400, "'best_of' greater than 'n' cannot be streamed", "best_of")
     echo = kind == "text" and params.boolean(body, "echo")
     shown = self._logprobs(kind, body)
-    if stream and shown is not None:
-      raise ApiError(400, "logprobs are not supported with stream on this server", "logprobs")
+    if stream and echo and shown is not None:
+      raise ApiError(400, "'echo' with 'logprobs' cannot be streamed", "echo")
     prompts = self._prompts(kind, body)
     if stream and echo and not all(isinstance(p, str) for p in prompts):
       raise ApiError(400, "'echo' of token prompts cannot be streamed", "echo")
@@ -189,11 +189,12 @@ class OpenAIApi:
     """The event objects of a streaming request, as the decoder produces text (choices
     interleaved, told apart by index); the transport writes each as one server-sent event
     and then `[DONE]`."""
-    pieces: queue.Queue[tuple[int, str]] = queue.Queue()
-    requests = [dataclasses.replace(r, on_text=lambda t, i=i: pieces.put((i, t)))
+    pieces: queue.Queue[tuple[int, str, list | None]] = queue.Queue()
+    requests = [dataclasses.replace(r, on_text=lambda t, lps=None, i=i: pieces.put((i, t, lps)))
                 for i, r in enumerate(parsed.requests)]
     futures = batcher.submit(requests)
-    chunks = StreamChunks(parsed.kind == "chat", self.model_name, parsed.include_usage)
+    chunks = StreamChunks(parsed.kind == "chat", self.model_name, parsed.include_usage,
+                          parsed.logprobs)
     for i, request in enumerate(requests):
       yield from chunks.start(i, request.prompt if parsed.echo else None)
     while not (all(f.done() for f in futures) and pieces.empty()):
@@ -216,8 +217,10 @@ class OpenAIApi:
 class StreamChunks:
   """The chunk objects of one streamed answer (one id, one creation time)."""
 
-  def __init__(self, chat: bool, model_name: str, include_usage: bool = False):
-    self.chat = chat
+  def __init__(self, chat: bool, model_name: str, include_usage: bool = False,
+               logprobs: int | None = None):
+    self.chat, self.logprobs = chat, logprobs
+    self.offsets: dict[int, int] = {}  # per choice: characters of token text so far
     self.base = {"id": _new_id(chat), "object": "chat.completion.chunk" if chat else
                  "text_completion", "created": int(time.time()), "model": model_name}
     if include_usage:  # OpenAI: every chunk carries "usage", null until the last one
@@ -234,9 +237,19 @@ class StreamChunks:
       return [self._chunk(index, {"delta": {"role": "assistant", "content": ""}}, None)]
     return [self.text(index, echo)] if isinstance(echo, str) and echo else []
 
-  def text(self, index: int, piece: str) -> dict[str, Any]:
-    return self._chunk(index, {"delta": {"content": piece}} if self.chat else {"text": piece},
-                       None)
+  def text(self, index: int, piece: str, tokens: list[TokenLogprob] | None = None
+           ) -> dict[str, Any]:
+    chunk = self._chunk(index, {"delta": {"content": piece}} if self.chat else {"text": piece},
+                        None)
+    if tokens is not None and self.logprobs is not None:
+      if self.chat:
+        shown = openai_logprobs.chat(tokens, self.logprobs)
+      else:
+        start = self.offsets.get(index, 0)
+        shown = openai_logprobs.legacy_tokens(tokens, self.logprobs, start)
+        self.offsets[index] = start + sum(len(t.text) for t in tokens)
+      chunk["choices"][0]["logprobs"] = shown
+    return chunk
 
   def finish(self, index: int, completion: Completion) -> dict[str, Any]:
     return self._chunk(index, {"delta": {}} if self.chat else {"text": ""},

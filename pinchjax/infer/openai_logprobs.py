@@ -33,8 +33,13 @@ def chat(tokens: Sequence[TokenLogprob], k: int) -> dict[str, Any]:
 
 
 def legacy(completion: Completion, echo: bool, k: int) -> dict[str, Any]:
-  tokens = (list(completion.prompt_logprobs) if echo else []) + list(completion.logprobs)
-  offsets, at = [], 0
+  return legacy_tokens((list(completion.prompt_logprobs) if echo else []) +
+                       list(completion.logprobs), k)
+
+
+def legacy_tokens(tokens: Sequence[TokenLogprob], k: int, start: int = 0) -> dict[str, Any]:
+  """The legacy shape of `tokens`, the first at character `start` of the choice's text."""
+  offsets, at = [], start
   for t in tokens:
     offsets.append(at)
     at += len(t.text)
