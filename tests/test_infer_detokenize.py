@@ -71,3 +71,25 @@ def test_generator_completions_are_decoded_in_context(vocab):
   assert "".join(streamed) == done[0].text
   assert tokens == done[0].logprobs  # streamed logprobs: the same tokens, texts and numbers
   assert done[2].prompt_text == "the quick brown"
+
+
+def test_a_stop_string_ends_the_logprobs_at_the_token_completing_it(vocab):
+  cfg = ModelConfig(family="toy", vocab_size=vocab.vocab_size, d_model=32, num_layers=2,
+                    num_heads=4, num_kv_heads=2, head_dim=8, mlp_dim=64, max_len=128)
+  gen = JaxGenerator(Transformer(cfg, rngs=nnx.Rngs(5)), vocab, "toy")
+  free = gen.generate([Request("the cat", 12, logprobs=0)])[0]
+  # Two whole characters after the start (U+FFFD may be an unfinished one while streaming).
+  stop = next(free.text[i:i + 2] for i in range(1, len(free.text) - 1)
+              if "\ufffd" not in free.text[i:i + 2] and free.text[i:i + 2].strip())
+  text = free.text[:free.text.index(stop)]
+  streamed = []
+  cut = gen.generate([Request("the cat", 12, stop=(stop,), logprobs=0,
+                              on_text=lambda piece, lps: streamed.extend(lps))])[0]
+  assert cut.text == text and cut.finish_reason == "stop"
+  joined = "".join(t.text for t in cut.logprobs)
+  assert joined.startswith(text + stop)  # the tokens through the stop string ...
+  assert len("".join(t.text for t in cut.logprobs[:-1])) < len(text + stop)  # ... no further
+  # The same tokens as without the stop (the last one's text now ends the answer).
+  assert ([t.logprob for t in cut.logprobs] ==
+          [t.logprob for t in free.logprobs[:len(cut.logprobs)]])
+  assert [t.text for t in streamed] == [t.text for t in cut.logprobs]
