@@ -33,6 +33,7 @@ TEST_REQUIRES = [
     "torch==2.13.0",
     "transformers==5.24.0",
     "openai==3.57.0",
+    "lm-eval[api]==0.4.13",
     "ray==2.60.0",
 ]
 

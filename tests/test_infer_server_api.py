@@ -117,7 +117,9 @@ def test_models_and_auth(server):
     ({"model": "echo", "prompt": "x", "top_p": -0.1}, 400, "top_p"),
     ({"model": "echo", "prompt": "x", "max_tokens": 0}, 400, "max_tokens"),
     ({"model": "echo", "prompt": "x", "max_tokens": True}, 400, "max_tokens"),
-    ({"model": "echo", "prompt": "x", "n": 2}, 400, "n"),
+    ({"model": "echo", "prompt": "x", "n": 0}, 400, "n"),
+    ({"model": "echo", "prompt": "x", "presence_penalty": 1}, 400, "presence_penalty"),
+    ({"model": "echo", "prompt": "x", "frobnicate": 1}, 400, "frobnicate"),
     ({"model": "echo", "prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, 400, "stop"),
     ({"model": "echo", "prompt": "w " * 16}, 400, "prompt"),
     ({"model": "echo", "prompt": "w " * 10, "max_tokens": 7}, 400, "prompt"),
@@ -356,9 +358,11 @@ def _stream_events(base, prompt, out):
     out.extend(line[len("data: "):] for line in r.iter_lines() if line.startswith("data: "))
 
 
-@pytest.mark.parametrize("grace,whole", [(30.0, True), (0.3, False)])
-def test_stop_drains_requests_in_flight(grace, whole):
-  gen = SlowGenerator(0.1)
+# The cut case's grace (2 s) leaves time for the checks below on a loaded host, and its
+# answer (8 pieces, 0.5 s each) outlasts it.
+@pytest.mark.parametrize("grace,delay,whole", [(30.0, 0.1, True), (2.0, 0.5, False)])
+def test_stop_drains_requests_in_flight(grace, delay, whole):
+  gen = SlowGenerator(delay)
   gen.loaded.set()
   srv, thread = start(gen, grace_period_s=grace)
   events = []

@@ -118,7 +118,7 @@ def test_bad_requests_get_4xx_and_the_server_stays_up(server):
   client = _client(base)
   bad = [dict(model="nope", prompt="x"), dict(model="tiny", prompt="x", temperature=5),
          dict(model="tiny", prompt="x", max_tokens=0), dict(model="tiny", prompt="x " * 200),
-         dict(model="tiny", prompt="x", top_p=1.5), dict(model="tiny", prompt="x", n=3)]
+         dict(model="tiny", prompt="x", top_p=1.5), dict(model="tiny", prompt="x", suffix="y")]
   for kwargs in bad:
     with pytest.raises((openai.BadRequestError, openai.NotFoundError)) as err:
       client.completions.create(**kwargs)
