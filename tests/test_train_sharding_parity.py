@@ -78,11 +78,13 @@ def test_sharded_run_equals_single_device_run_and_resumes_exactly(runs, model, m
   assert sorted(map(int, ref)) == list(range(1, STEPS + 1))
   diff = max(abs(got["losses"][s] - ref[s]) for s in ref)
   resumed = max(abs(got["resumed"][s] - got["losses"][s]) for s in ref)
-  print(f"{name}: max |loss - single device| {diff:.2e}; resumed vs uninterrupted {resumed:.2e}")
+  # Final parameters: the resumed run's checkpoint (step 20) against the reference's.
+  pairs = list(zip(_params(runs["roots"]["eight"], name), _params(runs["roots"]["one"], model)))
+  params = max(float(np.max(np.abs(a - b))) for a, b in pairs)
+  print(f"{name}: max |loss - single device| {diff:.2e}; resumed vs uninterrupted "
+        f"{resumed:.2e}; max |final param - single device| {params:.2e}")
   assert diff <= TOL
   assert resumed <= TOL
   # the loss moved: the comparison is not of two untrained models
   assert ref[str(STEPS)] < ref["1"] - 0.1
-  # Final parameters: the resumed run's checkpoint (step 20) against the reference's.
-  for a, b in zip(_params(runs["roots"]["eight"], name), _params(runs["roots"]["one"], model)):
-    np.testing.assert_allclose(a, b, rtol=0, atol=TOL)
+  assert len(pairs) > 10 and params <= TOL
