@@ -30,6 +30,7 @@ TEST_REQUIRES = [
     "torch==2.13.0",
     "transformers==5.24.0",
     "openai==3.57.0",
+    "peft==0.21.2",  # LoRA adapter interop tests; pulls accelerate, keeps torch 2.13.0
 ]
 
 setup(

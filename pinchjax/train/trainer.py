@@ -10,7 +10,9 @@ lives in `model_dir`:
   metrics.jsonl         one line per train step and per evaluation (pinchjax.train.metrics)
   events.out.tfevents.*  TensorBoard event files (clu metric writers)
   config.gin            the gin configuration the run was started with
-Running `train` again on the same `model_dir` resumes from the latest checkpoint, with the
+With `lora_rank` > 0 only LoRA adapters are trained and checkpointed, on a frozen base
+(init_checkpoint_dir or init_hf_dir) that `checkpoints/lora_base.json` names (see
+pinchjax.train.adapters). Running `train` again on the same `model_dir` resumes from the latest checkpoint, with the
 data stream at the same position, and reproduces the uninterrupted run's losses exactly.
 SIGTERM saves a checkpoint and returns (`preempted=True`); a non-finite loss, gradient or
 parameter raises `NonFiniteError` before anything non-finite is saved.
@@ -32,10 +34,11 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from pinchjax.data import pipeline
 from pinchjax.model.config import ModelConfig
+from pinchjax.model.transformer import Transformer
 from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.parallel import partition
 from pinchjax.parallel import rules as rules_lib
-from pinchjax.train import checkpoint, distributed, evaluation, flops, load
+from pinchjax.train import adapters, checkpoint, distributed, evaluation, flops, load
 from pinchjax.train import metrics as metrics_lib
 from pinchjax.train import optimizer, preemption, schedules, step as step_lib
 
@@ -59,16 +62,21 @@ class _Setup:
   mesh: jax.sharding.Mesh
   rules: rules_lib.Rules
   graphdef: nnx.GraphDef
-  state_shardings: dict[str, Any]
+  state_shardings: dict[str, Any]  # params: the trained ones (LoRA: the adapters)
   target: dict[str, Any]  # abstract state with shardings (restore target)
   batch_sharding: NamedSharding
+  mask: dict[str, Any]  # True on trained leaves of the full parameter tree
+  frozen_target: dict[str, Any]  # abstract frozen parameters with shardings ({}: none)
 
 
 def _setup(cfg: ModelConfig, tx: optax.GradientTransformation, seed: int) -> _Setup:
   mesh, rules = mesh_lib.make_mesh(), rules_lib.logical_axis_rules()
   graphdef, abstract_params = partition.abstract_model(cfg, seed)
-  param_shardings = nnx.to_pure_dict(partition.state_shardings(abstract_params, mesh, rules))
-  abstract_params = nnx.to_pure_dict(abstract_params)
+  mask = (adapters.trainable_mask(abstract_params) if cfg.lora_rank
+          else jax.tree.map(lambda _: True, nnx.to_pure_dict(abstract_params)))
+  param_shardings, frozen_shardings = adapters.split(
+      nnx.to_pure_dict(partition.state_shardings(abstract_params, mesh, rules)), mask)
+  abstract_params, abstract_frozen = adapters.split(nnx.to_pure_dict(abstract_params), mask)
   abstract_state = jax.eval_shape(lambda p: step_lib.init_state(p, tx), abstract_params)
   replicated = NamedSharding(mesh, PartitionSpec())
   # Optimiser slots shaped like their parameter share its sharding; the rest (counts,
@@ -81,7 +89,9 @@ def _setup(cfg: ModelConfig, tx: optax.GradientTransformation, seed: int) -> _Se
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                         abstract_state, shardings)
   batch_sharding = rules_lib.named_sharding(mesh, rules, ("batch", "length"))
-  return _Setup(mesh, rules, graphdef, shardings, target, batch_sharding)
+  frozen_target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                               abstract_frozen, frozen_shardings)
+  return _Setup(mesh, rules, graphdef, shardings, target, batch_sharding, mask, frozen_target)
 
 
 def _check_batch(setup: _Setup, batch_size: int, microbatches: int) -> None:
@@ -94,7 +104,14 @@ def _check_batch(setup: _Setup, batch_size: int, microbatches: int) -> None:
 
 def _initial_params(cfg: ModelConfig, setup: _Setup, seed: int, init_checkpoint_dir: str | None,
                     init_hf_dir: str | None) -> Any:
-  """Parameters to start from: a pinchjax checkpoint, a Hugging Face checkpoint, or random."""
+  """Parameters to start from: a pinchjax checkpoint, a Hugging Face checkpoint, or random;
+  with LoRA, the adapters' initial values (the base is loaded by `load.load_base`)."""
+  if cfg.lora_rank:
+    # Only the adapters are outputs, so XLA drops the random base this would also draw.
+    def init():
+      model = Transformer(cfg, rngs=nnx.Rngs(seed))
+      return adapters.split(nnx.to_pure_dict(nnx.state(model)), setup.mask)[0]
+    return jax.jit(init, out_shardings=setup.state_shardings["params"])()
   if init_checkpoint_dir:
     return checkpoint.load_params(init_checkpoint_dir, setup.target["params"])
   if init_hf_dir:
@@ -105,6 +122,28 @@ def _initial_params(cfg: ModelConfig, setup: _Setup, seed: int, init_checkpoint_
     return nnx.to_pure_dict(params)
   model, _ = partition.sharded_init(cfg, setup.mesh, setup.rules, seed)
   return nnx.to_pure_dict(nnx.state(model))
+
+
+def _lora_base(checkpoint_dir: str, init_checkpoint_dir: str | None, init_hf_dir: str | None,
+               primary: bool) -> dict[str, Any]:
+  """The base reference of a LoRA run: recorded on its first start (a pinchjax base at its
+  latest step), checked against the recorded one on a resume."""
+  recorded = os.path.join(checkpoint_dir, adapters.BASE_REF)
+  if os.path.isfile(recorded):
+    ref = adapters.read_reference(checkpoint_dir)
+    given = os.path.abspath(init_hf_dir or init_checkpoint_dir or "")
+    if given != ref["path"]:
+      raise ValueError(f"{recorded}: the run's LoRA base is {ref['path']}, not {given}")
+    return ref
+  step = None
+  if init_checkpoint_dir:
+    base = checkpoint.Checkpointer(init_checkpoint_dir, read_only=True)
+    step = base.latest_step()
+    base.close()
+  ref = adapters.base_reference(init_checkpoint_dir, init_hf_dir, step)
+  if primary:
+    adapters.save_reference(checkpoint_dir, ref)
+  return ref
 
 
 def _check_finite(step: int, m: dict[str, Any], ckpt: checkpoint.Checkpointer) -> None:
@@ -137,6 +176,10 @@ def train(
     eval_every: int = 0,
     eval_split: str = "validation",
     eval_batch_size: int | None = None,
+    lora_rank: int = 0,
+    lora_alpha: float = 16.0,
+    lora_dropout: float = 0.0,
+    lora_targets: Sequence[str] = ModelConfig.lora_targets,
 ) -> TrainResult:
   """Trains for `num_steps` optimiser steps in `model_dir`, resuming if it has checkpoints.
 
@@ -165,6 +208,12 @@ def train(
     eval_every: evaluate every this many steps (0: only at the end).
     eval_split: the split evaluated.
     eval_batch_size: default `batch_size`.
+    lora_rank: > 0: tune LoRA adapters of this rank on the frozen base (init_checkpoint_dir
+      or init_hf_dir) instead of every parameter.
+    lora_alpha: the adapters' scale is lora_alpha / lora_rank.
+    lora_dropout: dropout on the adapters' input.
+    lora_targets: the adapted projections, by peft's names (q_proj, k_proj, v_proj, o_proj,
+      gate_proj, up_proj, down_proj).
   """
   # gin passes an unset `X = %gin.REQUIRED` macro through as its sentinel unless the config is
   # finalized (the CLI does not finalize), so name the missing value here.
@@ -179,6 +228,11 @@ def train(
   cfg = model_config or ModelConfig()
   if init_hf_dir and model_config is None:
     cfg = ModelConfig.from_hf_config(init_hf_dir, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+  if cfg.lora_rank:
+    raise ValueError("the base model config has lora_rank set; LoRA is a train setting "
+                     "(train.lora_rank) on a full base")
+  cfg = cfg.replace(lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                    lora_targets=tuple(lora_targets))
   schedule = schedules.make_schedule(total_steps=num_steps)
   tx = optimizer.make_optimizer(schedule=schedule)
   setup = _setup(cfg, tx, seed)
@@ -190,6 +244,10 @@ def train(
       f.write(gin.config_str())
   ckpt = checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"), checkpoint_every,
                                  keep_checkpoints, async_checkpointing)
+  frozen = {}
+  if cfg.lora_rank:
+    ref = _lora_base(ckpt.directory, init_checkpoint_dir, init_hf_dir, primary)
+    frozen = load.load_base(ref, cfg, setup.frozen_target, setup.mesh, setup.rules)
   if primary:
     load.save_model_config(ckpt.directory, cfg)
   data = pipeline.get_dataset(mixture_or_task_name, "train", sequence_length, batch_size, seed,
@@ -203,7 +261,7 @@ def train(
     state = jax.jit(lambda p: step_lib.init_state(p, tx),
                     out_shardings=setup.state_shardings)(params)
   fpt = flops.flops_per_token(
-      flops.matmul_params(state["params"], cfg.vocab_size * cfg.d_model, cfg.tie_embeddings),
+      flops.matmul_params(adapters.merge(frozen, state["params"]), cfg.vocab_size * cfg.d_model, cfg.tie_embeddings),
       cfg.num_layers, cfg.num_heads, cfg.head_dim, sequence_length)
   peak, peak_source = flops.peak_flops_per_device()
   print(f"FLOPs per token {fpt:.4g} (6*N + 12*L*H*Dh*S); peak {peak:.4g} FLOP/s per device "
@@ -211,17 +269,21 @@ def train(
   # The model's activation sharding constraints apply while steps are traced in here.
   with rules_lib.use_mesh(setup.mesh, setup.rules):
     train_step = jax.jit(
-        step_lib.make_train_step(setup.graphdef, tx, schedule, z_loss, microbatches),
-        in_shardings=(setup.state_shardings, setup.batch_sharding),
+        step_lib.make_train_step(setup.graphdef, tx, schedule, z_loss, microbatches,
+                                 seed if cfg.lora_dropout else None),
+        in_shardings=(setup.state_shardings, setup.batch_sharding,
+                      jax.tree.map(lambda a: a.sharding, setup.frozen_target)),
         out_shardings=(setup.state_shardings, NamedSharding(setup.mesh, PartitionSpec())),
         donate_argnums=0)
     evaluate = evaluation.Evaluator(
-        setup.graphdef, setup.state_shardings["params"], setup.batch_sharding, eval_tasks,
+        setup.graphdef, adapters.merge(jax.tree.map(lambda a: a.sharding, setup.frozen_target),
+                                       setup.state_shardings["params"]),
+        setup.batch_sharding, eval_tasks,
         eval_split, sequence_length, eval_batch_size or batch_size) if eval_tasks else None
     log = metrics_lib.MetricsLogger(model_dir, num_steps, int(state["step"]))
     tokens_per_step = batch_size * sequence_length
     try:
-      return _loop(state, data, train_step, evaluate, ckpt, log, setup.batch_sharding,
+      return _loop(state, frozen, data, train_step, evaluate, ckpt, log, setup.batch_sharding,
                    num_steps=num_steps, log_every=log_every, eval_every=eval_every,
                    tokens_per_step=tokens_per_step,
                    mfu_per_step_per_sec=tokens_per_step * fpt / (peak * jax.device_count()))
@@ -230,12 +292,13 @@ def train(
       ckpt.close()
 
 
-def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: step_lib.StepFn,
+def _loop(state: dict[str, Any], frozen: dict[str, Any], data: pipeline.DatasetIterator,
+          train_step: step_lib.StepFn,
           evaluate: evaluation.Evaluator | None, ckpt: checkpoint.Checkpointer,
           log: metrics_lib.MetricsLogger, batch_sharding: NamedSharding, *, num_steps: int,
           log_every: int, eval_every: int, tokens_per_step: int,
           mfu_per_step_per_sec: float) -> TrainResult:
-  """The step loop; metrics stay on device until a flush (every `log_every` steps, before
+  """The step loop (`frozen`: the parameters not trained, LoRA's base); metrics stay on device until a flush (every `log_every` steps, before
   every checkpoint and at the end), where they are checked for NaN/Inf and written.
   `mfu_per_step_per_sec` is the MFU that one step per second would be."""
   step = int(state["step"])
@@ -265,7 +328,7 @@ def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: ste
   with preemption.PreemptionGuard() as guard:
     while step < num_steps:
       batch = distributed.global_batch(next(data), batch_sharding)
-      state, m = train_step(state, batch)
+      state, m = train_step(state, batch, frozen)
       step += 1
       pending.append((step, m))
       preempted = distributed.any_process(guard.requested)
@@ -274,7 +337,7 @@ def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: ste
       if ckpt.should_save(step) or preempted or step == num_steps:
         ckpt.save(state, {"train": data.state()})
       if evaluate and ((eval_every and step % eval_every == 0) or step == num_steps):
-        eval_losses = evaluate(state["params"])
+        eval_losses = evaluate(adapters.merge(frozen, state["params"]))
         log.write(step, "eval", eval_losses)
         print("  ".join(f"{k} {v:.4f}" for k, v in eval_losses.items()), flush=True)
       if preempted:
