@@ -19,7 +19,7 @@ test: $(STAMP)
 # A miniature of the whole study on the toy world (CPU, minutes); prints where the report is.
 # Rerunning reuses finished steps (results/toy_demo/manifest.json).
 demo: $(STAMP)
-	$(PY) -m pinchjax.cli study gin/studies/toy_demo.gin
+	$(PY) -m pinchjax.cli study gin/studies/toy_demo.gin --results results/toy_demo
 
 # Rebuilds the shipped toy base model (toy_base/): toy world, vocabulary, pretraining.
 toy-base: $(STAMP)

@@ -15,12 +15,15 @@ INSTALL_REQUIRES = [
     "tensorboard==2.21.0",
     "sentencepiece==0.2.3",
     "tokenizers==0.23.3",
+    "jinja2==3.1.6",  # Hugging Face chat templates (3.1.6: the sandbox fixes they need)
     "gin-config==0.5.0",
     "clu==0.0.12",
     "safetensors==0.8.0",
     "ml_dtypes==0.6.0",
     "py3langid==0.4.0",
     "httpx==0.28.1",
+    "starlette==1.10.0",
+    "uvicorn==0.55.0",
     "matplotlib==3.11.2",
     "numpy==2.4.6",
 ]
@@ -30,6 +33,7 @@ TEST_REQUIRES = [
     "torch==2.13.0",
     "transformers==5.24.0",
     "openai==3.57.0",
+    "lm-eval[api]==0.4.13",
     "peft==0.21.2",  # LoRA adapter interop tests; pulls accelerate, keeps torch 2.13.0
 ]
 

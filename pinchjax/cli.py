@@ -30,7 +30,7 @@ from typing import Callable, Sequence
 
 import gin
 
-from pinchjax import languages
+from pinchjax import errors, languages
 
 # command name -> module that defines `register(subparsers)` for it.
 COMMANDS: dict[str, str] = {
@@ -121,34 +121,6 @@ def build_parser(commands: dict[str, str] | None = None) -> argparse.ArgumentPar
   return parser
 
 
-def _unwrapped(error: BaseException) -> BaseException:
-  """The error a gin configurable raised: gin re-raises it as a proxy of the same type whose
-  message adds "In call to configurable ..." and which loses an OSError's file name; the
-  original is the proxy's __context__."""
-  inner = error.__context__
-  while (inner is not None and type(inner).__name__ == type(error).__name__
-         and str(error).startswith(str(inner))):
-    error, inner = inner, inner.__context__
-  return error
-
-
-def one_line(error: BaseException) -> str:
-  """An error as one line: an OSError as "PATH: problem", anything else its message."""
-  error = _unwrapped(error)
-  if isinstance(error, OSError) and error.filename is not None:
-    # For a rename (os.replace) the destination is the path the user named.
-    name = str(error.filename if error.filename2 is None else error.filename2)
-    if isinstance(error, (FileExistsError, NotADirectoryError)):
-      # makedirs and open say "File exists" / "Not a directory": name the file in the way.
-      path = os.path.abspath(name)
-      while path != os.path.dirname(path) and not os.path.exists(path):
-        path = os.path.dirname(path)
-      if os.path.exists(path) and not os.path.isdir(path):
-        return f"{name}: {path} is a file, not a directory"
-    return f"{name}: {error.strerror or error}"
-  return " ".join(str(error).split()) or type(error).__name__
-
-
 def main(argv: Sequence[str] | None = None) -> int:
   debug, language_files, argv = split_global_flags(
       list(sys.argv[1:] if argv is None else argv))
@@ -158,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if debug:
       traceback.print_exc()
     else:
-      print(f"error: {one_line(e)}", file=sys.stderr)
+      print(f"error: {errors.one_line(e)}", file=sys.stderr)
     return 2 if isinstance(e, languages.UnknownLanguageError) else 1
 
 

@@ -160,3 +160,23 @@ def test_stop_sequences_end_their_row_only():
   assert out[3].tokens == [] and out[3].finish_reason == "stop"
   for i in (0, 2):
     assert out[i] == free[i]
+
+
+def test_logprobs_of_new_and_prompt_tokens_equal_full_forward():
+  """Rows asking for different top-k, one only scoring its prompt (max_new_tokens 0), share a
+  batch; each row's logprobs are log_softmax of a full forward pass over its own tokens."""
+  model = tiny_model("llama")
+  out = decode.generate(model, PROMPTS, [3, 0, 2, 4], logprobs=[2, None, 0, 1],
+                        prompt_logprobs=[1, 3, None, 2])
+  assert out[1].tokens == [] and out[1].logprobs is None and out[2].prompt_logprobs is None
+  forward = jax.jit(lambda t: model(t, jnp.arange(t.shape[1])[None])[0])
+  for row, k, pk in ((0, 2, 1), (1, None, 3), (3, 1, 2)):
+    seq = PROMPTS[row] + out[row].tokens
+    want = np.asarray(jax.nn.log_softmax(forward(jnp.asarray([seq]))[0], -1))
+    scored = out[row].prompt_logprobs + (out[row].logprobs or [])
+    assert [s.token for s in scored] == seq
+    assert scored[0].logprob is None
+    for p, s in enumerate(scored[1:], 1):
+      assert s.logprob == pytest.approx(want[p - 1, seq[p]], abs=1e-5)
+      width = pk if p < len(PROMPTS[row]) else k
+      assert [t for t, _ in s.top] == np.argsort(-want[p - 1])[:width].tolist()

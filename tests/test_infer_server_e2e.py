@@ -1,10 +1,14 @@
 """`pinchjax serve` as a real process on loopback, driven by the official `openai` client,
-answering exactly what the in-process decoder answers for the same checkpoint."""
+answering exactly what the in-process decoder answers for the same checkpoint; warm-up, and
+shutdown on SIGTERM/SIGINT (over a slow stand-in decoder, `slow_server.py`)."""
 import concurrent.futures
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import httpx
 import jax
@@ -44,7 +48,7 @@ def server(checkpoint, tmp_path_factory):
   proc = subprocess.Popen(
       [sys.executable, "-m", "pinchjax.cli", "serve", "--checkpoint", checkpoint, "--port", "0",
        "--model-name", "tiny", "--api-key-env", "PINCHJAX_TEST_KEY", "--max-context", "96",
-       "--batch-wait-ms", "300"],
+       "--batch-wait-ms", "300", "--no-warmup"],
       stdout=subprocess.PIPE, stderr=log, text=True, env=env)
   try:
     line = proc.stdout.readline()  # blocks until the server is up (or has died)
@@ -55,7 +59,7 @@ def server(checkpoint, tmp_path_factory):
     yield proc, match.group(1)
   finally:
     proc.terminate()
-    proc.wait(timeout=30)
+    assert proc.wait(timeout=60) == 0  # SIGTERM drains and exits 0
     log.close()
 
 
@@ -114,7 +118,7 @@ def test_bad_requests_get_4xx_and_the_server_stays_up(server):
   client = _client(base)
   bad = [dict(model="nope", prompt="x"), dict(model="tiny", prompt="x", temperature=5),
          dict(model="tiny", prompt="x", max_tokens=0), dict(model="tiny", prompt="x " * 200),
-         dict(model="tiny", prompt="x", top_p=1.5), dict(model="tiny", prompt="x", n=3)]
+         dict(model="tiny", prompt="x", top_p=1.5), dict(model="tiny", prompt="x", suffix="y")]
   for kwargs in bad:
     with pytest.raises((openai.BadRequestError, openai.NotFoundError)) as err:
       client.completions.create(**kwargs)
@@ -132,3 +136,142 @@ def test_bad_requests_get_4xx_and_the_server_stays_up(server):
   ok = client.completions.create(model="tiny", prompt="hello", max_tokens=2, temperature=0)
   assert ok.choices[0].finish_reason in ("stop", "length")
   assert proc.poll() is None
+
+
+class Process:
+  """A server process whose stderr is collected on a thread (a full pipe would stall it)."""
+
+  def __init__(self, argv, env=None):
+    env = {**{k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}, **(env or {})}
+    here = os.path.dirname(os.path.abspath(__file__))
+    env["PYTHONPATH"] = os.pathsep.join([here, env.get("PYTHONPATH", "")])
+    self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True, env=env)
+    self.lines: list[str] = []
+    self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stderr),
+                                   daemon=True)
+    self.reader.start()
+
+  @property
+  def log(self) -> str:
+    return "".join(self.lines)
+
+  def wait_log(self, pattern: str, timeout: float = 120) -> re.Match:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+      match = re.search(pattern, self.log)
+      if match:
+        return match
+      if self.proc.poll() is not None:
+        break
+      time.sleep(0.02)
+    raise AssertionError(f"no {pattern!r} in the log:\n{self.log[-3000:]}")
+
+  def ready(self) -> str:
+    """The URL of `serving NAME on URL`, printed once the model is loaded and warmed up."""
+    line = self.proc.stdout.readline()
+    match = re.search(r"serving \S+ on (http://127\.0\.0\.1:\d+)", line)
+    assert match, f"{line!r}\n{self.log[-3000:]}"
+    return match.group(1)
+
+  def stop(self, sig=signal.SIGTERM, timeout=60) -> int:
+    if self.proc.poll() is None:
+      self.proc.send_signal(sig)
+    code = self.proc.wait(timeout=timeout)
+    self.reader.join(10)
+    return code
+
+
+def _slow_server(load_s, delay, grace):
+  here = os.path.dirname(os.path.abspath(__file__))
+  return Process([sys.executable, os.path.join(here, "slow_server.py"), str(load_s),
+                  str(delay), str(grace)])
+
+
+def test_health_answers_while_the_model_loads():
+  server = _slow_server(load_s=3, delay=0, grace=30)
+  try:
+    base = server.wait_log(r"listening on (http://127\.0\.0\.1:\d+)").group(1)
+    r = httpx.get(base + "/health")
+    assert (r.status_code, r.json()) == (503, {"status": "loading"})
+    r = httpx.get(base + "/v1/models")
+    assert r.status_code == 503 and r.json()["error"]["code"] == "model_loading"
+    assert server.ready() == base
+    r = httpx.get(base + "/health")
+    assert (r.status_code, r.json()) == (200, {"status": "ok"})
+    assert [m["id"] for m in httpx.get(base + "/v1/models").json()["data"]] == ["slow"]
+  finally:
+    assert server.stop() == 0
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+@pytest.mark.parametrize("grace", [30, 0.5])
+def test_signal_during_a_stream_drains_and_exits_0(sig, grace):
+  server = _slow_server(load_s=0, delay=0.3, grace=grace)
+  try:
+    base = server.ready()
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="none", max_retries=0, timeout=60)
+    stream = client.completions.create(model="slow", prompt="a b c d e f g h i j", stream=True)
+    pieces = [next(stream).choices[0].text]
+    server.proc.send_signal(sig)
+    if grace > 1:
+      time.sleep(0.3)  # the drain has begun: new requests are refused
+      r = httpx.post(f"{base}/v1/completions", json={"model": "slow", "prompt": "x"})
+      assert r.status_code == 503 and r.json()["error"]["code"] == "server_shutting_down"
+      assert httpx.get(f"{base}/health").json() == {"status": "draining"}
+      pieces += [c.choices[0].text for c in stream]
+      assert "".join(pieces) == "A B C D E F"  # the whole answer (the context holds 6 words)
+    else:
+      # Cut at the end of the grace period: the client sees an error, not a short answer.
+      with pytest.raises(openai.APIError, match="shut down before the answer was complete"):
+        pieces += [c.choices[0].text for c in stream]
+      assert 0 < len("".join(pieces).split()) < 6
+    assert server.stop(timeout=30) == 0
+  finally:
+    server.stop(signal.SIGKILL)
+  assert "terminate called" not in server.log and "Traceback" not in server.log
+  assert "shutting down: 1 requests in flight" in server.log
+
+
+def _generate_jit_compiles(log: str) -> int:
+  return len(re.findall(r"Finished XLA compilation of jit\(_generate_jit\)", log))
+
+
+def test_warmup_compiles_every_shape_before_ready(checkpoint):
+  """No request after `serving ...` compiles; then SIGINT while the decode thread is inside
+  XLA (compiling a shape warm-up leaves out) still ends the stream with an error event and
+  exits 0 at once, without waiting for XLA or aborting in it."""
+  env = {"PINCHJAX_API_KEY": "", "JAX_LOG_COMPILES": "1"}
+  server = Process(
+      [sys.executable, "-m", "pinchjax.cli", "serve", "--checkpoint", checkpoint, "--port", "0",
+       "--model-name", "tiny", "--max-context", "8", "--max-batch", "1",
+       "--default-max-tokens", "1", "--grace-period-s", "0.5"], env)  # one shape: 4 programs
+  try:
+    base = server.ready()
+    assert "warm-up 4/4: 1 rows, prompt 1-7 tokens, 1 new, sampled, streamed" in server.log
+    compiled = _generate_jit_compiles(server.log)
+    assert compiled >= 4  # greedy or sampled, streamed or not; the log shows each compile
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="none", max_retries=0, timeout=60)
+    for temperature in (0, 1):
+      assert client.completions.create(model="tiny", prompt="hi", temperature=temperature
+                                       ).usage.completion_tokens == 1
+      assert len(list(client.completions.create(model="tiny", prompt="a b",
+                                                temperature=temperature, stream=True))) >= 1
+    assert _generate_jit_compiles(server.log) == compiled
+
+    # A stop string changes the decoder's shapes: this one compiles, for seconds.
+    compiling = r"Compiling jit\(_generate_jit\)"
+    before = len(re.findall(compiling, server.log))
+    stream = client.completions.create(model="tiny", prompt="hi", stop=["zz"], stream=True)
+    server.wait_log(rf"(?s)({compiling}.*){{{before + 1}}}")
+    server.proc.send_signal(signal.SIGINT)
+    signalled = time.monotonic()
+    with pytest.raises(openai.APIError, match="shut down before the answer was complete"):
+      list(stream)
+    assert server.stop(timeout=30) == 0
+    assert time.monotonic() - signalled < 8  # a normal exit would wait for the compile
+  finally:
+    server.stop(signal.SIGKILL)
+  assert _generate_jit_compiles(server.log) == compiled  # it was still compiling
+  assert "grace period over: ending 1 unfinished requests" in server.log
+  assert "terminate called" not in server.log and "Traceback" not in server.log

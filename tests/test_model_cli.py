@@ -1,4 +1,5 @@
-"""`pinchjax convert`: HF -> pinchjax checkpoint -> HF keeps every parameter bit for bit."""
+"""`pinchjax convert`: HF -> pinchjax checkpoint -> HF keeps every parameter bit for bit, and
+the tokenizer (with its chat template) travels along."""
 import jax
 import numpy as np
 import torch
@@ -8,6 +9,7 @@ from flax import nnx
 from pinchjax import cli
 from pinchjax.model import hf
 from pinchjax.train import load
+from chat_template_fixtures import FAMILIES, write_tokenizer
 
 
 def test_convert_both_ways(tmp_path, capsys):
@@ -16,7 +18,7 @@ def test_convert_both_ways(tmp_path, capsys):
                                     num_key_value_heads=1, head_dim=8)
   torch.manual_seed(0)
   transformers.AutoModelForCausalLM.from_config(config).save_pretrained(tmp_path / "hf")
-  (tmp_path / "hf" / "tokenizer.json").write_text("{}")
+  write_tokenizer(tmp_path / "hf", "llama3.2", jinja_file=True)
 
   assert cli.main(["convert", "hf-to-pinchjax", str(tmp_path / "hf"), str(tmp_path / "pj")]) == 0
   assert '"family": "llama"' in capsys.readouterr().out
@@ -26,9 +28,18 @@ def test_convert_both_ways(tmp_path, capsys):
   for a, b in zip(jax.tree.leaves(nnx.state(model)), jax.tree.leaves(params)):
     np.testing.assert_array_equal(a, b)
 
+  vocab, template = load.load_tokenization(str(tmp_path / "pj"))
+  assert template == "tokenizer" and vocab.eos_token == "<|eot_id|>"
+  assert (tmp_path / "pj" / "tokenizer" / "chat_template.jinja").read_text() == \
+      FAMILIES["llama3.2"][0]
+
   assert cli.main(["convert", "pinchjax-to-hf", str(tmp_path / "pj"), str(tmp_path / "out"),
                    "--tokenizer_dir", str(tmp_path / "hf")]) == 0
-  assert (tmp_path / "out" / "tokenizer.json").read_text() == "{}"
+  assert (tmp_path / "out" / "tokenizer.json").read_text() == \
+      (tmp_path / "hf" / "tokenizer.json").read_text()
+  # Without --tokenizer_dir the run's own tokenizer goes along, chat template included.
+  assert cli.main(["convert", "pinchjax-to-hf", str(tmp_path / "pj"), str(tmp_path / "own")]) == 0
+  assert (tmp_path / "own" / "chat_template.jinja").read_text() == FAMILIES["llama3.2"][0]
   cfg3, params3 = hf.load_hf(tmp_path / "out")
   assert cfg3 == cfg
   for a, b in zip(jax.tree.leaves(params3), jax.tree.leaves(params)):

@@ -127,4 +127,56 @@ def test_study_from_gin():
   assert study.languages == ("en", "fi") and study.unseen == ("fi",)
   train = [s for s in grid.expand(study).steps if s.kind == "train"]
   assert train[0].params == {"model": "mono_en_s0", "mixture": "toy_mono_en", "seed": 0,
-                             "gin_files": ["gin/runs/tune.gin"]}
+                             "gin_files": ["gin/runs/tune.gin"], "study_bindings": [
+      "import pinchjax.data.registry",
+      "register_configured.datasets = ['toy']",
+      "register_configured.evalsets = ['toy_eval']",
+      "register_dataset.languages = ['en', 'fi']",
+      "register_dataset.seen = ['en']",
+      "register_dataset.budget = None",
+      "register_dataset.seed = 0",
+      "register_dataset.percents = []",  # no pinch experiment: no pinch mixture
+      "register_dataset.n_orderings = 3",
+      "register_evalset.languages = ['en', 'fi']"]}
+
+
+def test_study_level_gin_leaves_out_the_study():
+  gin.clear_config()
+  gin.parse_config("""
+      import pinchjax.data.registry
+      DATA_DIR = '/d'
+      Study.name = 'g'
+      Study.languages = ['en', 'fi']
+      register_configured.data_dir = %DATA_DIR
+  """)
+  try:
+    text = grid.study_level_gin()
+    gin.clear_config()
+    gin.parse_config("Study.name = 'only the study'")
+    assert grid.study_level_gin() == ""
+  finally:
+    gin.clear_config()
+  assert "Study" not in text and "DATA_DIR = '/d'" in text
+  assert "register_configured.data_dir = %DATA_DIR" in text
+  steps = {s.kind: s for s in grid.expand(_study(experiments=("mono",), languages=("en",),
+                                                 data={"fn": "f"}), text).steps}
+  assert steps["data"].params["study_bindings"] == [text]
+  assert steps["judge"].params["study_bindings"] == [text]
+  assert steps["train"].params["study_bindings"][0] == text  # then the registration
+
+
+def test_data_languages_reach_the_registration():
+  study = _study(experiments=("pinch", "seen"), languages=("en", "fi", "zh"),
+                 data_languages="paper", data_seen="seen", pinch_values=(10, 100),
+                 seen_pinch_values=(0, 10))
+  bindings = grid.registration_bindings(study)
+  assert f"register_dataset.languages = {list(languages.PAPER_LANGUAGES)!r}" in bindings
+  assert f"register_dataset.seen = {list(languages.SEEN)!r}" in bindings
+  assert "register_dataset.percents = [0, 10, 100]" in bindings
+  assert "register_evalset.languages = ['en', 'fi', 'zh']" in bindings  # scored languages
+  assert study.seen == ("en", "fi")
+  with pytest.raises(ValueError, match=r"data_languages lacks evaluated languages: \['zh'\]"):
+    _study(languages=("en", "zh"), data_languages=("en", "fi"))
+  with pytest.raises(ValueError, match="disagree on the evaluated languages"):
+    _study(languages=("en", "fi", "zh"), seen=("en",), data_languages="paper",
+           data_seen="seen")

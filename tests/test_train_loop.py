@@ -1,4 +1,5 @@
 """The trainer in-process on the real model and pipeline: learning, eval, NaN stop, meshes."""
+import errno
 import glob
 import os
 
@@ -30,7 +31,8 @@ def test_loss_falls_and_eval_loss_per_language(tiny_data, tmp_path):
   assert 0 < train[-1]["mfu"] < 1
   assert glob.glob(os.path.join(model_dir, "events.out.tfevents.*"))
   assert result.step == 200 and not result.preempted
-  assert sorted(os.listdir(result.checkpoint_dir)) == ["200", "model_config.json"]
+  assert sorted(os.listdir(result.checkpoint_dir)) == ["200", "model_config.json", "vocab.model",
+                                                    "vocabulary.json"]
 
 
 def test_nan_stops_with_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path, monkeypatch):
@@ -49,7 +51,8 @@ def test_nan_stops_with_error_and_keeps_last_good_checkpoint(tiny_data, tmp_path
                      match=r"step 6: loss = nan, grad_norm = nan.*checkpoint is step 4"):
     train_in_process(tiny_data, model_dir, 20, checkpoint_every=2)
   ckpt_dir = os.path.join(model_dir, "checkpoints")
-  assert sorted(os.listdir(ckpt_dir)) == ["2", "4", "model_config.json"]
+  assert sorted(os.listdir(ckpt_dir)) == ["2", "4", "model_config.json", "vocab.model",
+                                         "vocabulary.json"]
   model, _ = load.load_model(ckpt_dir)
   assert all(np.isfinite(np.asarray(p)).all() for p in jax.tree.leaves(model))
   assert [m["step"] for m in read_metrics(model_dir)] == list(range(1, 6))
@@ -113,3 +116,19 @@ def test_configuration_errors_are_named(tiny_data, tmp_path):
   with pytest.raises(ValueError, match="batch_size 8 / microbatches 3 must be a whole multiple "
                                        "of the 8 batch shards"):
     train_in_process(tiny_data, str(tmp_path / "run"), 2, microbatches=3)
+
+
+def test_an_unusable_run_directory_is_an_os_error_naming_the_path(tiny_data, tmp_path):
+  (tmp_path / "file").write_text("")  # a file where the run directory would go
+  os.makedirs(tmp_path / "run")
+  (tmp_path / "run" / "checkpoints").write_text("")  # ... where its checkpoints would go
+  for model_dir, blocked, why in (
+      (tmp_path / "file" / "run", tmp_path / "file" / "run", errno.ENOTDIR),
+      (tmp_path / "run", tmp_path / "run" / "checkpoints", errno.EEXIST)):
+    with pytest.raises(trainer.RunDirectoryError) as e:
+      train_in_process(tiny_data, str(model_dir), 2)
+    assert isinstance(e.value, OSError)
+    # gin appends lines naming the configurable; the first line is the error itself.
+    assert str(e.value).splitlines()[0] == (
+        f"[Errno {why}] cannot write the run directory train.model_dir "
+        f"({os.strerror(why)}): '{blocked}'")

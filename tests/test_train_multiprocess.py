@@ -1,7 +1,10 @@
-"""Two processes on localhost (CPU collectives over gloo) train like one process."""
+"""Two processes on localhost (CPU collectives over gloo) train like one process and stop
+together when either gets SIGTERM."""
 import os
+import signal
 import socket
 import subprocess
+import time
 
 import jax
 import numpy as np
@@ -17,18 +20,22 @@ def free_port() -> int:
     return s.getsockname()[1]
 
 
-def test_two_processes_match_one_process_on_the_same_global_batch(tiny_data, reference_run,
-                                                                  tmp_path):
-  model_dir = str(tmp_path / "run")
-  port = free_port()
-  procs = []
+def start_two(tiny_data, model_dir, tmp_path, **train) -> list[subprocess.Popen]:
+  """Two CLI processes of one run, logging to tmp_path/process<i>.log."""
+  port, procs = free_port(), []
   for pid in range(2):  # 2 processes x 4 devices = the reference's 8 devices, batch 8 rows
     env = subprocess_env(4, JAX_COORDINATOR_ADDRESS=f"localhost:{port}", JAX_NUM_PROCESSES="2",
                          JAX_PROCESS_ID=str(pid), JAX_CPU_COLLECTIVES_IMPLEMENTATION="gloo")
     log = open(tmp_path / f"process{pid}.log", "w")
-    procs.append(subprocess.Popen(
-        cli_command(tiny_data, model_dir, REFERENCE_STEPS, checkpoint_every=4), cwd=REPO,
-        env=env, stdout=log, stderr=subprocess.STDOUT))
+    procs.append(subprocess.Popen(cli_command(tiny_data, model_dir, REFERENCE_STEPS, **train),
+                                  cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT))
+  return procs
+
+
+def test_two_processes_match_one_process_on_the_same_global_batch(tiny_data, reference_run,
+                                                                  tmp_path):
+  model_dir = str(tmp_path / "run")
+  procs = start_two(tiny_data, model_dir, tmp_path, checkpoint_every=4)
   for pid, proc in enumerate(procs):
     assert proc.wait(timeout=600) == 0, open(tmp_path / f"process{pid}.log").read()[-3000:]
   assert "8 devices" in open(tmp_path / "process0.log").read()
@@ -46,3 +53,21 @@ def test_two_processes_match_one_process_on_the_same_global_batch(tiny_data, ref
   one, _ = load.load_model(os.path.join(reference_run["model_dir"], "checkpoints"))
   for a, b in zip(jax.tree.leaves(two), jax.tree.leaves(one)):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-5)
+
+
+def test_sigterm_to_one_process_during_set_up_stops_both(tiny_data, tmp_path):
+  model_dir = str(tmp_path / "run")
+  procs = start_two(tiny_data, model_dir, tmp_path)
+  log1 = tmp_path / "process1.log"
+  while procs[1].poll() is None and "compiling the train step" not in log1.read_text():
+    time.sleep(0.05)
+  procs[1].send_signal(signal.SIGTERM)  # process 0 gets none: it must stop where 1 does
+  codes = [proc.wait(timeout=300) for proc in procs]
+  for pid in range(2):
+    out = open(tmp_path / f"process{pid}.log").read()
+    assert codes[pid] == 0, out[-3000:]
+    assert ("preempted before training: nothing to save, no step had run; rerun the same "
+            "command to start the run") in out, out[-3000:]
+    assert "step 1/" not in out
+  assert ("received SIGTERM" in log1.read_text()
+          and "received SIGTERM" not in (tmp_path / "process0.log").read_text())

@@ -1,8 +1,8 @@
-"""Preemption: a run killed with SIGKILL resumes exactly; SIGTERM saves and stops cleanly."""
+"""Preemption: a run killed with SIGKILL resumes exactly; SIGTERM at any point of a run (set-up
+or training) exits 0, saving what is new, and the rerun carries on as if never stopped."""
 import os
 import signal
 import subprocess
-import threading
 import time
 
 import numpy as np
@@ -16,52 +16,103 @@ def by_step(records):
   return {r["step"]: r for r in records}
 
 
+def saved_steps(model_dir):
+  ckpt = checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"))
+  try:
+    return ckpt.all_steps()
+  finally:
+    ckpt.close()
+
+
+def assert_matches_reference(model_dir, reference_run):
+  """metrics.jsonl holds every step once, with the uninterrupted run's losses."""
+  metrics = read_metrics(model_dir)
+  assert [r["step"] for r in metrics] == list(range(1, REFERENCE_STEPS + 1))
+  for r, ref in zip(metrics, reference_run["metrics"]):
+    np.testing.assert_allclose(r["loss"], ref["loss"], rtol=0, atol=1e-6)
+    assert r["loss_tokens"] == ref["loss_tokens"]
+
+
+def sigterm_at(tiny_data, model_dir, line_start, **train):
+  """Runs the CLI and sends it SIGTERM once a stdout line starts with `line_start`;
+  returns (exit status, output)."""
+  proc = subprocess.Popen(cli_command(tiny_data, model_dir, REFERENCE_STEPS, **train), cwd=REPO,
+                          env=subprocess_env(), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+  out = []
+  for line in proc.stdout:
+    out.append(line)
+    if line.startswith(line_start):
+      proc.send_signal(signal.SIGTERM)
+      break
+  out += proc.stdout.readlines()
+  return proc.wait(timeout=120), "".join(out)
+
+
 def test_sigkill_then_resume_reproduces_every_step(tiny_data, reference_run, tmp_path):
   model_dir = str(tmp_path / "run")
   log = open(tmp_path / "killed.log", "w")
-  proc = subprocess.Popen(cli_command(tiny_data, model_dir, REFERENCE_STEPS, checkpoint_every=2),
+  proc = subprocess.Popen(cli_command(tiny_data, model_dir, REFERENCE_STEPS, checkpoint_every=4),
                           cwd=REPO, env=subprocess_env(), stdout=log, stderr=subprocess.STDOUT)
-  first = os.path.join(model_dir, "checkpoints", "2")  # orbax renames it there once committed
-  while not os.path.isdir(first) and proc.poll() is None:
+  first = os.path.join(model_dir, "checkpoints", "4")  # orbax renames it there once committed
+  metrics = os.path.join(model_dir, "metrics.jsonl")
+  # Killed once steps past checkpoint 4 are logged: the rerun logs those steps again.
+  while proc.poll() is None and not (os.path.isdir(first) and os.path.exists(metrics)
+                                     and sum(1 for _ in open(metrics)) >= 6):
     time.sleep(0.02)
   proc.send_signal(signal.SIGKILL)
   assert proc.wait(timeout=60) == -signal.SIGKILL, open(tmp_path / "killed.log").read()[-3000:]
-  ckpt = checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"))
-  killed_at = ckpt.latest_step()
-  ckpt.close()
-  assert 2 <= killed_at < REFERENCE_STEPS
-  before = read_metrics(model_dir)
+  killed_at = max(saved_steps(model_dir))
+  assert 4 <= killed_at < REFERENCE_STEPS
+  assert max(r["step"] for r in read_metrics(model_dir)) > killed_at
 
-  result = train_in_process(tiny_data, model_dir, REFERENCE_STEPS, checkpoint_every=2)
+  result = train_in_process(tiny_data, model_dir, REFERENCE_STEPS, checkpoint_every=4)
   assert result.step == REFERENCE_STEPS
-  after = read_metrics(model_dir)[len(before):]
-  assert [r["step"] for r in after] == list(range(killed_at + 1, REFERENCE_STEPS + 1))
-  reference = by_step(reference_run["metrics"])
-  for r in before + after:  # the killed run's steps and the resumed ones
-    np.testing.assert_allclose(r["loss"], reference[r["step"]]["loss"], rtol=0, atol=1e-6)
-    assert r["loss_tokens"] == reference[r["step"]]["loss_tokens"]
+  assert_matches_reference(model_dir, reference_run)
   states = []
   for d in (model_dir, reference_run["model_dir"]):
     ckpt = checkpoint.Checkpointer(os.path.join(d, "checkpoints"))
     states.append(ckpt.data_state(REFERENCE_STEPS))
     ckpt.close()
   assert states[0] == states[1] and states[0]["train"]["batches"] == REFERENCE_STEPS
+  # Neither an interrupted orbax save nor a metrics rewrite leaves a temporary behind.
+  leftovers = [f for root, dirs, files in os.walk(model_dir) for f in dirs + files
+               if "tmp" in f]
+  assert leftovers == []
 
 
-def test_sigterm_saves_a_checkpoint_and_returns(tiny_data, tmp_path):
+def test_sigterm_in_each_phase_exits_0_and_the_rerun_matches(tiny_data, reference_run,
+                                                             tmp_path):
   model_dir = str(tmp_path / "run")
-  metrics = os.path.join(model_dir, "metrics.jsonl")
+  # 1. While the data loads (no train state yet): nothing to save.
+  rc, out = sigterm_at(tiny_data, model_dir, "loading tiny_pinch_p100")
+  assert rc == 0, out[-3000:]
+  assert ("preempted before training: nothing to save, no step had run; rerun the same "
+          "command to start the run") in out
+  assert saved_steps(model_dir) == []
+  assert not os.path.exists(os.path.join(model_dir, "metrics.jsonl"))
 
-  def preempt():  # SIGTERM this process once three steps are logged
-    while not (os.path.exists(metrics) and sum(1 for _ in open(metrics)) >= 3):
-      time.sleep(0.05)
-    os.kill(os.getpid(), signal.SIGTERM)
-
-  threading.Thread(target=preempt, daemon=True).start()
-  result = train_in_process(tiny_data, model_dir, 1000, checkpoint_every=1000)
-  assert result.preempted and 3 <= result.step < 1000
-  ckpt = checkpoint.Checkpointer(result.checkpoint_dir)
-  assert ckpt.all_steps() == [result.step]
-  assert ckpt.data_state()["train"]["batches"] == result.step
+  # 2. Mid-training: the current step is saved with its data position.
+  rc, out = sigterm_at(tiny_data, model_dir, "step 3/", checkpoint_every=1000)
+  assert rc == 0, out[-3000:]
+  [step] = saved_steps(model_dir)
+  assert 3 <= step < REFERENCE_STEPS
+  assert (f"preempted: saved step {step} in {model_dir}/checkpoints; rerun the same command "
+          f"to resume from it") in out
+  ckpt = checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"))
+  assert ckpt.data_state()["train"]["batches"] == step
   ckpt.close()
-  assert read_metrics(model_dir)[-1]["step"] == result.step
+  assert read_metrics(model_dir)[-1]["step"] == step
+
+  # 3. While the resumed run compiles: the restored step is already on disk.
+  rc, out = sigterm_at(tiny_data, model_dir, "compiling the train step", checkpoint_every=1000)
+  assert rc == 0, out[-3000:]
+  assert f"resumed from step {step} " in out
+  assert (f"preempted before training: nothing to save, step {step} is already saved in "
+          f"{model_dir}/checkpoints; rerun the same command to resume from it") in out
+  assert saved_steps(model_dir) == [step]
+
+  # 4. The rerun finishes as if the run had never stopped.
+  result = train_in_process(tiny_data, model_dir, REFERENCE_STEPS, checkpoint_every=1000)
+  assert result.step == REFERENCE_STEPS and not result.preempted
+  assert_matches_reference(model_dir, reference_run)

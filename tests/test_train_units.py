@@ -1,6 +1,7 @@
 """Unit tests of the trainer's parts: schedules, loss, optimiser, train step, checkpoints,
 metrics."""
 import json
+import os
 
 import jax
 import numpy as np
@@ -196,3 +197,36 @@ def test_step_reports_parameters_made_non_finite_by_the_update():
   state, second = train_step(state, toy_batch(rng))
   assert bool(first["params_finite"]) and np.isfinite(float(first["loss"]))
   assert not bool(second["params_finite"]) and np.isfinite(float(second["loss"]))
+
+
+def test_resuming_cuts_metrics_back_to_the_restored_step(tmp_path):
+  from pinchjax.train import metrics
+  path = tmp_path / "metrics.jsonl"
+  rows = [{"step": s, "split": "train", "loss": 1.0 / s} for s in range(1, 6)]
+  rows.insert(4, {"step": 4, "split": "eval", "eval/loss": 0.3})
+  path.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 6, "spl')  # torn
+  log = metrics.MetricsLogger(str(tmp_path), total_steps=10, start_step=4)
+  log.write(5, "train", {"loss": 0.5})
+  log.close()
+  assert [json.loads(l) for l in open(path)] == rows[:5] + [
+      {"step": 5, "split": "train", "loss": 0.5}]
+  assert [f for f in os.listdir(tmp_path) if ".tmp" in f] == []
+
+  path.write_text('{"step": 1}\nnot json\n{"step": 2}\n')
+  with pytest.raises(ValueError, match=f"{path}:2: not a metrics row"):
+    metrics.truncate_jsonl(str(path), 1)
+
+
+def test_a_sigterm_before_the_trainer_guards_itself_is_not_lost():
+  import signal
+  from pinchjax.train import preemption
+  original = signal.getsignal(signal.SIGTERM)
+  with preemption.PreemptionGuard() as quiet:
+    with preemption.PreemptionGuard() as inner:
+      assert not inner.requested
+  with preemption.PreemptionGuard() as outer:  # the CLI's, entered before gin imports
+    os.kill(os.getpid(), signal.SIGTERM)
+    assert outer.requested and not quiet.requested
+    with preemption.PreemptionGuard() as inner:  # train()'s
+      assert inner.requested
+  assert signal.getsignal(signal.SIGTERM) is original

@@ -253,7 +253,7 @@ def register(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="train")
     p.add_argument("--vocab", required=name == "show",
                    help="sentencepiece .model or tokenizer.json")
-    p.add_argument("--template", default="toy", choices=sorted(chat.TEMPLATES))
+    p.add_argument("--template", default="toy", choices=[*sorted(chat.TEMPLATES), chat.TOKENIZER])
     if name == "stats":
       p.add_argument("--json", action="store_true")
     else:

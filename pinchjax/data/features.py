@@ -2,9 +2,11 @@
 
 Names and layout follow seqio's DecoderFeatureConverter (prefix-LM with loss on targets only):
 
-  decoder_target_tokens  the example's tokens: prompt ("inputs") then response + EOS
+  decoder_target_tokens  the example's tokens: prompt ("inputs") then response + EOS (with a
+                         tokenizer's jinja template: response + its end-of-turn marker)
   decoder_input_tokens   the targets shifted right by one within each segment; a segment's
-                         first input is the start token (chat.start_id: BOS, or 0)
+                         first input is the start token (chat.start_id: BOS, or 0; with a
+                         jinja template the first token it renders, e.g. <|im_start|>)
   decoder_loss_weights   1 exactly where the target is a response token or EOS, else 0
   decoder_segment_ids    1, 2, ... per packed example; 0 on padding
   decoder_positions      0, 1, ... restarting at each segment; 0 on padding

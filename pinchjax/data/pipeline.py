@@ -7,13 +7,13 @@
     next(ds2)                   # == the batch an uninterrupted `ds` yields next
 
 How the stream is made. Each task of the mixture is tokenized once through its SeqIO
-preprocessors (chat template, tokenize, EOS), in file order, and kept in memory. The
-example stream is then a pure function of (seed, position): the task of stream position i is
-drawn with probability proportional to the mixture's rates (counter-based generator, blocks of
-4,096 positions), and a task's k-th draw is element k mod n of a permutation of its n
-examples that is re-drawn every epoch from (seed, task, epoch). Batches are rows packed
-greedily in stream order (`features.pack_greedy`), so the state at a batch boundary is just
-the stream position and per-task draw counts: restore is O(1), not a replay.
+preprocessors (chat template, tokenize, EOS; see pinchjax.data.sources), in file order, and
+kept in memory. The example stream is then a pure function of (seed, position): the task of
+stream position i is drawn with probability proportional to the mixture's rates (counter-based
+generator, blocks of 4,096 positions), and a task's k-th draw is element k mod n of a
+permutation of its n examples that is re-drawn every epoch from (seed, task, epoch). Batches
+are rows packed greedily in stream order (`features.pack_greedy`), so the state at a batch
+boundary is just the stream position and per-task draw counts: restore is O(1), not a replay.
 
 Sharding: `batch_size` is the global batch; shard `shard_index` of `num_shards` gets rows
 [shard_index * b, (shard_index + 1) * b) of every global batch, b = batch_size / num_shards.
@@ -108,6 +108,27 @@ def _vocabulary(tasks: Sequence[seqio.Task]) -> seqio.Vocabulary:
   return vocab
 
 
+def task_template(task: seqio.Task) -> chat.ChatTemplate | None:
+  """The chat template a task frames its examples with (None: no chat frame, e.g. a
+  pretraining corpus); pinchjax.data.sources marks the preprocessor that applies it."""
+  found = [p.chat_template for p in task.preprocessors if hasattr(p, "chat_template")]
+  return found[0] if found else None
+
+
+def _template(tasks: Sequence[seqio.Task]) -> chat.ChatTemplate | None:
+  framed = [(t.name, tmpl) for t in tasks if (tmpl := task_template(t)) is not None]
+  for name, tmpl in framed[1:]:
+    if tmpl != framed[0][1]:
+      raise ValueError(f"tasks {framed[0][0]} and {name} use different chat templates "
+                       f"({framed[0][1].name}, {tmpl.name})")
+  return framed[0][1] if framed else None
+
+
+def _start_id(vocab: seqio.Vocabulary, template: chat.ChatTemplate | None) -> int:
+  """The decoder's first input: a jinja template's first rendered token, else chat.start_id."""
+  return template.start_id(vocab) if template is not None else chat.start_id(vocab)
+
+
 class _Examples:
   """The tokenized tasks cut to one sequence length, with unusable examples left out."""
 
@@ -159,7 +180,8 @@ class DatasetIterator:
                        f"num_shards {num_shards}")
     tasks, self.rates = resolve(name)
     self.examples = _Examples(tasks, split, sequence_length)
-    self.start_id = chat.start_id(_vocabulary(tasks))
+    self.vocabulary, self.chat_template = _vocabulary(tasks), _template(tasks)
+    self.start_id = _start_id(self.vocabulary, self.chat_template)
     self.config = {"name": name, "split": split, "sequence_length": self.examples.length,
                    "batch_size": batch_size, "seed": seed, "shuffle": shuffle, "pack": pack,
                    "num_shards": num_shards, "tasks": self.examples.names}
@@ -277,6 +299,7 @@ def get_dataset(mixture_or_task_name: str, split: str, sequence_length: int, bat
   Returns:
     a DatasetIterator: `next()` gives a dict of int32 [batch_size // num_shards,
     sequence_length] arrays (features.FEATURES); `state()` / `restore()` resume exactly;
+    `vocabulary` and `chat_template` are what its tasks tokenize and frame examples with;
     `stats()` counts truncated and left-out examples; `last_examples` names the (task,
     example index) of every segment of the last batch.
   """
@@ -298,7 +321,8 @@ class EvalDataset:
       raise ValueError(f"batch_size {batch_size} is not a multiple of num_shards {num_shards}")
     tasks, _ = resolve(name)
     self.examples = _Examples(tasks, split, sequence_length)
-    self.start_id = chat.start_id(_vocabulary(tasks))
+    self.vocabulary, self.chat_template = _vocabulary(tasks), _template(tasks)
+    self.start_id = _start_id(self.vocabulary, self.chat_template)
     self.length, self.rows, self.pack = self.examples.length, batch_size, pack
     self.shard_index, self.num_shards = shard_index, num_shards
     self.segments = [e for ex in self.examples.examples for e in ex]

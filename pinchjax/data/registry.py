@@ -49,6 +49,7 @@ from pinchjax.data import canonical, chat, mixtures, sources, vocab as vocab_lib
 from pinchjax.data.sources import JsonlSource, layout_path  # part of this module's interface
 
 DEFAULT_PERCENTS = (0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
+NEEDS_MISSING = "needs missing languages "  # + comma list: why a mixture is not registered
 
 
 def _fingerprint(config: dict[str, Any], files: Sequence[str]) -> str:
@@ -121,19 +122,21 @@ def _tag(percent: float) -> str:
 
 
 @gin.configurable
-def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | str,
+def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | str | None,
                      template: str, *, languages: Sequence[str] | str = "paper",
                      seen: Sequence[str] | str = "seen", base: str = "en",
                      budget: int | None = None, seed: int = 0,
                      percents: Sequence[float] = DEFAULT_PERCENTS, n_orderings: int = 3,
-                     temperature: float = 1.0, replace: bool = False) -> Registered:
+                     temperature: float = 1.0, replace: bool = False,
+                     dry_run: bool = False) -> Registered:
   """Registers the tasks and mixtures of DATA_DIR/{name} (see the module docstring).
 
   Args:
     name: the dataset directory under data_dir, and the prefix of every registered name.
     data_dir: the data root.
-    vocabulary: a seqio Vocabulary, or a path for pinchjax.data.vocab.get_vocabulary.
-    template: chat template name (pinchjax.data.chat).
+    vocabulary: a seqio Vocabulary, or a path for pinchjax.data.vocab.get_vocabulary (unused
+      by a dry run).
+    template: chat template name (pinchjax.data.chat; "tokenizer": the vocabulary's own).
     languages: the mixture languages (a set name or codes); `base` must be among them.
     seen: the languages of the `pinch_seen` and `k{K}` mixtures.
     base: the language that keeps the non-multilingual share (English in the paper).
@@ -143,9 +146,9 @@ def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
     n_orderings: orderings of the seen languages for the k{K}_o{ORDER} mixtures.
     temperature: mixing temperature (1 = rates proportional to slice sizes).
     replace: re-register a name that was registered with another configuration.
+    dry_run: read and check the files, register nothing: the result names what would be
+      registered (the vocabulary is not loaded).
   """
-  tmpl = chat.get_template(template)
-  vocabulary = _as_vocabulary(vocabulary)
   languages, seen = langs_lib.resolve(languages), langs_lib.resolve(seen)
   files = {lang: {split: layout_path(data_dir, name, split, lang)
                   for split in ("train", "validation")
@@ -159,46 +162,95 @@ def register_dataset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
   if base not in present:
     raise FileNotFoundError(f"{layout_path(data_dir, name, 'train', base)} is missing: "
                             f"dataset {name!r} needs its base language {base!r}")
-  config = {"data_dir": os.path.abspath(data_dir), "vocab": vocab_lib.fingerprint(vocabulary),
-            "template": tmpl.name, "languages": languages, "seen": seen, "base": base,
-            "budget": budget, "seed": seed, "percents": list(percents),
-            "n_orderings": n_orderings, "temperature": temperature}
-  fp = _fingerprint(config, [p for f in files.values() for p in f.values()])
-  existing = _claim(name, fp, replace)
-  if existing is not None:
-    return existing
+  if not dry_run:
+    vocabulary = _as_vocabulary(vocabulary)
+    tmpl = chat.get_template(template, vocabulary)
+    config = {"data_dir": os.path.abspath(data_dir), "vocab": vocab_lib.fingerprint(vocabulary),
+              "template": tmpl.name, "languages": languages, "seen": seen, "base": base,
+              "budget": budget, "seed": seed, "percents": list(percents),
+              "n_orderings": n_orderings, "temperature": temperature}
+    fp = _fingerprint(config, [p for f in files.values() for p in f.values()])
+    existing = _claim(name, fp, replace)
+    if existing is not None:
+      return existing
 
   per_lang = {l: sources.load_records(files[l]["train"], l) for l in present}
   ids = canonical.aligned_ids(per_lang, base, lambda l: files[l]["train"])
+  plan = mixture_plan(name, ids, present, languages=languages, seen=seen, base=base,
+                      budget=budget, seed=seed, percents=percents, n_orderings=n_orderings)
+  result.not_registered.update(plan.not_made)
+  result.languages = present
+  if dry_run:
+    result.tasks = [f"{name}_{l}" for l in present]
+    for mixture, partition in plan.partitions.items():
+      result.mixtures.append(mixture)
+      result.tasks += [f"{mixture}.{l}" for l in partition]
+    return result
   rate = functools.partial(slice_rate, temperature=temperature)
   try:
-    _register_all(result, name, files, present, ids, vocabulary, tmpl, rate, languages=languages,
-                  seen=seen, base=base, budget=budget, seed=seed, percents=percents,
-                  n_orderings=n_orderings)
+    _register_all(result, name, files, present, plan, vocabulary, tmpl, rate)
   except Exception:
     _remove(result.names)  # no half-registered dataset: a retry must start clean
     raise
-  result.languages = present
   _REGISTERED[name] = (fp, result)
   logging.info("%s", result.summary())
   return result
 
 
+@dataclasses.dataclass
+class MixturePlan:
+  """The mixtures register_dataset makes from a parallel set: each name with its partition,
+  and the names it cannot make with why."""
+  partitions: dict[str, mixtures.Partition]
+  not_made: dict[str, str]  # name or name pattern -> reason
+
+
+def mixture_plan(name: str, ids: Sequence[str], present: Sequence[str], *,
+                 languages: Sequence[str], seen: Sequence[str], base: str, budget: int | None,
+                 seed: int, percents: Sequence[float], n_orderings: int) -> MixturePlan:
+  """Every mixture of dataset `name` that its `present` languages (those with a train file)
+  allow, with register_dataset's arguments (see its docstring); `ids` are the parallel set's."""
+  plan = MixturePlan({}, {})
+  for lang in languages:
+    plan.partitions[f"{name}_mono_{lang}"] = mixtures.mono(ids, budget, lang, seed)
+  for p in percents:
+    plan.partitions[f"{name}_pinch_p{_tag(p)}"] = mixtures.pinch(ids, budget, languages, p,
+                                                                 seed, base)
+  if base in seen:
+    for p in percents:
+      plan.partitions[f"{name}_pinch_seen_p{_tag(p)}"] = mixtures.pinch(ids, budget, seen, p,
+                                                                        seed, base)
+    # Few seen languages have fewer distinct orders than asked: register those that exist.
+    possible = math.factorial(len(seen) - 1)
+    if possible < n_orderings:
+      plan.not_made[f"{name}_k*_o{possible}..{n_orderings - 1}"] = (
+          f"only {possible} orderings of {len(seen)} seen languages with {base} first")
+    for o, order in enumerate(mixtures.orderings(seen, min(n_orderings, possible), seed, base)):
+      for k in range(1, len(order) + 1):
+        plan.partitions[f"{name}_k{k}_o{o}"] = mixtures.first_k(ids, budget, order, k, seed)
+  else:
+    plan.not_made[f"{name}_pinch_seen_*, {name}_k*"] = f"{base} is not a seen language"
+  if len(languages) % 2 == 0:
+    for l1, l2 in mixtures.random_pairs(languages, seed):
+      plan.partitions[f"{name}_pair_{l1}_{l2}"] = mixtures.pair(ids, budget, l1, l2, seed)
+  else:
+    plan.not_made[f"{name}_pair_*"] = f"{len(languages)} languages cannot be paired"
+  for mixture, partition in list(plan.partitions.items()):
+    missing = sorted(set(partition) - set(present))
+    if missing:
+      plan.not_made[mixture] = NEEDS_MISSING + ",".join(missing)
+      del plan.partitions[mixture]
+  return plan
+
+
 def _register_all(result: Registered, name: str, files: dict[str, dict[str, str]],
-                  present: list[str], ids: list[str], vocabulary: seqio.Vocabulary,
-                  tmpl: chat.Template, rate, *, languages: Sequence[str],
-                  seen: Sequence[str], base: str, budget: int | None, seed: int,
-                  percents: Sequence[float], n_orderings: int) -> None:
-  """Adds the language tasks and every mixture to seqio, recording names in `result`."""
+                  present: list[str], plan: MixturePlan, vocabulary: seqio.Vocabulary,
+                  tmpl: chat.ChatTemplate, rate) -> None:
+  """Adds the language tasks and the plan's mixtures to seqio, recording names in `result`."""
   for lang in present:
     sources.make_task(f"{name}_{lang}", JsonlSource(files[lang], lang), vocabulary, tmpl)
     result.tasks.append(f"{name}_{lang}")
-
-  def add_mixture(mixture: str, partition: mixtures.Partition) -> None:
-    missing = sorted(set(partition) - set(present))
-    if missing:
-      result.not_registered[mixture] = f"needs missing languages {','.join(missing)}"
-      return
+  for mixture, partition in plan.partitions.items():
     subtasks = []
     for lang, slice_ids in partition.items():
       task_name = f"{mixture}.{lang}"
@@ -209,38 +261,15 @@ def _register_all(result: Registered, name: str, files: dict[str, dict[str, str]
     seqio.MixtureRegistry.add(mixture, [(t, rate) for t in subtasks])
     result.mixtures.append(mixture)
 
-  for lang in languages:
-    add_mixture(f"{name}_mono_{lang}", mixtures.mono(ids, budget, lang, seed))
-  for p in percents:
-    add_mixture(f"{name}_pinch_p{_tag(p)}", mixtures.pinch(ids, budget, languages, p, seed, base))
-  if base in seen:
-    for p in percents:
-      add_mixture(f"{name}_pinch_seen_p{_tag(p)}", mixtures.pinch(ids, budget, seen, p, seed, base))
-    # Few seen languages have fewer distinct orders than asked: register those that exist.
-    possible = math.factorial(len(seen) - 1)
-    if possible < n_orderings:
-      result.not_registered[f"{name}_k*_o{possible}..{n_orderings - 1}"] = (
-          f"only {possible} orderings of {len(seen)} seen languages with {base} first")
-    for o, order in enumerate(mixtures.orderings(seen, min(n_orderings, possible), seed, base)):
-      for k in range(1, len(order) + 1):
-        add_mixture(f"{name}_k{k}_o{o}", mixtures.first_k(ids, budget, order, k, seed))
-  else:
-    result.not_registered[f"{name}_pinch_seen_*, {name}_k*"] = f"{base} is not a seen language"
-  if len(languages) % 2 == 0:
-    for l1, l2 in mixtures.random_pairs(languages, seed):
-      add_mixture(f"{name}_pair_{l1}_{l2}", mixtures.pair(ids, budget, l1, l2, seed))
-  else:
-    result.not_registered[f"{name}_pair_*"] = f"{len(languages)} languages cannot be paired"
-
 
 @gin.configurable
-def register_evalset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | str,
+def register_evalset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | str | None,
                      template: str, *, languages: Sequence[str] | str = "paper",
-                     split: str = "test", replace: bool = False) -> Registered:
+                     split: str = "test", replace: bool = False,
+                     dry_run: bool = False) -> Registered:
   """Registers `{name}_{lang}` tasks over DATA_DIR/{name}/{split}/{lang}.jsonl (responses may
-  be empty: these are the instructions models answer for the judge)."""
-  tmpl = chat.get_template(template)
-  vocabulary = _as_vocabulary(vocabulary)
+  be empty: these are the instructions models answer for the judge); `dry_run` registers
+  nothing and returns the tasks it would register."""
   languages = langs_lib.resolve(languages)
   result = Registered(name, [], [], [], {})
   files = {}
@@ -253,6 +282,11 @@ def register_evalset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
   if not files:
     raise FileNotFoundError(f"evaluation set {name!r}: no {split} files under "
                             f"{os.path.join(data_dir, name, split)}")
+  if dry_run:
+    result.tasks, result.languages = [f"{name}_{l}" for l in files], list(files)
+    return result
+  vocabulary = _as_vocabulary(vocabulary)
+  tmpl = chat.get_template(template, vocabulary)
   config = {"data_dir": os.path.abspath(data_dir), "vocab": vocab_lib.fingerprint(vocabulary),
             "template": tmpl.name, "languages": languages, "split": split}
   fp = _fingerprint(config, list(files.values()))
@@ -273,28 +307,43 @@ def register_evalset(name: str, data_dir: str, vocabulary: seqio.Vocabulary | st
 def register_configured(data_dir: str | None = None, datasets: Sequence[str] = (),
                         evalsets: Sequence[str] = (),
                         vocabulary: seqio.Vocabulary | str | None = None,
-                        template: str | None = None) -> list[Registered]:
+                        template: str | None = None, dry_run: bool = False
+                        ) -> list[Registered]:
   """Registers the gin-configured datasets and evaluation sets; never fails on missing data.
 
   `data_dir` defaults to $PINCHJAX_DATA_DIR. Each registration that cannot happen (no data
   directory, no vocabulary or template bound, a dataset directory missing) is logged and
   skipped; other options come from gin bindings of register_dataset / register_evalset.
+  With `dry_run` nothing is registered and nothing skipped: the result has what each
+  registration would make, and one that cannot happen (for the reasons above, or its files
+  fail their checks) is a Registered with only `not_registered[name]`, the reason.
   """
-  data_dir = data_dir or os.environ.get("PINCHJAX_DATA_DIR")
+  data_dir = data_dir or os.environ.get("PINCHJAX_DATA_DIR") or None
+  unbound = [f"register_configured.{k}" for k, v in (("data_dir", data_dir),
+             ("vocabulary", vocabulary), ("template", template)) if v is None]
   if not (datasets or evalsets):
-    return []
-  if not data_dir or vocabulary is None or template is None:
-    logging.warning("not registering %s: bind register_configured.data_dir (or set "
-                    "PINCHJAX_DATA_DIR), .vocabulary and .template",
-                    ", ".join([*datasets, *evalsets]))
     return []
   done = []
   for fn, names in ((register_dataset, datasets), (register_evalset, evalsets)):
     for n in names:
-      if not os.path.isdir(os.path.join(data_dir, n)):
-        logging.warning("not registering %s: no directory %s", n, os.path.join(data_dir, n))
+      if unbound:
+        reason = (f"{' and '.join(unbound)} not bound (the data directory can also be "
+                  "$PINCHJAX_DATA_DIR)")
+      elif not os.path.isdir(os.path.join(data_dir, n)):
+        reason = f"no directory {os.path.join(data_dir, n)}"
+      elif not dry_run:
+        done.append(fn(n, data_dir, vocabulary, template))
         continue
-      done.append(fn(n, data_dir, vocabulary, template))
+      else:
+        try:
+          done.append(fn(n, data_dir, vocabulary, template, dry_run=True))
+          continue
+        except (OSError, ValueError) as e:  # a missing base file, bad records, unaligned ids
+          reason = str(e).splitlines()[0]  # gin adds the configurable called on later lines
+      if dry_run:
+        done.append(Registered(n, [], [], [], {n: reason}))
+      else:
+        logging.warning("not registering %s: %s", n, reason)
   return done
 
 

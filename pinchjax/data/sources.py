@@ -3,7 +3,10 @@
 Layout: DATA_DIR/{dataset}/{split}/{lang}.jsonl (see pinchjax.data.registry). A task built by
 `make_task` applies the chat template (inputs = prompt, targets = response + end-of-turn),
 tokenizes both with the task's vocabulary and appends EOS to the targets; `id` and `lang` pass
-through.
+through. A tokenizer's jinja template (hf_chat_template.HfTemplate) tokenizes the rendered
+conversation itself: inputs = the prompt's ids after the first (the decoder's start token),
+targets = the response and end-of-turn ids. The template preprocessor carries the template as
+`chat_template`, so readers of a task (pinchjax.data.pipeline) know its start token.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import numpy as np
 import seqio
 import tensorflow as tf
 
-from pinchjax.data import canonical, chat
+from pinchjax.data import canonical, chat, hf_chat_template
 
 
 def layout_path(data_dir: str, dataset: str, split: str, lang: str) -> str:
@@ -100,16 +103,46 @@ def _apply_template(template: chat.Template):
     out["inputs"] = tf.strings.join([head, ex["instruction"], tail])
     out["targets"] = tf.strings.join([ex["response"], template.response_suffix])
     return out
+  fn.chat_template = template
+  return fn
+
+
+def _render_and_tokenize(template: hf_chat_template.HfTemplate, vocabulary: seqio.Vocabulary):
+  start = template.start_id(vocabulary)
+
+  def ids(instruction: bytes, response: bytes) -> tuple[np.ndarray, np.ndarray]:
+    prompt, targets = template.example_ids(vocabulary, instruction.decode("utf-8"),
+                                           response.decode("utf-8"))
+    if prompt[0] != start:
+      raise ValueError(f"the chat template's prompt for {instruction[:40]!r} starts with id "
+                       f"{prompt[0]}, not {start} as every other prompt")
+    return np.asarray(prompt[1:], np.int32), np.asarray(targets, np.int32)
+
+  @seqio.map_over_dataset
+  @tf.autograph.experimental.do_not_convert
+  def fn(ex):
+    out = dict(ex)
+    inputs, targets = tf.numpy_function(ids, [ex["instruction"], ex["response"]],
+                                        (tf.int32, tf.int32), stateful=False)
+    out["inputs"], out["targets"] = tf.ensure_shape(inputs, [None]), tf.ensure_shape(
+        targets, [None])
+    return out
+  fn.chat_template = template
   return fn
 
 
 def make_task(name: str, source: JsonlSource, vocabulary: seqio.Vocabulary,
-              template: chat.Template) -> seqio.Task:
-  """Registers a seqio Task: chat template -> "inputs"/"targets" text, tokenize, EOS."""
+              template: chat.ChatTemplate) -> seqio.Task:
+  """Registers a seqio Task: chat template -> "inputs"/"targets" text, tokenize, EOS (a
+  tokenizer's jinja template: -> "inputs"/"targets" ids, see the module docstring)."""
+  jinja = isinstance(template, hf_chat_template.HfTemplate)
   out = {"inputs": seqio.Feature(vocabulary, add_eos=False),
-         "targets": seqio.Feature(vocabulary, add_eos=True)}
-  return seqio.TaskRegistry.add(
-      name, source=source, output_features=out,
-      preprocessors=[_apply_template(template),
+         "targets": seqio.Feature(vocabulary, add_eos=not jinja)}
+  if jinja:
+    preprocessors = [_render_and_tokenize(template, vocabulary)]
+  else:
+    preprocessors = [_apply_template(template),
                      functools.partial(seqio.preprocessors.tokenize, copy_pretokenized=False),
-                     seqio.preprocessors.append_eos_after_trim])
+                     seqio.preprocessors.append_eos_after_trim]
+  return seqio.TaskRegistry.add(name, source=source, output_features=out,
+                                preprocessors=preprocessors)

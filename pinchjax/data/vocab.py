@@ -22,6 +22,8 @@ import sentencepiece as spm
 import tensorflow as tf
 import tokenizers
 
+from pinchjax.data import hf_chat_template
+
 
 def _config_token(config: dict, key: str) -> str | None:
   value = config.get(key)
@@ -72,6 +74,14 @@ class HfTokenizerVocabulary(seqio.Vocabulary):
   def _find_unk(self) -> int | None:
     unk = getattr(self._tokenizer.model, "unk_token", None)
     return self._tokenizer.token_to_id(unk) if unk else None
+
+  @property
+  def eos_token(self) -> str:
+    return self._eos_token
+
+  @property
+  def bos_token(self) -> str | None:
+    return self._bos_token
 
   @property
   def bos_id(self) -> int | None:
@@ -149,6 +159,8 @@ def fingerprint(vocab: seqio.Vocabulary) -> str:
     with open(vocab.path, "rb") as f:
       h.update(f.read())
     h.update(f"{vocab.eos_id}/{vocab.bos_id}".encode())
+    # The tokenizer's chat template frames examples rendered with it ("tokenizer" template).
+    h.update((hf_chat_template.read_template(os.path.dirname(vocab.path)) or "").encode())
   else:
     h.update(str(vocab).encode())
   h.update(str(vocab.extra_ids).encode())

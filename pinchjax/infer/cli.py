@@ -17,7 +17,9 @@ def register(parser: argparse.ArgumentParser) -> None:
   from pinchjax.infer import run  # pylint: disable=import-outside-toplevel,unused-import
   parser.description = __doc__.splitlines()[0]
   parser.add_argument("--checkpoint", required=True,
-                      help="Hugging Face-format directory or pinchjax training checkpoint")
+                      help="Hugging Face-format directory or a pinchjax run's checkpoints "
+                      "directory (which holds its vocabulary; one from before runs saved it "
+                      "needs --gin.get_vocabulary.path=\"'PATH'\")")
   source = parser.add_mutually_exclusive_group(required=True)
   source.add_argument("--task", help="a registered eval task, e.g. alpaca_eval_fi")
   source.add_argument("--mixture", help="a registered mixture (all of its tasks)")
@@ -27,7 +29,8 @@ def register(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--run", help="run name for the records (default: NAME of "
                       "runs/NAME/checkpoints, else the checkpoint directory's name)")
   parser.add_argument("--batch-size", type=int, help="prompts decoded together (default: 32)")
-  parser.add_argument("--template", help="chat template (default: the model family's)")
+  parser.add_argument("--template", help="chat template (default: the checkpoint's: a run's "
+                      "saved one, a Hugging Face tokenizer's own, else the model family's)")
   parser.set_defaults(func=main)
 
 

@@ -30,6 +30,8 @@ from flax import nnx
 from jax.experimental import io_callback
 from jax.sharding import Mesh
 
+from pinchjax.infer import logprobs as logprobs_lib
+from pinchjax.infer.logprobs import Scored
 from pinchjax.infer.sampling import (SamplingParams, greedy_tokens, row_keys, sample_tokens,
                                     stack_params)
 from pinchjax.model import kv_cache
@@ -38,8 +40,10 @@ from pinchjax.parallel import rules as rules_lib
 MIN_BUCKET = 8
 # Where decoding runs: a mesh and the rules mapping logical axes onto it (None: one device).
 Sharding = tuple[Mesh, rules_lib.Rules] | None
-# (step, tokens [rows], active [rows]): the tokens of one step; active rows were still going.
-StepCallback = Callable[[int, np.ndarray, np.ndarray], None]
+# (step, tokens [rows], active [rows], scores): the tokens of one step; active rows were still
+# going; with logprobs asked for, scores = (logprob [rows], top logprobs [rows, k], their ids
+# [rows, k]) of the step's tokens, else None.
+StepCallback = Callable[[int, np.ndarray, np.ndarray, tuple | None], None]
 # Streams being decoded, by id: the compiled loop calls back with an id, not a function, so
 # streaming never recompiles.
 _STREAMS: dict[int, StepCallback] = {}
@@ -49,8 +53,12 @@ _STREAMS_LOCK = threading.Lock()
 
 @dataclasses.dataclass(frozen=True)
 class Generated:
-  tokens: list[int]  # new tokens, without the stop token
-  finish_reason: str  # "stop" (a stop token) or "length" (max_new_tokens reached)
+  tokens: list[int]  # new tokens, without the stop token or stop sequence
+  finish_reason: str  # "stop" (a stop token or sequence) or "length" (max_new_tokens reached)
+  ended_by: tuple[int, ...] = ()  # the stop token or stop sequence that ended the row
+  # Per token of `tokens + ended_by` / of the prompt, when asked for (see `generate`).
+  logprobs: list[Scored] | None = None
+  prompt_logprobs: list[Scored] | None = None
 
 
 def bucket(n: int, minimum: int = MIN_BUCKET) -> int:
@@ -63,8 +71,9 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
              sampling: SamplingParams | Sequence[SamplingParams] = SamplingParams(),
              stop_token_ids: Sequence[int] = (), pad_batch: bool = True,
              on_step: StepCallback | None = None, sharding: Sharding = None,
-             stop_sequences: Sequence[Sequence[Sequence[int]]] | None = None
-             ) -> list[Generated]:
+             stop_sequences: Sequence[Sequence[Sequence[int]]] | None = None,
+             logprobs: int | None | Sequence[int | None] = None,
+             prompt_logprobs: int | None | Sequence[int | None] = None) -> list[Generated]:
   """Generates for each prompt (token ids, start token included) until a stop token, one of
   its stop sequences or its max_new_tokens.
 
@@ -79,6 +88,10 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
     sharding: (mesh, rules) to decode on; the model's parameters should live on that mesh.
     stop_sequences: per row, token sequences that end it when its newest tokens spell one;
       the sequence is not part of the output.
+    logprobs: one k for all rows or one per row: each new token's logprob (of the raw
+      distribution) and its k most likely alternatives; None: none.
+    prompt_logprobs: the same for each prompt token (the first has none), from the prefill.
+      A row with max_new_tokens 0 only scores its prompt.
   """
   batch = len(prompts)
   if not batch:
@@ -87,12 +100,15 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   settings = _per_row(sampling, batch, "sampling")
   if any(len(p) == 0 for p in prompts):
     raise ValueError("every prompt needs at least one token (the start token)")
-  if min(limits) < 1:
-    raise ValueError(f"max_new_tokens must be >= 1, got {min(limits)}")
+  if min(limits) < 0:
+    raise ValueError(f"max_new_tokens must be >= 0, got {min(limits)}")
+  new_k = _per_row_k(logprobs, batch, "logprobs")
+  prompt_k = _per_row_k(prompt_logprobs, batch, "prompt_logprobs")
+  vocab = model.cfg.vocab_size
   rows = _rows(bucket(batch, 1) if pad_batch else batch, sharding)
   steps = bucket(max(limits), 1)
   tokens, lengths = _pad(prompts, rows)
-  row_limits = np.ones(rows, np.int32)
+  row_limits = np.zeros(rows, np.int32)
   row_limits[:batch] = limits
   params = stack_params(list(settings) + [SamplingParams()] * (rows - batch))
   stops = np.asarray(sorted(set(stop_token_ids)) or [-1], np.int32)
@@ -104,29 +120,47 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   if on_step is not None:
     with _STREAMS_LOCK:
       stream_id = next(_STREAM_IDS)
-      _STREAMS[stream_id] = lambda step, tok, act: on_step(step, tok[:batch], act[:batch])
+      _STREAMS[stream_id] = lambda step, tok, act, scores: on_step(
+          step, tok[:batch], act[:batch], scores and tuple(a[:batch] for a in scores))
   try:
     with _mesh_context(sharding):
-      out, counts = _generate_jit(
+      res = _generate_jit(
           graphdef, state, *_place(sharding, tokens, lengths, row_limits, params, sequences),
           stops, np.int32(stream_id), steps=steps, greedy_only=all(s.greedy for s in settings),
-          stream=on_step is not None, sharding=sharding)
-    out, counts = np.asarray(out), np.asarray(counts)
+          stream=on_step is not None, sharding=sharding,
+          new_k=logprobs_lib.top_width(new_k, vocab),
+          prompt_k=logprobs_lib.top_width(prompt_k, vocab))
+    res = jax.tree.map(np.asarray, res)
   finally:
     with _STREAMS_LOCK:
       _STREAMS.pop(stream_id, None)
   results = []
   stop_set = set(stop_token_ids)
   for i in range(batch):
-    row = out[i, :counts[i]].tolist()
+    row = res["out"][i, :res["counts"][i]].tolist()
     ends = [len(q) for q in row_sequences[i] if q and row[-len(q):] == list(q)]
-    if row and row[-1] in stop_set:
-      results.append(Generated(row[:-1], "stop"))
-    elif ends:
-      results.append(Generated(row[:-max(ends)], "stop"))
-    else:
-      results.append(Generated(row, "length"))
+    cut = 1 if row and row[-1] in stop_set else max(ends, default=0)
+    scored = prompt_scored = None
+    if new_k[i] is not None:
+      scored = logprobs_lib.scored_row(row, *(res[n][i] for n in ("lp", "top_lp", "top_id")),
+                                       new_k[i])
+    if prompt_k[i] is not None:
+      prompt_scored = logprobs_lib.scored_row(
+          prompts[i], np.roll(res["prompt_lp"][i], 1),
+          *(np.roll(res[n][i], 1, axis=0) for n in ("prompt_top_lp", "prompt_top_id")),
+          prompt_k[i], first=1)
+    results.append(Generated(row[:len(row) - cut], "stop" if cut else "length",
+                             tuple(row[len(row) - cut:]), scored, prompt_scored))
   return results
+
+
+def _per_row_k(value, batch: int, name: str) -> list[int | None]:
+  ks = [value] * batch if value is None or isinstance(value, int) else list(value)
+  if len(ks) != batch:
+    raise ValueError(f"{name} has {len(ks)} entries for {batch} prompts")
+  if any(k is not None and not 0 <= k <= logprobs_lib.MAX_TOP for k in ks):
+    raise ValueError(f"{name} must be None or in [0, {logprobs_lib.MAX_TOP}], got {ks}")
+  return ks
 
 
 def _stop_sequence_array(row_sequences: Sequence[Sequence[Sequence[int]]], rows: int
@@ -187,17 +221,19 @@ def _place(sharding: Sharding, *arrays):
   return jax.tree.map(put, arrays)
 
 
-def _emit(stream_id, step, tokens, active) -> None:
-  _STREAMS[int(stream_id)](int(step), np.asarray(tokens), np.asarray(active))
+def _emit(stream_id, step, tokens, active, *scores) -> None:
+  _STREAMS[int(stream_id)](int(step), np.asarray(tokens), np.asarray(active),
+                           tuple(np.asarray(a) for a in scores) or None)
 
 
-@functools.partial(jax.jit,
-                   static_argnames=("graphdef", "steps", "greedy_only", "stream", "sharding"))
+@functools.partial(jax.jit, static_argnames=("graphdef", "steps", "greedy_only", "stream",
+                                             "sharding", "new_k", "prompt_k"))
 def _generate_jit(graphdef, state, tokens, lengths, limits, params, sequences, stops,
                   stream_id, *, steps: int, greedy_only: bool, stream: bool,
-                  sharding: Sharding):
+                  sharding: Sharding, new_k: int | None, prompt_k: int | None):
   decode_rows = functools.partial(_decode_rows, graphdef, steps=steps,
-                                  greedy_only=greedy_only, stream=stream)
+                                  greedy_only=greedy_only, stream=stream, new_k=new_k,
+                                  prompt_k=prompt_k)
   split = _row_parallel_axes(sharding)
   # Streaming reports all rows' tokens of a step in one callback, so it keeps one loop.
   if split is None or stream:
@@ -210,7 +246,7 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, sequences, s
       lambda *a: decode_rows(*a, sharding=None), mesh=sharding[0],
       in_specs=(jax.sharding.PartitionSpec(), rows, rows, rows, rows, rows,
                 jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec()),
-      out_specs=(rows, rows), check_vma=False)
+      out_specs=rows, check_vma=False)
   with rules_lib.without_constraints():
     return local(state, tokens, lengths, limits, params, sequences, stops, stream_id)
 
@@ -230,18 +266,25 @@ def _row_parallel_axes(sharding: Sharding) -> tuple[str, ...] | None:
 
 def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, stops,
                  stream_id, *, steps: int, greedy_only: bool, stream: bool,
-                 sharding: Sharding):
+                 sharding: Sharding, new_k: int | None, prompt_k: int | None
+                 ) -> dict[str, jax.Array]:
+  """The tokens and counts of each row (and the logprobs asked for) as a dict of arrays."""
   model = nnx.merge(graphdef, state)
   rows, prompt_len = tokens.shape
   cache = kv_cache.init_cache(model.cfg, rows, prompt_len + steps, model.cfg.jnp_dtype)
   if sharding is not None:
     cache = jax.lax.with_sharding_constraint(cache, cache.shardings(*sharding))
-  # Prefill all but each prompt's last token; the loop's first step feeds that token. Only
-  # the cache of the prefill is used, so its logits (a [rows, length, vocab] product) are
-  # never computed.
+  # Prefill all but each prompt's last token; the loop's first step feeds that token. Unless
+  # prompt logprobs are asked for, only the cache of the prefill is used, so its logits (a
+  # [rows, length, vocab] product) are never computed.
   positions = jnp.broadcast_to(jnp.arange(prompt_len, dtype=jnp.int32), tokens.shape)
-  _, cache = model(tokens, positions, segment_ids=(positions < lengths[:, None] - 1).astype(
-      jnp.int32), cache=cache)
+  prefill_logits, cache = model(tokens, positions, segment_ids=(
+      positions < lengths[:, None] - 1).astype(jnp.int32), cache=cache)
+  res = {}
+  if prompt_k is not None:  # position p's logits score prompt token p + 1
+    following = jnp.concatenate([tokens[:, 1:], jnp.zeros_like(tokens[:, :1])], axis=1)
+    res["prompt_lp"], res["prompt_top_lp"], res["prompt_top_id"] = (
+        logprobs_lib.token_logprobs(prefill_logits, following, prompt_k))
 
   def pick(logits, step):
     if greedy_only:
@@ -250,16 +293,20 @@ def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, st
                          params["top_k"], params["top_p"])
 
   def cond(carry):
-    step, _, _, _, done, _, _, _ = carry
+    step, _, _, _, done, _, _, _, _ = carry
     return (step < steps) & ~jnp.all(done)
 
   def body(carry):
-    step, cache, token, pos, done, out, counts, recent = carry
+    step, cache, token, pos, done, out, counts, recent, scores = carry
     logits, cache = model(token[:, None], pos[:, None], segment_ids=jnp.ones_like(token)[:, None],
                           cache=cache)
     nxt = pick(logits[:, 0], step)
+    new = () if new_k is None else logprobs_lib.token_logprobs(logits[:, 0], nxt, new_k)
     if stream:
-      io_callback(_emit, None, stream_id, step, nxt, ~done, ordered=True)
+      io_callback(_emit, None, stream_id, step, nxt, ~done, *new, ordered=True)
+    if new:
+      scores = {name: scores[name].at[:, step].set(value)
+                for name, value in zip(("lp", "top_lp", "top_id"), new)}
     out = out.at[:, step].set(jnp.where(done, 0, nxt))
     counts = counts + (~done).astype(jnp.int32)
     # The newest generated tokens against each stop sequence (-1 entries match anything).
@@ -267,15 +314,20 @@ def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, st
     spelled = jnp.all((sequences == -1) | (sequences == recent[:, None, :]), axis=-1)
     spelled &= jnp.any(sequences != -1, axis=-1)
     done = done | jnp.isin(nxt, stops) | jnp.any(spelled, axis=-1) | (step + 1 >= limits)
-    return step + 1, cache, nxt, pos + 1, done, out, counts, recent
+    return step + 1, cache, nxt, pos + 1, done, out, counts, recent, scores
 
   last = jnp.take_along_axis(tokens, (lengths - 1)[:, None], axis=1)[:, 0]
-  # `recent` starts with -2, which no token and no stop sequence entry equals.
-  carry = (jnp.int32(0), cache, last, lengths - 1, jnp.zeros(rows, bool),
+  scores = {} if new_k is None else {
+      "lp": jnp.zeros((rows, steps), jnp.float32),
+      "top_lp": jnp.zeros((rows, steps, new_k), jnp.float32),
+      "top_id": jnp.zeros((rows, steps, new_k), jnp.int32)}
+  # `recent` starts with -2, which no token and no stop sequence entry equals. A row with a
+  # limit of 0 (scoring its prompt only) starts done.
+  carry = (jnp.int32(0), cache, last, lengths - 1, limits < 1,
            jnp.zeros((rows, steps), jnp.int32), jnp.zeros(rows, jnp.int32),
-           jnp.full((rows, sequences.shape[2]), -2, jnp.int32))
-  _, _, _, _, _, out, counts, _ = jax.lax.while_loop(cond, body, carry)
-  return out, counts
+           jnp.full((rows, sequences.shape[2]), -2, jnp.int32), scores)
+  _, _, _, _, _, out, counts, _, scores = jax.lax.while_loop(cond, body, carry)
+  return {"out": out, "counts": counts, **scores, **res}
 
 
 def score_next_token_logprobs(model: nnx.Module, prompts: Sequence[Sequence[int]],

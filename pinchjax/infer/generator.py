@@ -13,16 +13,33 @@ from pinchjax.infer.sampling import SamplingParams
 
 @dataclasses.dataclass(frozen=True)
 class Request:
-  """One prompt to complete. `prompt` is text exactly as the model sees it (template applied).
+  """One prompt to complete: text exactly as the model sees it (template applied; the
+  generator puts its start token before it), or token ids the model reads as they are.
 
   With `on_text`, the generator also streams: it calls `on_text` with pieces of the answer as
-  they are decoded, whose concatenation is the final `Completion.text`.
+  they are decoded, whose concatenation is the final `Completion.text`; with `logprobs` too,
+  as on_text(piece, tokens), `tokens` the `TokenLogprob`s that piece completes (the last
+  call may bring only tokens, with an empty piece).
+  `logprobs` = k asks for each new token's logprob and its k most likely alternatives;
+  `prompt_logprobs` the same for the prompt's tokens. max_new_tokens 0 only scores the prompt.
   """
-  prompt: str
+  prompt: str | tuple[int, ...]
   max_new_tokens: int
   sampling: SamplingParams = SamplingParams()
   stop: tuple[str, ...] = ()
-  on_text: Callable[[str], None] | None = dataclasses.field(default=None, compare=False)
+  on_text: Callable[..., None] | None = dataclasses.field(default=None, compare=False)
+  logprobs: int | None = None
+  prompt_logprobs: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenLogprob:
+  """One token with its log-probability under the model's raw distribution. `text` is what
+  the token adds to the text before it (pieces join to the text); `top` the most likely
+  tokens at its place as (text, logprob)."""
+  text: str
+  logprob: float | None  # None: the prompt's first token, which nothing predicts
+  top: tuple[tuple[str, float], ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,13 +48,26 @@ class Completion:
   finish_reason: str  # "stop" (EOS or a stop string) or "length" (max_new_tokens reached)
   prompt_tokens: int
   completion_tokens: int
+  # When asked for: the new tokens (up to and including the stop token or the tokens of the
+  # stop string that ended the answer, as vLLM reports them) and the prompt's tokens.
+  logprobs: list[TokenLogprob] | None = None
+  prompt_logprobs: list[TokenLogprob] | None = None
+  prompt_text: str = ""  # the prompt as text (token prompts: as they decode), for echo
+
+  @property
+  def cumulative_logprob(self) -> float:
+    """The sum over the new tokens' logprobs (what best_of ranks by)."""
+    if self.logprobs is None:
+      raise ValueError("the completion was generated without logprobs")
+    return sum(t.logprob for t in self.logprobs)
 
 
 class Generator(Protocol):
   """What a server or a writer needs from a loaded model."""
   max_context: int  # prompt tokens + new tokens must fit
 
-  def count_tokens(self, text: str) -> int:
+  def count_tokens(self, prompt: str | Sequence[int]) -> int:
+    """Tokens the model reads for a prompt; ValueError for ids outside the vocabulary."""
     ...
 
   def chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:

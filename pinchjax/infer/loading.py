@@ -2,12 +2,14 @@
 
 Two kinds of checkpoint are accepted:
   - a Hugging Face-format directory (config.json, *.safetensors, tokenizer.json), loaded with
-    pinchjax.model.hf; the vocabulary is its tokenizer.json;
+    pinchjax.model.hf; the vocabulary is its tokenizer.json and the chat template its own
+    jinja template ("tokenizer"), or the model family's when it ships none;
   - a pinchjax run's checkpoints directory (model_config.json + orbax steps), loaded with
-    pinchjax.train.load; the vocabulary is `vocabulary` or else the gin-bound
-    `get_vocabulary.path` (a run does not copy its vocabulary).
-The chat template defaults to the model family's (an exported toy model reads as Llama:
-pass template="toy").
+    pinchjax.train.load, with the vocabulary and chat template the run saved beside them
+    (vocabulary.json). Checkpoints from before runs saved them take the gin-bound
+    `get_vocabulary.path` and the model family's template.
+`vocabulary` and `template` override what the checkpoint says (an exported toy model reads
+as Llama: pass template="toy").
 """
 from __future__ import annotations
 
@@ -17,16 +19,17 @@ import gin
 import jax
 import seqio
 
+import pinchjax
+
 from jax.sharding import Mesh
 
+from pinchjax.data import chat
 from pinchjax.data import vocab as vocab_lib
 from pinchjax.infer.jax_generator import JaxGenerator
 from pinchjax.model.config import ModelConfig
 from pinchjax.parallel import cpu_host
 from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.parallel import rules as rules_lib
-
-FAMILY_TEMPLATES = {"llama": "llama3", "qwen2": "qwen2", "gemma3": "gemma", "toy": "toy"}
 
 
 def is_hf_dir(path: str) -> bool:
@@ -54,6 +57,23 @@ def _gin_binds(parameter: str) -> bool:
   return True
 
 
+def _vocabulary(checkpoint: str, vocabulary: str | seqio.Vocabulary | None,
+                saved: seqio.Vocabulary | None) -> seqio.Vocabulary:
+  """`vocabulary` if given, else the checkpoint's own, else gin's `get_vocabulary.path`."""
+  if isinstance(vocabulary, str):
+    return vocab_lib.get_vocabulary(vocabulary)
+  if vocabulary is not None:
+    return vocabulary
+  if saved is not None:
+    return saved
+  if _gin_binds("get_vocabulary.path"):
+    return vocab_lib.get_vocabulary()
+  raise pinchjax.UsageError(
+      f"{checkpoint} holds no vocabulary (vocabulary.json; runs before it was saved lack it): "
+      "pass --gin.get_vocabulary.path=\"'PATH'\" (a sentencepiece .model or a tokenizer.json "
+      "or its directory)")
+
+
 @gin.configurable
 def load_generator(checkpoint: str, template: str | None = None,
                    vocabulary: str | seqio.Vocabulary | None = None,
@@ -64,23 +84,23 @@ def load_generator(checkpoint: str, template: str | None = None,
   and decoding on `mesh` (default: `default_mesh`) under `rules` (default: gin's)."""
   if not os.path.isdir(checkpoint):
     raise FileNotFoundError(f"checkpoint {checkpoint!r} is not a directory")
-  mesh = mesh if mesh is not None else default_mesh(checkpoint)
-  rules = rules if rules is not None else rules_lib.logical_axis_rules()
-  if is_hf_dir(checkpoint):
-    from pinchjax.model import hf  # pylint: disable=g-import-not-at-top
-    model = hf.load_hf_model(checkpoint, mesh, rules)
-    vocabulary = vocabulary or checkpoint
+  hf_dir = is_hf_dir(checkpoint)
+  if hf_dir:
+    vocab = _vocabulary(checkpoint, vocabulary or checkpoint, None)
+    own_template = chat.TOKENIZER if chat.tokenizer_template(vocab) is not None else None
   else:
     from pinchjax.train import load  # pylint: disable=g-import-not-at-top
-    model, _ = load.load_model(checkpoint, mesh, rules, step)
-  if vocabulary is None:
-    vocab = vocab_lib.get_vocabulary()  # gin: get_vocabulary.path
-  elif isinstance(vocabulary, str):
-    vocab = vocab_lib.get_vocabulary(vocabulary)
+    saved_vocab, own_template = load.load_tokenization(checkpoint) or (None, None)
+    vocab = _vocabulary(checkpoint, vocabulary, saved_vocab)
+  mesh = mesh if mesh is not None else default_mesh(checkpoint)
+  rules = rules if rules is not None else rules_lib.logical_axis_rules()
+  if hf_dir:
+    from pinchjax.model import hf  # pylint: disable=g-import-not-at-top
+    model = hf.load_hf_model(checkpoint, mesh, rules)
   else:
-    vocab = vocabulary
+    model, _ = load.load_model(checkpoint, mesh, rules, step)
   if vocab.vocab_size > model.cfg.vocab_size:
     raise ValueError(f"the vocabulary has {vocab.vocab_size} ids but the model of "
                      f"{checkpoint} only {model.cfg.vocab_size}")
-  return JaxGenerator(model, vocab, template or FAMILY_TEMPLATES[model.cfg.family],
-                      max_context, sharding=(mesh, rules))
+  template = template or own_template or chat.FAMILY_TEMPLATES[model.cfg.family]
+  return JaxGenerator(model, vocab, template, max_context, sharding=(mesh, rules))

@@ -17,14 +17,19 @@ import numpy as np
 Interval = tuple[float, float]
 
 
+def resample(n: int, lang: str, n_boot: int, seed: int) -> np.ndarray:
+  """(n_boot, n) item indices drawn with replacement from the language's own stream (for
+  statistics that are not a mean of per-item values, e.g. kappa)."""
+  rng = np.random.default_rng([seed, zlib.crc32(lang.encode())])
+  return rng.integers(0, n, size=(n_boot, n))
+
+
 def _replicates(values: np.ndarray, lang: str, n_boot: int, seed: int) -> np.ndarray:
   """(n_boot,) means of resamples of `values` (with replacement, same size)."""
-  rng = np.random.default_rng([seed, zlib.crc32(lang.encode())])
-  index = rng.integers(0, len(values), size=(n_boot, len(values)))
-  return values[index].mean(axis=1)
+  return values[resample(len(values), lang, n_boot, seed)].mean(axis=1)
 
 
-def _interval(replicates: np.ndarray, level: float) -> Interval:
+def percentile_interval(replicates: np.ndarray, level: float) -> Interval:
   tail = (1 - level) / 2 * 100
   lo, hi = np.percentile(replicates, [tail, 100 - tail])
   return float(lo), float(hi)
@@ -41,6 +46,6 @@ def intervals(values_by_lang: Mapping[str, np.ndarray], n_boot: int = 1000, seed
     raise ValueError(f"n_boot must be >= 1, got {n_boot}")
   reps = {lang: _replicates(np.asarray(v, dtype=np.float64), lang, n_boot, seed)
           for lang, v in values_by_lang.items() if len(v)}
-  per_lang = {lang: _interval(r, level) for lang, r in reps.items()}
-  macro = _interval(np.mean(list(reps.values()), axis=0), level) if reps else None
+  per_lang = {lang: percentile_interval(r, level) for lang, r in reps.items()}
+  macro = percentile_interval(np.mean(list(reps.values()), axis=0), level) if reps else None
   return per_lang, macro

@@ -7,6 +7,10 @@
 Writes OUT/verdicts.jsonl (one game a line) and OUT/scores.json (per language, macro,
 intervals, diagnostics, fidelity, call counts), caches every answer in OUT/judge_cache.sqlite
 (or --cache), and prints a table.
+
+  pinchjax judge export-human ... / pinchjax judge import-human ...
+
+hand judged pairs to human raters and measure judge-human agreement (pinchjax.judge.human_cli).
 """
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from pinchjax import atomic_file
 from pinchjax import cli as root_cli
 from pinchjax.judge import dotted
 from pinchjax.judge import fidelity
+from pinchjax.judge import human_cli
 from pinchjax.judge import records
 from pinchjax.judge import runner
 from pinchjax.judge import scoring
@@ -79,8 +84,10 @@ def judge_run(candidate: str, out_dir: str, baseline: str | None = None,
 
 def register(parser: argparse.ArgumentParser) -> None:
   parser.description = __doc__.splitlines()[0]
-  parser.add_argument("--candidate", required=True, help="generations JSONL of the run judged")
-  against = parser.add_mutually_exclusive_group(required=True)
+  # Judging takes these flags directly; export-human / import-human are subcommands, so the
+  # flags are checked in `main` rather than by argparse (a subcommand does not take them).
+  parser.add_argument("--candidate", help="generations JSONL of the run judged (required)")
+  against = parser.add_mutually_exclusive_group()
   against.add_argument("--baseline", help="generations JSONL of the baseline run")
   against.add_argument("--references", help="reference responses JSONL (same layout)")
   parser.add_argument("--judge", type=_judge_file,
@@ -88,12 +95,19 @@ def register(parser: argparse.ArgumentParser) -> None:
                       "verifiable, toyworld) or a path; other settings are judge_run's gin "
                       "parameters, e.g. --gin.judge_run.prompt=\"'sxs5-v1'\", "
                       "--gin.judge_run.wrong_language_loses=True")
-  parser.add_argument("--out", required=True, help="output directory")
+  parser.add_argument("--out", help="output directory (required)")
   parser.add_argument("--cache", help="SQLite answer cache (default OUT/judge_cache.sqlite)")
-  parser.set_defaults(func=main)
+  parser.set_defaults(func=main, parser=parser)
+  sub = parser.add_subparsers(dest="action", metavar="{export-human,import-human}")
+  human_cli.register(sub)
 
 
 def main(args: argparse.Namespace) -> int:
+  missing = [flag for flag, value in (("--candidate", args.candidate), ("--out", args.out),
+                                      ("--baseline or --references",
+                                       args.baseline or args.references)) if not value]
+  if missing:
+    args.parser.error(f"the following arguments are required: {', '.join(missing)}")
   scores = judge_run(args.candidate, args.out, baseline=args.baseline,
                      references=args.references, cache=args.cache)
   print(table.render(scores))

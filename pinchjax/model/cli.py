@@ -4,20 +4,24 @@
   pinchjax convert pinchjax-to-hf RUN_CHECKPOINTS_DIR OUT_DIR [--step N] [--tokenizer_dir D]
 
 A pinchjax checkpoint directory is what the trainer writes (pinchjax.train): model_config.json
-next to orbax step directories whose `params` item holds the parameters. A converted HF model
-is step 0 of such a directory, so `train --gin.train.init_checkpoint_dir=OUT_DIR` and
-`infer` take it like any run's checkpoints.
+and the vocabulary (vocabulary.json, pinchjax.train.load) next to orbax step directories whose
+`params` item holds the parameters. A converted HF model is step 0 of such a directory, with
+the HF tokenizer and its own chat template, so `train --gin.train.init_checkpoint_dir=OUT_DIR`
+and `infer` take it like any run's checkpoints. pinchjax-to-hf copies the run's own Hugging
+Face tokenizer files unless --tokenizer_dir names others.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 
 import orbax.checkpoint as ocp
 from flax import nnx
 
 
 def hf_to_pinchjax(args: argparse.Namespace) -> int:
+  from pinchjax.data import chat, vocab as vocab_lib
   from pinchjax.model import hf
   from pinchjax.train import load
   cfg, params = hf.load_hf(args.hf_dir, dtype=args.dtype, scan_layers=args.scan_layers)
@@ -28,6 +32,9 @@ def hf_to_pinchjax(args: argparse.Namespace) -> int:
   manager.wait_until_finished()
   manager.close()
   load.save_model_config(args.out_dir, cfg)
+  if os.path.isfile(os.path.join(args.hf_dir, "tokenizer.json")):
+    vocab = vocab_lib.get_vocabulary(args.hf_dir)
+    load.save_tokenization(args.out_dir, vocab, chat.tokenizer_template(vocab))
   print(json.dumps({"out_dir": args.out_dir, "family": cfg.family,
                     "num_params": cfg.num_params(), "dtype": cfg.param_dtype}))
   return 0
@@ -37,7 +44,11 @@ def pinchjax_to_hf(args: argparse.Namespace) -> int:
   from pinchjax.model import hf
   from pinchjax.train import load
   model, cfg = load.load_model(args.checkpoint_dir, step=args.step)
-  written = hf.export_hf(cfg, model, args.out_dir, tokenizer_dir=args.tokenizer_dir,
+  tokenizer_dir = args.tokenizer_dir
+  own = os.path.join(args.checkpoint_dir, load.TOKENIZER_DIR)
+  if tokenizer_dir is None and os.path.isdir(own):
+    tokenizer_dir = own
+  written = hf.export_hf(cfg, model, args.out_dir, tokenizer_dir=tokenizer_dir,
                          max_shard_bytes=int(args.max_shard_gb * 2**30))
   print(json.dumps({"out_dir": args.out_dir, "family": cfg.family, "files": written}))
   return 0
@@ -58,7 +69,8 @@ def register(parser: argparse.ArgumentParser) -> None:
   to_hf.add_argument("out_dir", help="HF directory to write (config.json + safetensors)")
   to_hf.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
   to_hf.add_argument("--tokenizer_dir", default=None,
-                     help="copy tokenizer.json and friends from this directory")
+                     help="copy tokenizer.json and friends from this directory (default: "
+                     "the run's own Hugging Face tokenizer, if it has one)")
   to_hf.add_argument("--max_shard_gb", type=float, default=5.0,
                      help="split weights into shards of at most this size")
   to_hf.set_defaults(func=pinchjax_to_hf)

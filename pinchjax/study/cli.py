@@ -3,6 +3,11 @@
 The study file is parsed while the arguments are parsed, before `pinchjax.cli` applies
 `--gin_file` and `--gin.X=Y`, so command-line overrides win over the study file:
   pinchjax study gin/studies/toy_demo.gin --gin.Study.seeds=[0,1]
+Bindings outside `Study` (DATA_DIR, ...) from either are study-level: they reach every step.
+A dry run lists the steps and runs the preflight (pinchjax.study.preflight); a real run runs
+the preflight first too, and runs nothing when it finds a problem. Results go to --results,
+by default $PINCHJAX_RESULTS/STUDY_NAME or else ~/pinchjax_results/STUDY_NAME: outside the
+checkout, so a study started from the repository does not write into it.
 """
 from __future__ import annotations
 
@@ -12,7 +17,9 @@ import os
 import gin
 
 from pinchjax import cli as cli_lib
-from pinchjax.study import grid, report, runner
+from pinchjax.study import grid, preflight, report, runner
+
+RESULTS_ENV = "PINCHJAX_RESULTS"
 
 
 def _parse_study_file(path: str) -> str:
@@ -26,14 +33,31 @@ def register(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--dry-run", action="store_true",
                       help="list the steps and what a run would do to each, run nothing")
   parser.add_argument("--results", default=None,
-                      help="results directory (default: results/STUDY_NAME)")
+                      help=f"results directory (default: ${RESULTS_ENV}/STUDY_NAME, else "
+                      "~/pinchjax_results/STUDY_NAME)")
   parser.set_defaults(func=main)
+
+
+def default_results(name: str) -> str:
+  """Where a study's results go unless --results says: never the working directory, which is
+  often the repository itself."""
+  root = os.environ.get(RESULTS_ENV) or os.path.join(os.path.expanduser("~"), "pinchjax_results")
+  return os.path.join(root, name)
+
+
+def _preflight(run: runner.Runner, todo: int) -> bool:
+  """Prints the preflight's findings; True when there is no problem."""
+  problems = preflight.check(run)
+  for line in preflight.report(problems, todo):
+    print(line)
+  return not problems
 
 
 def main(args: argparse.Namespace) -> int:
   study = grid.Study()
-  g = grid.expand(study)
-  results = args.results or os.path.join("results", study.name)
+  config = gin.config_str()  # the study as run, overrides applied (the preflight clears gin)
+  g = grid.expand(study, grid.study_level_gin())
+  results = args.results or default_results(study.name)
   if args.dry_run:
     run = runner.Runner(g, results, {})
     plan = run.plan()
@@ -42,16 +66,19 @@ def main(args: argparse.Namespace) -> int:
     todo = sum(action == "run" for _, action in plan)
     print(f"{len(plan)} steps ({len(g.models)} models, {len(g.cells)} scored cells): "
           f"{todo} to run, {len(plan) - todo} done in {results}")
-    return 0
+    return 0 if _preflight(run, todo) else 1
   import jax  # pylint: disable=import-outside-toplevel
   from pinchjax.study import executors  # the real stages: imported only when they run
   run = runner.Runner(g, results, executors.default())
+  if not _preflight(run, sum(action == "run" for _, action in run.plan())):
+    print("nothing ran: fix the problems above (`--dry-run` checks again)")
+    return 1
   os.makedirs(run.root, exist_ok=True)
   # Models of a study share shapes: their train and decode steps compile once, not per model.
   jax.config.update("jax_compilation_cache_dir", os.path.join(run.root, "jax_cache"))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
   with open(os.path.join(run.root, "config.gin"), "w", encoding="utf-8") as f:
-    f.write(gin.config_str())  # the study as run, overrides applied
+    f.write(config)
   try:
     summary = run.run()
   except runner.Interrupted as e:

@@ -1,11 +1,13 @@
 """The study's real step executors: each stage run in this process, configured as its command.
 
 A step's parameters hold `gin_files` and `bindings`: what one would pass to the stage's own
-command (`pinchjax train --gin_file=F --gin.X=Y`). Before each step gin is cleared and those
-are parsed (the study itself was read into a `Study` before the first step), and the macro
-DATA_DIR is bound to the data step's directory when the study has one. The stage's Python
-entry point is then called with the step's inputs and outputs. In-process steps share one
-interpreter and JAX runtime, which on a small CPU costs less than a process per step.
+command (`pinchjax train --gin_file=F --gin.X=Y`), and `study_bindings`: the study-level
+configuration and the data registration the Study sets (see grid.py). Before each step gin
+is cleared (the study itself was read into a `Study` before the first step) and the step's
+gin files, its study bindings, then its own bindings are parsed; the macro DATA_DIR is bound
+last to the data step's directory when the study has one. The stage's Python entry point is
+then called with the step's inputs and outputs. In-process steps share one interpreter and
+JAX runtime, which on a small CPU costs less than a process per step.
 
 Outputs, relative to the step's directory:
   data    {"dir"}                       what the study's data function wrote
@@ -31,7 +33,7 @@ GENERATIONS = "generations.jsonl"
 def configure(step: grid_lib.Step, inputs: dict[str, dict[str, str]],
               extra: Sequence[str] = ()) -> None:
   """gin as the stage's command would have it for this step."""
-  bindings = list(step.params.get("bindings", ()))
+  bindings = [*step.params.get("study_bindings", ()), *step.params.get("bindings", ())]
   if grid_lib.DATA in inputs:
     bindings.append(f"DATA_DIR = {inputs[grid_lib.DATA]['dir']!r}")
   gin.clear_config()

@@ -28,9 +28,10 @@ class Checkpointer:
     if read_only and not os.path.isdir(self.directory):
       raise FileNotFoundError(f"no checkpoint directory {self.directory}")
     self.save_every = save_every
+    # cleanup_tmp_directories: a save cut short by SIGKILL leaves a temporary step directory.
     options = ocp.CheckpointManagerOptions(
         max_to_keep=keep, enable_async_checkpointing=async_save, create=not read_only,
-        read_only=read_only)
+        read_only=read_only, cleanup_tmp_directories=not read_only)
     self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
 
   def latest_step(self) -> int | None:

@@ -7,6 +7,7 @@ global `jax.Array` sharded over the batch mesh axes, without moving data between
 from __future__ import annotations
 
 import os
+import signal
 
 import gin
 import jax
@@ -34,8 +35,13 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
     return
   if jax.distributed.is_initialized():
     return
+  sigterm = signal.getsignal(signal.SIGTERM)
   jax.distributed.initialize(coordinator_address=coordinator_address,
                              num_processes=num_processes, process_id=process_id)
+  # JAX's preemption service installs its own SIGTERM handler (in C++, invisible to Python),
+  # which only records the signal for `reached_preemption_sync_point`. The trainer's handler
+  # (PreemptionGuard, agreeing with `any_process`) is the one that must see it.
+  signal.signal(signal.SIGTERM, sigterm)
 
 
 def any_process(flag: bool) -> bool:

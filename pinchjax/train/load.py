@@ -3,23 +3,42 @@
     model, cfg = load_model("runs/p10/checkpoints")        # latest step, default mesh
     logits, _ = model(tokens, positions, segment_ids)
 
-The run's `checkpoints/` directory holds `model_config.json` (the ModelConfig fields) next to
-the step directories, so a checkpoint is self-describing for inference and further tuning.
-A LoRA run's checkpoints hold the adapters; `load_model` adds the base its `lora_base.json`
-names.
+The run's `checkpoints/` directory holds, next to the step directories, what it takes to use
+the model with nothing else (inference, serving, the judge, conversion, further tuning):
+
+  model_config.json   the ModelConfig fields
+  vocab.model         the sentencepiece vocabulary, or
+  tokenizer/          the Hugging Face tokenizer files (tokenizer.json, tokenizer_config.json,
+                      chat_template.jinja, ...)
+  vocabulary.json     {"vocabulary": "vocab.model" | "tokenizer", "extra_ids", "eos_token",
+                      "bos_token", "chat_template": a pinchjax template name, "tokenizer" (the
+                      tokenizer's own jinja template) or null (examples had no chat frame)}
+
+  lora_base.json      (LoRA runs) the base the adapters go on; see pinchjax.train.adapters
+
+Checkpoints written before vocabularies were saved have only model_config.json;
+`load_tokenization` returns None for them. A LoRA run's steps hold the adapters only;
+`load_model` adds the base its `lora_base.json` names.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
+import shutil
 from typing import Any
 
 import jax
+import seqio
 from flax import nnx
 from jax.sharding import Mesh
 
+from pinchjax import atomic_file
+from pinchjax.data import chat
+from pinchjax.data import vocab as vocab_lib
 from pinchjax.model.config import ModelConfig
+from pinchjax.model.hf import TOKENIZER_FILES
 from pinchjax.model.transformer import Transformer
 from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.parallel import partition
@@ -27,6 +46,9 @@ from pinchjax.parallel import rules as rules_lib
 from pinchjax.train import adapters, checkpoint
 
 MODEL_CONFIG = "model_config.json"
+VOCABULARY = "vocabulary.json"
+SENTENCEPIECE_FILE = "vocab.model"
+TOKENIZER_DIR = "tokenizer"
 
 
 def save_model_config(checkpoint_dir: str, cfg: ModelConfig) -> None:
@@ -43,6 +65,50 @@ def load_model_config(checkpoint_dir: str) -> ModelConfig:
                             "checkpoints directory")
   with open(path, encoding="utf-8") as f:
     return ModelConfig(**json.load(f))
+
+
+def save_tokenization(checkpoint_dir: str, vocab: seqio.Vocabulary,
+                      template: chat.ChatTemplate | None) -> None:
+  """Copies the vocabulary into the checkpoint directory and records it with the chat template
+  (call on the primary process only; see the module docstring)."""
+  record: dict[str, Any] = {"extra_ids": vocab.extra_ids,
+                            "chat_template": template.name if template is not None else None}
+  if isinstance(vocab, seqio.SentencePieceVocabulary):
+    path = os.path.join(checkpoint_dir, SENTENCEPIECE_FILE)
+    with open(f"{path}.tmp", "wb") as f:
+      f.write(vocab.sp_model)
+    os.replace(f"{path}.tmp", path)
+    record["vocabulary"] = SENTENCEPIECE_FILE
+  elif isinstance(vocab, vocab_lib.HfTokenizerVocabulary):
+    source, target = os.path.dirname(vocab.path), os.path.join(checkpoint_dir, TOKENIZER_DIR)
+    os.makedirs(target, exist_ok=True)
+    shutil.copyfile(vocab.path, os.path.join(target, "tokenizer.json"))
+    for name in TOKENIZER_FILES:
+      if name != "tokenizer.json" and os.path.isfile(os.path.join(source, name)):
+        shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
+    record.update(vocabulary=TOKENIZER_DIR, eos_token=vocab.eos_token, bos_token=vocab.bos_token)
+  else:  # e.g. seqio.ByteVocabulary: nothing to copy; inference then needs the gin flag
+    logging.warning("%s: a %s is not saved with the checkpoint; inference will need "
+                    "--gin.get_vocabulary.path", checkpoint_dir, type(vocab).__name__)
+    return
+  atomic_file.write(os.path.join(checkpoint_dir, VOCABULARY), [json.dumps(record, indent=1)])
+
+
+def load_tokenization(checkpoint_dir: str) -> tuple[seqio.Vocabulary, str | None] | None:
+  """(vocabulary, chat template name) saved with a run's checkpoints; None for a checkpoint
+  written before runs saved them."""
+  path = os.path.join(checkpoint_dir, VOCABULARY)
+  if not os.path.isfile(path):
+    return None
+  with open(path, encoding="utf-8") as f:
+    record = json.load(f)
+  try:
+    vocab = vocab_lib.get_vocabulary(
+        os.path.join(checkpoint_dir, record["vocabulary"]), extra_ids=record["extra_ids"],
+        eos_token=record.get("eos_token"), bos_token=record.get("bos_token"))
+    return vocab, record["chat_template"]
+  except KeyError as e:
+    raise ValueError(f"{path}: field {e.args[0]!r} is missing") from None
 
 
 def abstract_params(cfg: ModelConfig, mesh: Mesh, rules: rules_lib.Rules) -> Any:

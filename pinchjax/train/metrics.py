@@ -3,6 +3,9 @@
 Only the primary process writes. JSONL lines look like
   {"step": 100, "split": "train", "loss": 2.31, "learning_rate": 0.001, ...}
   {"step": 100, "split": "eval", "eval/loss/en": 2.40, ...}
+A resumed run first cuts metrics.jsonl back to its restored step (`truncate_jsonl`).
+TensorBoard event files are append-only: each process writes its own, so steps that a
+killed run logged past its last checkpoint stay in that run's file next to the rerun's.
 """
 from __future__ import annotations
 
@@ -14,10 +17,38 @@ from typing import Mapping
 import jax
 from clu import metric_writers
 
+from pinchjax import atomic_file
+
 
 def format_duration(seconds: float) -> str:
   seconds = int(max(seconds, 0))
   return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def truncate_jsonl(path: str, step: int) -> None:
+  """Keeps the rows of `path` up to `step` (the step a run resumes from), atomically.
+
+  A killed run logged steps past its last checkpoint; the resumed run logs them again, so
+  they are dropped here and the file reads as one uninterrupted run. A last line without
+  its newline is a write the kill cut short and goes too; any other bad line is an error.
+  """
+  if not os.path.exists(path):
+    return
+  with open(path, encoding="utf-8") as f:
+    lines = f.readlines()
+  keep = []
+  for number, line in enumerate(lines, 1):
+    if not line.endswith("\n") and number == len(lines):
+      break
+    try:
+      row_step = json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError) as e:
+      raise ValueError(f"{path}:{number}: not a metrics row ({e}); move the file away to "
+                       "start a new log") from e
+    if row_step <= step:
+      keep.append(line)
+  if len(keep) < len(lines):
+    atomic_file.write(path, keep)
 
 
 class MetricsLogger:
@@ -31,6 +62,7 @@ class MetricsLogger:
         logdir, just_logging=not self.primary, asynchronous=False)
     if self.primary:
       os.makedirs(logdir, exist_ok=True)
+      truncate_jsonl(self.jsonl_path, start_step)
     self._jsonl = open(self.jsonl_path, "a", encoding="utf-8") if self.primary else None
     self._clock = (time.perf_counter(), start_step)
 

@@ -7,15 +7,20 @@ Every argument is gin-configurable (`train.num_steps = 300`; see gin/runs/tune.g
 lives in `model_dir`:
   checkpoints/<step>/   orbax checkpoints (params, optimizer, data position), last K kept
   checkpoints/model_config.json   the architecture (pinchjax.train.load.load_model reads it)
+  checkpoints/vocabulary.json     the vocabulary (copied beside it) and chat template
   metrics.jsonl         one line per train step and per evaluation (pinchjax.train.metrics)
   events.out.tfevents.*  TensorBoard event files (clu metric writers)
   config.gin            the gin configuration the run was started with
 With `lora_rank` > 0 only LoRA adapters are trained and checkpointed, on a frozen base
 (init_checkpoint_dir or init_hf_dir) that `checkpoints/lora_base.json` names (see
-pinchjax.train.adapters). Running `train` again on the same `model_dir` resumes from the latest checkpoint, with the
-data stream at the same position, and reproduces the uninterrupted run's losses exactly.
-SIGTERM saves a checkpoint and returns (`preempted=True`); a non-finite loss, gradient or
-parameter raises `NonFiniteError` before anything non-finite is saved.
+pinchjax.train.adapters). Running `train` again on the same `model_dir` resumes from the
+latest checkpoint, with the data stream at the same position, and reproduces the
+uninterrupted run's losses exactly;
+metrics.jsonl is cut back to the restored step first, so it reads as one uninterrupted run.
+SIGTERM at any moment returns `preempted=True` after saving a checkpoint if steps ran since
+the last save (during set-up: nothing to save; the stop points are after each set-up phase
+and after every step). A non-finite loss, gradient or parameter raises `NonFiniteError`
+before anything non-finite is saved; an unwritable `model_dir` raises `RunDirectoryError`.
 """
 from __future__ import annotations
 
@@ -32,7 +37,8 @@ import optax
 from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
-from pinchjax.data import pipeline
+from pinchjax import atomic_file
+from pinchjax.data import features, pipeline
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.transformer import Transformer
 from pinchjax.parallel import mesh as mesh_lib
@@ -41,6 +47,11 @@ from pinchjax.parallel import rules as rules_lib
 from pinchjax.train import adapters, checkpoint, distributed, evaluation, flops, load
 from pinchjax.train import metrics as metrics_lib
 from pinchjax.train import optimizer, preemption, schedules, step as step_lib
+
+
+class RunDirectoryError(OSError):
+  """`model_dir` cannot be created or written; the message ends with the path (gin re-raises
+  errors of configurables as a proxy that keeps the message but not `filename`)."""
 
 
 class NonFiniteError(FloatingPointError):
@@ -224,82 +235,131 @@ def train(
                        f"(MODEL_DIR, MIXTURE, TRAIN_STEPS); set it, e.g. --gin.MIXTURE=\"'name'\"")
   if init_checkpoint_dir and init_hf_dir:
     raise ValueError("give init_checkpoint_dir or init_hf_dir, not both")
-  distributed.initialize()
-  cfg = model_config or ModelConfig()
-  if init_hf_dir and model_config is None:
-    cfg = ModelConfig.from_hf_config(init_hf_dir, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
-  if cfg.lora_rank:
-    raise ValueError("the base model config has lora_rank set; LoRA is a train setting "
-                     "(train.lora_rank) on a full base")
-  cfg = cfg.replace(lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
-                    lora_targets=tuple(lora_targets))
-  schedule = schedules.make_schedule(total_steps=num_steps)
-  tx = optimizer.make_optimizer(schedule=schedule)
-  setup = _setup(cfg, tx, seed)
-  _check_batch(setup, batch_size, microbatches)
-  primary = jax.process_index() == 0
-  if primary:
-    os.makedirs(model_dir, exist_ok=True)
-    with open(os.path.join(model_dir, "config.gin"), "w", encoding="utf-8") as f:
-      f.write(gin.config_str())
-  ckpt = checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"), checkpoint_every,
-                                 keep_checkpoints, async_checkpointing)
-  frozen = {}
-  if cfg.lora_rank:
-    ref = _lora_base(ckpt.directory, init_checkpoint_dir, init_hf_dir, primary)
-    frozen = load.load_base(ref, cfg, setup.frozen_target, setup.mesh, setup.rules)
-  if primary:
-    load.save_model_config(ckpt.directory, cfg)
-  data = pipeline.get_dataset(mixture_or_task_name, "train", sequence_length, batch_size, seed,
-                              shard_index=jax.process_index(), num_shards=jax.process_count())
-  if ckpt.latest_step() is not None:
-    state, data_state = ckpt.restore(setup.target)
-    data.restore(data_state["train"])
-    print(f"resumed from step {int(state['step'])} of {ckpt.directory}", flush=True)
-  else:
-    params = _initial_params(cfg, setup, seed, init_checkpoint_dir, init_hf_dir)
-    state = jax.jit(lambda p: step_lib.init_state(p, tx),
-                    out_shardings=setup.state_shardings)(params)
-  fpt = flops.flops_per_token(
-      flops.matmul_params(adapters.merge(frozen, state["params"]), cfg.vocab_size * cfg.d_model, cfg.tie_embeddings),
-      cfg.num_layers, cfg.num_heads, cfg.head_dim, sequence_length)
-  peak, peak_source = flops.peak_flops_per_device()
-  print(f"FLOPs per token {fpt:.4g} (6*N + 12*L*H*Dh*S); peak {peak:.4g} FLOP/s per device "
-        f"({peak_source}) x {jax.device_count()} devices", flush=True)
-  # The model's activation sharding constraints apply while steps are traced in here.
-  with rules_lib.use_mesh(setup.mesh, setup.rules):
-    train_step = jax.jit(
-        step_lib.make_train_step(setup.graphdef, tx, schedule, z_loss, microbatches,
-                                 seed if cfg.lora_dropout else None),
-        in_shardings=(setup.state_shardings, setup.batch_sharding,
-                      jax.tree.map(lambda a: a.sharding, setup.frozen_target)),
-        out_shardings=(setup.state_shardings, NamedSharding(setup.mesh, PartitionSpec())),
-        donate_argnums=0)
-    evaluate = evaluation.Evaluator(
-        setup.graphdef, adapters.merge(jax.tree.map(lambda a: a.sharding, setup.frozen_target),
-                                       setup.state_shardings["params"]),
-        setup.batch_sharding, eval_tasks,
-        eval_split, sequence_length, eval_batch_size or batch_size) if eval_tasks else None
-    log = metrics_lib.MetricsLogger(model_dir, num_steps, int(state["step"]))
-    tokens_per_step = batch_size * sequence_length
+  with preemption.PreemptionGuard() as guard:
+    distributed.initialize()
+    cfg = model_config or ModelConfig()
+    if init_hf_dir and model_config is None:
+      cfg = ModelConfig.from_hf_config(init_hf_dir, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+    if cfg.lora_rank:
+      raise ValueError("the base model config has lora_rank set; LoRA is a train setting "
+                       "(train.lora_rank) on a full base")
+    cfg = cfg.replace(lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                      lora_targets=tuple(lora_targets))
+    ckpt = _open_run(model_dir, cfg, checkpoint_every, keep_checkpoints, async_checkpointing)
     try:
-      return _loop(state, frozen, data, train_step, evaluate, ckpt, log, setup.batch_sharding,
-                   num_steps=num_steps, log_every=log_every, eval_every=eval_every,
-                   tokens_per_step=tokens_per_step,
-                   mfu_per_step_per_sec=tokens_per_step * fpt / (peak * jax.device_count()))
+      _stop_point(guard)
+      schedule = schedules.make_schedule(total_steps=num_steps)
+      tx = optimizer.make_optimizer(schedule=schedule)
+      setup = _setup(cfg, tx, seed)
+      _check_batch(setup, batch_size, microbatches)
+      frozen = {}
+      if cfg.lora_rank:
+        ref = _lora_base(ckpt.directory, init_checkpoint_dir, init_hf_dir,
+                         jax.process_index() == 0)
+        frozen = load.load_base(ref, cfg, setup.frozen_target, setup.mesh, setup.rules)
+      print(f"loading {mixture_or_task_name}", flush=True)
+      data = pipeline.get_dataset(mixture_or_task_name, "train", sequence_length, batch_size, seed,
+                                  shard_index=jax.process_index(), num_shards=jax.process_count())
+      if jax.process_index() == 0:  # the vocabulary and chat template: checkpoints need no flags
+        load.save_tokenization(ckpt.directory, data.vocabulary, data.chat_template)
+      _stop_point(guard)
+      if ckpt.latest_step() is not None:
+        print(f"restoring step {ckpt.latest_step()} from {ckpt.directory}", flush=True)
+        state, data_state = ckpt.restore(setup.target)
+        data.restore(data_state["train"])
+        print(f"resumed from step {int(state['step'])} of {ckpt.directory}", flush=True)
+      else:
+        params = _initial_params(cfg, setup, seed, init_checkpoint_dir, init_hf_dir)
+        state = jax.jit(lambda p: step_lib.init_state(p, tx),
+                        out_shardings=setup.state_shardings)(params)
+      _stop_point(guard)
+      fpt = flops.flops_per_token(
+          flops.matmul_params(adapters.merge(frozen, state["params"]),
+                              cfg.vocab_size * cfg.d_model, cfg.tie_embeddings),
+          cfg.num_layers, cfg.num_heads, cfg.head_dim, sequence_length)
+      peak, peak_source = flops.peak_flops_per_device()
+      print(f"FLOPs per token {fpt:.4g} (6*N + 12*L*H*Dh*S); peak {peak:.4g} FLOP/s per device "
+            f"({peak_source}) x {jax.device_count()} devices", flush=True)
+      frozen_shardings = jax.tree.map(lambda a: a.sharding, setup.frozen_target)
+      # The model's activation sharding constraints apply while steps are traced in here.
+      with rules_lib.use_mesh(setup.mesh, setup.rules):
+        train_step = jax.jit(
+            step_lib.make_train_step(setup.graphdef, tx, schedule, z_loss, microbatches,
+                                     seed if cfg.lora_dropout else None),
+            in_shardings=(setup.state_shardings, setup.batch_sharding, frozen_shardings),
+            out_shardings=(setup.state_shardings, NamedSharding(setup.mesh, PartitionSpec())),
+            donate_argnums=0)
+        print("compiling the train step", flush=True)
+        # Compiled ahead of the loop (the loop's calls reuse it) so that compilation is a set-up
+        # phase with its own stop point rather than part of the first step.
+        batch = {k: jax.ShapeDtypeStruct((batch_size, sequence_length), np.int32,
+                                         sharding=setup.batch_sharding) for k in features.FEATURES}
+        train_step.lower(state, batch, frozen).compile()
+        evaluate = evaluation.Evaluator(
+            setup.graphdef, adapters.merge(frozen_shardings, setup.state_shardings["params"]),
+            setup.batch_sharding, eval_tasks,
+            eval_split, sequence_length, eval_batch_size or batch_size) if eval_tasks else None
+        _stop_point(guard)
+        log = metrics_lib.MetricsLogger(model_dir, num_steps, int(state["step"]))
+        tokens_per_step = batch_size * sequence_length
+        try:
+          return _loop(state, frozen, data, train_step, evaluate, ckpt, log,
+                       setup.batch_sharding, guard,
+                       num_steps=num_steps, log_every=log_every, eval_every=eval_every,
+                       tokens_per_step=tokens_per_step,
+                       mfu_per_step_per_sec=tokens_per_step * fpt / (peak * jax.device_count()))
+        finally:
+          log.close()
+    except _PreemptedBeforeTraining:
+      saved = ckpt.latest_step()
+      what = (f"step {saved} is already saved in {ckpt.directory}; rerun the same command to "
+              f"resume from it" if saved is not None else
+              "no step had run; rerun the same command to start the run")
+      print(f"preempted before training: nothing to save, {what}", flush=True)
+      return TrainResult(saved or 0, None, {}, True, ckpt.directory)
     finally:
-      log.close()
       ckpt.close()
+
+
+class _PreemptedBeforeTraining(Exception):
+  """SIGTERM during set-up: no step ran, so nothing is newer than what is on disk."""
+
+
+def _stop_point(guard: preemption.PreemptionGuard) -> None:
+  """Ends set-up if any host got SIGTERM; all hosts call this at the same points."""
+  if distributed.any_process(guard.requested):
+    raise _PreemptedBeforeTraining()
+
+
+def _open_run(model_dir: str, cfg: ModelConfig, checkpoint_every: int,
+              keep_checkpoints: int | None, async_checkpointing: bool
+              ) -> checkpoint.Checkpointer:
+  """Creates the run directory (config.gin, model_config.json) and its Checkpointer.
+
+  Comes first, so an unwritable or blocked `model_dir` fails in seconds, naming the path.
+  """
+  if jax.process_index() == 0:
+    try:
+      os.makedirs(model_dir, exist_ok=True)
+      atomic_file.write(os.path.join(model_dir, "config.gin"), [gin.config_str()])
+      load.save_model_config(os.path.join(model_dir, "checkpoints"), cfg)
+    except OSError as e:
+      raise RunDirectoryError(e.errno, f"cannot write the run directory train.model_dir "
+                              f"({e.strerror})", e.filename or model_dir) from e
+  return checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"), checkpoint_every,
+                                 keep_checkpoints, async_checkpointing)
 
 
 def _loop(state: dict[str, Any], frozen: dict[str, Any], data: pipeline.DatasetIterator,
           train_step: step_lib.StepFn,
           evaluate: evaluation.Evaluator | None, ckpt: checkpoint.Checkpointer,
-          log: metrics_lib.MetricsLogger, batch_sharding: NamedSharding, *, num_steps: int,
+          log: metrics_lib.MetricsLogger, batch_sharding: NamedSharding,
+          guard: preemption.PreemptionGuard, *, num_steps: int,
           log_every: int, eval_every: int, tokens_per_step: int,
           mfu_per_step_per_sec: float) -> TrainResult:
-  """The step loop (`frozen`: the parameters not trained, LoRA's base); metrics stay on device until a flush (every `log_every` steps, before
-  every checkpoint and at the end), where they are checked for NaN/Inf and written.
+  """The step loop (`frozen`: the parameters not trained, LoRA's base); metrics stay on
+  device until a flush (every `log_every` steps, before every checkpoint and at the end),
+  where they are checked for NaN/Inf and written.
   `mfu_per_step_per_sec` is the MFU that one step per second would be."""
   step = int(state["step"])
   pending: list[tuple[int, dict[str, jax.Array]]] = []
@@ -325,23 +385,23 @@ def _loop(state: dict[str, Any], frozen: dict[str, Any], data: pipeline.DatasetI
       log.write(s, "train", last)
     log.progress(host[-1][0], last)
 
-  with preemption.PreemptionGuard() as guard:
-    while step < num_steps:
-      batch = distributed.global_batch(next(data), batch_sharding)
-      state, m = train_step(state, batch, frozen)
-      step += 1
-      pending.append((step, m))
-      preempted = distributed.any_process(guard.requested)
-      if preempted or step % log_every == 0 or ckpt.should_save(step) or step == num_steps:
-        flush()
-      if ckpt.should_save(step) or preempted or step == num_steps:
-        ckpt.save(state, {"train": data.state()})
-      if evaluate and ((eval_every and step % eval_every == 0) or step == num_steps):
-        eval_losses = evaluate(adapters.merge(frozen, state["params"]))
-        log.write(step, "eval", eval_losses)
-        print("  ".join(f"{k} {v:.4f}" for k, v in eval_losses.items()), flush=True)
-      if preempted:
-        ckpt.wait()
-        print(f"preempted: saved step {step} in {ckpt.directory}", flush=True)
-        return TrainResult(step, last.get("loss"), eval_losses, True, ckpt.directory)
+  while step < num_steps:
+    batch = distributed.global_batch(next(data), batch_sharding)
+    state, m = train_step(state, batch, frozen)
+    step += 1
+    pending.append((step, m))
+    preempted = distributed.any_process(guard.requested)
+    if preempted or step % log_every == 0 or ckpt.should_save(step) or step == num_steps:
+      flush()
+    if ckpt.should_save(step) or preempted or step == num_steps:
+      ckpt.save(state, {"train": data.state()})
+    if evaluate and ((eval_every and step % eval_every == 0) or step == num_steps):
+      eval_losses = evaluate(adapters.merge(frozen, state["params"]))
+      log.write(step, "eval", eval_losses)
+      print("  ".join(f"{k} {v:.4f}" for k, v in eval_losses.items()), flush=True)
+    if preempted:
+      ckpt.wait()
+      print(f"preempted: saved step {step} in {ckpt.directory}; rerun the same command to "
+            f"resume from it", flush=True)
+      return TrainResult(step, last.get("loss"), eval_losses, True, ckpt.directory)
   return TrainResult(step, last.get("loss"), eval_losses, False, ckpt.directory)

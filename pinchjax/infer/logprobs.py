@@ -1,0 +1,55 @@
+"""Log-probabilities of tokens under the model's raw distribution (log_softmax of the logits,
+before temperature or top-k/top-p filtering, as vLLM reports them by default).
+
+The decode loop and the prefill call `token_logprobs` on device; `Scored` is what they hand
+back per token: the token's own log-probability and the `k` most likely tokens at that place.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+# The most alternatives a request may ask for per token (vLLM's default `max_logprobs`).
+MAX_TOP = 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Scored:
+  token: int
+  logprob: float | None  # None for a first prompt token: nothing came before it
+  top: tuple[tuple[int, float], ...] = ()  # (token, logprob), most likely first
+
+
+def top_width(asked: list[int | None], vocab_size: int) -> int | None:
+  """The static top-k width one batch computes: the largest asked k, rounded up to a power of
+  two so batches share compiled programs (at most the vocabulary); None when no row asks."""
+  ks = [k for k in asked if k is not None]
+  if not ks:
+    return None
+  widest = max(ks)
+  return min(1 << max(widest - 1, 0).bit_length(), vocab_size) if widest else 0
+
+
+def token_logprobs(logits: jax.Array, chosen: jax.Array, k: int
+                   ) -> tuple[jax.Array, jax.Array, jax.Array]:
+  """logits [..., V], chosen [...] -> (chosen's logprob [...], top-k logprobs [..., k], their
+  ids [..., k]), in float32."""
+  logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
+  picked = jnp.take_along_axis(logp, chosen[..., None], axis=-1)[..., 0]
+  if k == 0:
+    return (picked, jnp.zeros(picked.shape + (0,), jnp.float32),
+            jnp.zeros(picked.shape + (0,), jnp.int32))
+  values, ids = jax.lax.top_k(logp, k)
+  return picked, values, ids.astype(jnp.int32)
+
+
+def scored_row(tokens, logprobs, top_values, top_ids, k: int, first: int = 0
+               ) -> list[Scored]:
+  """Host-side `Scored`s of one row's tokens (numpy inputs) with `k` alternatives each; the
+  first `first` tokens get no logprob (nothing was read before them)."""
+  return [Scored(int(t), None if i < first else float(lp),
+                 () if i < first else tuple((int(j), float(v))
+                                            for j, v in zip(top_ids[i][:k], top_values[i][:k])))
+          for i, (t, lp) in enumerate(zip(tokens, logprobs))]
