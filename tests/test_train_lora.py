@@ -2,6 +2,7 @@
 the optimiser state holds only adapter slots; a resumed run reproduces every step."""
 import json
 import os
+import shutil
 import signal
 import threading
 import time
@@ -12,6 +13,7 @@ import orbax.checkpoint as ocp
 import pytest
 from flax import nnx
 
+from pinchjax import cli
 from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.parallel import partition
 from pinchjax.parallel import rules as rules_lib
@@ -128,3 +130,62 @@ def test_a_changed_base_is_refused(tiny_data, base_dir, lora_run, tmp_path):
     adapters.check_reference({**ref, "step": 1, "fingerprint": ref["fingerprint"]}, "x")
   with pytest.raises(ValueError, match="needs a base"):
     train_in_process(tiny_data, str(tmp_path / "nobase"), 2, **LORA)
+
+
+def _logits(model, vocab=64):
+  tokens = np.asarray(jax.random.randint(jax.random.key(0), (2, 10), 0, vocab), np.int32)
+  positions = np.broadcast_to(np.arange(10, dtype=np.int32), (2, 10))
+  return tokens, np.asarray(model(tokens, positions)[0])
+
+
+def test_convert_adapter_to_peft_merge_and_back(lora_run, base_dir, tmp_path):
+  import peft  # pylint: disable=import-outside-toplevel
+  import torch  # pylint: disable=import-outside-toplevel
+  import transformers  # pylint: disable=import-outside-toplevel
+  run = lora_run["result"].checkpoint_dir
+  model, cfg = load.load_model(run)
+  tokens, ours = _logits(model)
+  hf_base, adapter, merged, back = (str(tmp_path / n) for n in ("base", "adapter", "merged",
+                                                                 "back"))
+  assert cli.main(["convert", "pinchjax-to-hf", base_dir, hf_base]) == 0
+  assert cli.main(["convert", "pinchjax-to-hf", run, adapter, "--adapter",
+                   "--base_model", hf_base]) == 0
+  assert cli.main(["convert", "pinchjax-to-hf", run, merged, "--merge"]) == 0
+  torch_logits = lambda m: m(input_ids=torch.tensor(tokens, dtype=torch.long)).logits.detach(
+      ).numpy()
+  on_base = peft.PeftModel.from_pretrained(
+      transformers.AutoModelForCausalLM.from_pretrained(hf_base), adapter).eval()
+  np.testing.assert_allclose(torch_logits(on_base), ours, atol=1e-4)
+  np.testing.assert_allclose(torch_logits(
+      transformers.AutoModelForCausalLM.from_pretrained(merged).eval()), ours, atol=1e-4)
+
+  # peft adapter -> a pinchjax LoRA checkpoint on the pinchjax base: the same adapters, bit
+  # for bit, and the base's vocabulary along.
+  assert cli.main(["convert", "hf-to-pinchjax", adapter, back, "--adapter",
+                   "--base", base_dir]) == 0
+  again, cfg_back = load.load_model(back)
+  assert cfg_back == cfg
+  for (p, a), (_, b) in zip(nnx.to_flat_state(nnx.state(again)),
+                            nnx.to_flat_state(nnx.state(model)), strict=True):
+    np.testing.assert_array_equal(np.asarray(a.get_value()), np.asarray(b.get_value()),
+                                  err_msg=str(p))
+  assert load.load_tokenization(back) is not None
+  # without --adapter/--merge a LoRA run cannot become plain HF weights
+  assert cli.main(["convert", "pinchjax-to-hf", run, str(tmp_path / "plain")]) == 1
+
+
+def test_infer_loads_base_and_adapters(lora_run, base_dir, tmp_path):
+  from pinchjax.infer import loading  # pylint: disable=import-outside-toplevel
+  run = lora_run["result"].checkpoint_dir
+  _, want = _logits(load.load_model(run)[0])
+  generator = loading.load_generator(run)
+  assert generator.model.cfg.lora_rank == 4
+  np.testing.assert_allclose(_logits(generator.model)[1], want, atol=1e-6)
+  moved = str(tmp_path / "moved")
+  shutil.copytree(base_dir, moved)
+  np.testing.assert_allclose(_logits(loading.load_generator(run, lora_base=moved).model)[1],
+                             want, atol=1e-6)
+  with open(os.path.join(moved, "model_config.json"), "a") as f:
+    f.write(" ")  # any change of the base's config or weight files is a different base
+  with pytest.raises(ValueError, match="has changed since the adapters were trained"):
+    loading.load_generator(run, lora_base=moved)
