@@ -189,3 +189,23 @@ def test_infer_loads_base_and_adapters(lora_run, base_dir, tmp_path):
     f.write(" ")  # any change of the base's config or weight files is a different base
   with pytest.raises(ValueError, match="has changed since the adapters were trained"):
     loading.load_generator(run, lora_base=moved)
+
+
+def test_lora_on_a_hugging_face_base(tiny_data, base_dir, tmp_path):
+  from pinchjax.model import hf  # pylint: disable=import-outside-toplevel
+  hf_base = str(tmp_path / "hf_base")
+  assert cli.main(["convert", "pinchjax-to-hf", base_dir, hf_base]) == 0
+  result = train_in_process(tiny_data, str(tmp_path / "run"), 2, init_hf_dir=hf_base,
+                            lora_rank=2, lora_targets=["q_proj", "v_proj"])
+  ref = adapters.read_reference(result.checkpoint_dir)
+  assert (ref["kind"], ref["path"], ref["step"]) == ("hf", hf_base, None)
+  model, cfg = load.load_model(result.checkpoint_dir)
+  assert (cfg.family, cfg.lora_rank, cfg.lora_targets) == ("llama", 2, ("q_proj", "v_proj"))
+  tuned, frozen = adapters.split(nnx.to_pure_dict(nnx.state(model)),
+                                 adapters.trainable_mask(nnx.state(model)))
+  assert sorted(_flat(tuned)) == sorted(f"['layers'][{i}]['attn']['{t}_lora']['{ab}']"
+                                        for i in (0, 1) for t in "qv" for ab in "ab")
+  _, base = hf.load_hf(hf_base)
+  want = _flat(nnx.to_pure_dict(base))
+  for k, v in _flat(frozen).items():
+    np.testing.assert_array_equal(v, want[k], err_msg=k)
