@@ -4,6 +4,7 @@ offline-trained tokenizers carrying each family's special tokens, saved by trans
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 GEMMA3 = r"""{{ bos_token }}
 {%- if messages[0]['role'] == 'system' -%}
@@ -233,8 +234,8 @@ CORPUS = ["Hello there, how are you today?", "The quick brown fox jumps over the
 
 
 def write_tokenizer(directory: str | os.PathLike, family: str,
-                    jinja_file: bool = False) -> str:
-  """A byte-level BPE tokenizer trained on CORPUS with `family`'s special tokens and chat
+                    jinja_file: bool = False, corpus: Sequence[str] = CORPUS) -> str:
+  """A byte-level BPE tokenizer trained on `corpus` with `family`'s special tokens and chat
   template, saved by transformers' PreTrainedTokenizerFast.save_pretrained (the template in
   tokenizer_config.json, or with `jinja_file` as chat_template.jinja)."""
   import tokenizers  # pylint: disable=import-outside-toplevel
@@ -244,7 +245,7 @@ def write_tokenizer(directory: str | os.PathLike, family: str,
   tok = tokenizers.Tokenizer(models.BPE())
   tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
   tok.decoder = decoders.ByteLevel()
-  tok.train_from_iterator(CORPUS, trainers.BpeTrainer(
+  tok.train_from_iterator(corpus, trainers.BpeTrainer(
       vocab_size=400, special_tokens=specials, show_progress=False,
       initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
   fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=bos, eos_token=eos)

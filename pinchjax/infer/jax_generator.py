@@ -165,7 +165,7 @@ class JaxGenerator:
           text, reason, len(prompt), len(out.tokens), logprobs=new,
           prompt_logprobs=None if out.prompt_logprobs is None else self._token_logprobs(
               prompt[:framed], out.prompt_logprobs[framed:]),
-          prompt_text=request.prompt if framed else self.decode(prompt)))
+          prompt_text=request.prompt if isinstance(request.prompt, str) else self.decode(prompt)))
     return completions
 
   def _token_logprobs(self, context: list[int], scored: list[Scored]) -> list[TokenLogprob]:

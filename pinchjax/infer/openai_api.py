@@ -10,6 +10,7 @@ pinchjax.infer.openai_params.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import queue
 import secrets
 import time
@@ -20,7 +21,7 @@ from pinchjax.infer import openai_logprobs, openai_params as params
 from pinchjax.infer.batcher import Batcher
 from pinchjax.infer.generator import Completion, Generator, Request, TokenLogprob
 from pinchjax.infer.logprobs import MAX_TOP
-from pinchjax.infer.openai_params import ApiError
+from pinchjax.infer.openai_params import INTERNAL_ERROR, ApiError
 from pinchjax.infer.sampling import SamplingParams
 
 MAX_N = 128  # choices (or best_of rows) per prompt
@@ -204,9 +205,11 @@ class OpenAIApi:
         pass
     try:
       completions = [f.result() for f in futures]
-    except Exception as e:  # pylint: disable=broad-except
-      # The status line has gone out; the error travels as an event, as OpenAI's does.
-      yield ApiError(500, f"internal error: {type(e).__name__}: {e}", kind="server_error").body()
+    except Exception:  # pylint: disable=broad-except
+      # The status line has gone out; the error travels as an event, as OpenAI's does, and
+      # like every 500 it says nothing of the internals (the log has the traceback).
+      logging.exception("a streamed request failed")
+      yield ApiError(500, INTERNAL_ERROR, kind="server_error").body()
       return
     for i, completion in enumerate(completions):
       yield chunks.finish(i, completion)

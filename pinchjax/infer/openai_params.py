@@ -33,6 +33,9 @@ NEUTRAL = {
 }
 
 
+INTERNAL_ERROR = "The server had an error while processing your request."
+
+
 class ApiError(Exception):
   """A request the server refuses; rendered as {"error": {...}} with `status`."""
 

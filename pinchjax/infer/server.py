@@ -29,10 +29,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pinchjax.infer.batcher import Batcher
-from pinchjax.infer.openai_api import ApiError, OpenAIApi
+from pinchjax.infer.openai_api import INTERNAL_ERROR, ApiError, OpenAIApi
 
 _POST_ROUTES = {"/v1/chat/completions": "chat", "/v1/completions": "text"}
-_INTERNAL = "The server had an error while processing your request."
 
 
 @dataclasses.dataclass
@@ -99,7 +98,7 @@ def build_app(state: State, lifespan=None) -> ASGIApp:
         return Response(status_code=400)  # nobody is left to read it
       except Exception:  # pylint: disable=broad-except
         logging.exception("error answering %s %s", request.method, request.url.path)
-        return _error(500, _INTERNAL)
+        return _error(500, INTERNAL_ERROR)
 
     return endpoint
 
@@ -148,7 +147,7 @@ def build_app(state: State, lifespan=None) -> ASGIApp:
 
   async def server_error(request: Request, e: Exception) -> Response:
     del e  # re-raised after this answer, for uvicorn to log with its traceback
-    return _error(500, _INTERNAL)
+    return _error(500, INTERNAL_ERROR)
 
   app = Starlette(routes=routes, lifespan=lifespan,
                   exception_handlers={HTTPException: http_error, 500: server_error})
@@ -233,7 +232,7 @@ async def _events(events: Iterator[dict[str, Any]], cut: asyncio.Event) -> Async
       break
     except Exception:  # pylint: disable=broad-except
       logging.exception("error while streaming")
-      yield _sse(ApiError(500, _INTERNAL, kind="server_error").body())
+      yield _sse(ApiError(500, INTERNAL_ERROR, kind="server_error").body())
       break
     if event is _CUT:
       yield _sse(ApiError(503, "The server shut down before the answer was complete; retry.",
