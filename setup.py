@@ -35,6 +35,7 @@ TEST_REQUIRES = [
     "openai==3.57.0",
     "lm-eval[api]==0.4.13",
     "ray==2.60.0",
+    "peft==0.21.2",  # LoRA adapter interop tests; pulls accelerate, keeps torch 2.13.0
 ]
 
 # `pip install pinchjax[ray]`: the study's Ray executor (`pinchjax study --executor ray`).

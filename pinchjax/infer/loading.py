@@ -80,10 +80,11 @@ def _vocabulary(checkpoint: str, vocabulary: str | seqio.Vocabulary | None,
 def load_generator(checkpoint: str, template: str | None = None,
                    vocabulary: str | seqio.Vocabulary | None = None,
                    max_context: int | None = None, step: int | None = None,
-                   mesh: Mesh | None = None, rules: rules_lib.Rules | None = None
-                   ) -> JaxGenerator:
+                   mesh: Mesh | None = None, rules: rules_lib.Rules | None = None,
+                   lora_base: str | None = None) -> JaxGenerator:
   """The generator of `checkpoint` (latest step of a run unless `step`), with its parameters
-  and decoding on `mesh` (default: `default_mesh`) under `rules` (default: gin's)."""
+  and decoding on `mesh` (default: `default_mesh`) under `rules` (default: gin's). A LoRA
+  run's adapters go on the base its lora_base.json names, or on `lora_base` (moved there)."""
   if not os.path.isdir(checkpoint):
     raise FileNotFoundError(f"checkpoint {checkpoint!r} is not a directory")
   hf_dir = is_hf_dir(checkpoint)
@@ -100,7 +101,7 @@ def load_generator(checkpoint: str, template: str | None = None,
     from pinchjax.model import hf  # pylint: disable=g-import-not-at-top
     model = hf.load_hf_model(checkpoint, mesh, rules)
   else:
-    model, _ = load.load_model(checkpoint, mesh, rules, step)
+    model, _ = load.load_model(checkpoint, mesh, rules, step, lora_base)
   if vocab.vocab_size > model.cfg.vocab_size:
     raise ValueError(f"the vocabulary has {vocab.vocab_size} ids but the model of "
                      f"{checkpoint} only {model.cfg.vocab_size}")

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from pinchjax.model import lora
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.kv_cache import LayerCache
 from pinchjax.model.layers import RMSNorm, apply_rope, fan_in_init, param, rope_inv_freq
@@ -118,6 +119,14 @@ class Attention(nnx.Module):
     self.k = param(rngs, fan_in_init(d), (d, kv, hd), ("embed", "kv_heads", "head_dim"), pd)
     self.v = param(rngs, fan_in_init(d), (d, kv, hd), ("embed", "kv_heads", "head_dim"), pd)
     self.o = param(rngs, fan_in_init(h * hd), (h, hd, d), ("heads", "head_dim", "embed"), pd)
+    self.q_lora = lora.maybe(cfg, "q_proj", (d,), ("embed",), (h, hd), ("heads", "head_dim"),
+                             rngs)
+    self.k_lora = lora.maybe(cfg, "k_proj", (d,), ("embed",), (kv, hd),
+                             ("kv_heads", "head_dim"), rngs)
+    self.v_lora = lora.maybe(cfg, "v_proj", (d,), ("embed",), (kv, hd),
+                             ("kv_heads", "head_dim"), rngs)
+    self.o_lora = lora.maybe(cfg, "o_proj", (h, hd), ("heads", "head_dim"), (d,), ("embed",),
+                             rngs)
     zeros = jax.nn.initializers.zeros
     if cfg.qkv_bias:
       self.q_bias = param(rngs, zeros, (h, hd), ("heads", "head_dim"), pd)
@@ -136,9 +145,9 @@ class Attention(nnx.Module):
     if cache is not None and not isinstance(local, bool):
       raise ValueError("cached attention needs the layer kind at trace time")
     inv_freq, window = _rope_and_window(cfg, local)
-    q = jnp.einsum("bld,dhk->blhk", x, self.q[...].astype(dt))
-    k = jnp.einsum("bld,dhk->blhk", x, self.k[...].astype(dt))
-    v = jnp.einsum("bld,dhk->blhk", x, self.v[...].astype(dt))
+    q = lora.add(self.q_lora, jnp.einsum("bld,dhk->blhk", x, self.q[...].astype(dt)), x)
+    k = lora.add(self.k_lora, jnp.einsum("bld,dhk->blhk", x, self.k[...].astype(dt)), x)
+    v = lora.add(self.v_lora, jnp.einsum("bld,dhk->blhk", x, self.v[...].astype(dt)), x)
     if cfg.qkv_bias:
       q = q + self.q_bias[...].astype(dt)
       k = k + self.k_bias[...].astype(dt)
@@ -170,7 +179,7 @@ class Attention(nnx.Module):
                    positions, jnp.concatenate([cache.pos, key_pos], axis=1), **opts)
       cache = _write(cache, k, v, positions, _ring_slots(positions, valid, cache.num_slots))
     out = constrain(out, ("batch", "length", "act_heads", "head_dim"))
-    y = jnp.einsum("blhk,hkd->bld", out, self.o[...].astype(dt))
+    y = lora.add(self.o_lora, jnp.einsum("blhk,hkd->bld", out, self.o[...].astype(dt)), out)
     if cfg.out_bias:
       y = y + self.o_bias[...].astype(dt)
     return y, cache

@@ -2,13 +2,16 @@
 
   pinchjax convert hf-to-pinchjax HF_DIR OUT_DIR [--dtype bfloat16] [--scan_layers]
   pinchjax convert pinchjax-to-hf RUN_CHECKPOINTS_DIR OUT_DIR [--step N] [--tokenizer_dir D]
+  pinchjax convert pinchjax-to-hf LORA_RUN_CHECKPOINTS_DIR OUT_DIR --adapter | --merge
+  pinchjax convert hf-to-pinchjax PEFT_ADAPTER_DIR OUT_DIR --adapter [--base BASE_DIR]
 
 A pinchjax checkpoint directory is what the trainer writes (pinchjax.train): model_config.json
 and the vocabulary (vocabulary.json, pinchjax.train.load) next to orbax step directories whose
 `params` item holds the parameters. A converted HF model is step 0 of such a directory, with
 the HF tokenizer and its own chat template, so `train --gin.train.init_checkpoint_dir=OUT_DIR`
 and `infer` take it like any run's checkpoints. pinchjax-to-hf copies the run's own Hugging
-Face tokenizer files unless --tokenizer_dir names others.
+Face tokenizer files unless --tokenizer_dir names others. LoRA runs export as a peft adapter
+(--adapter) or as weights with the adapters merged in (--merge); see pinchjax.train.lora_convert.
 """
 from __future__ import annotations
 
@@ -24,6 +27,13 @@ def hf_to_pinchjax(args: argparse.Namespace) -> int:
   from pinchjax.data import chat, vocab as vocab_lib
   from pinchjax.model import hf
   from pinchjax.train import load
+  if args.adapter:
+    from pinchjax.train import lora_convert
+    cfg = lora_convert.import_adapter(args.hf_dir, args.out_dir, args.base,
+                                      args.scan_layers or None)
+    print(json.dumps({"out_dir": args.out_dir, "family": cfg.family, "lora_rank": cfg.lora_rank,
+                      "lora_targets": list(cfg.lora_targets)}))
+    return 0
   cfg, params = hf.load_hf(args.hf_dir, dtype=args.dtype, scan_layers=args.scan_layers)
   manager = ocp.CheckpointManager(args.out_dir, item_names=("params",),
                                   options=ocp.CheckpointManagerOptions(create=True))
@@ -42,15 +52,23 @@ def hf_to_pinchjax(args: argparse.Namespace) -> int:
 
 def pinchjax_to_hf(args: argparse.Namespace) -> int:
   from pinchjax.model import hf
-  from pinchjax.train import load
-  model, cfg = load.load_model(args.checkpoint_dir, step=args.step)
+  from pinchjax.train import load, lora_convert
   tokenizer_dir = args.tokenizer_dir
   own = os.path.join(args.checkpoint_dir, load.TOKENIZER_DIR)
   if tokenizer_dir is None and os.path.isdir(own):
     tokenizer_dir = own
-  written = hf.export_hf(cfg, model, args.out_dir, tokenizer_dir=tokenizer_dir,
-                         max_shard_bytes=int(args.max_shard_gb * 2**30))
-  print(json.dumps({"out_dir": args.out_dir, "family": cfg.family, "files": written}))
+  export = dict(tokenizer_dir=tokenizer_dir, max_shard_bytes=int(args.max_shard_gb * 2**30))
+  if args.adapter:
+    written = lora_convert.export_adapter(args.checkpoint_dir, args.out_dir, args.step,
+                                          args.base_model, args.lora_base)
+  elif args.merge:
+    written = lora_convert.export_merged(args.checkpoint_dir, args.out_dir, args.step,
+                                         args.lora_base, **export)
+  else:
+    model, cfg = load.load_model(args.checkpoint_dir, step=args.step, lora_base=args.lora_base)
+    written = hf.export_hf(cfg, model, args.out_dir, **export)
+  family = load.load_model_config(args.checkpoint_dir).family
+  print(json.dumps({"out_dir": args.out_dir, "family": family, "files": written}))
   return 0
 
 
@@ -63,6 +81,11 @@ def register(parser: argparse.ArgumentParser) -> None:
                      help="parameter dtype (default: the checkpoint's)")
   to_pj.add_argument("--scan_layers", action="store_true",
                      help="write the stacked-layers layout (for runs with scan_layers=True)")
+  to_pj.add_argument("--adapter", action="store_true",
+                     help="HF_DIR is a peft LoRA adapter: write a pinchjax LoRA checkpoint")
+  to_pj.add_argument("--base", default=None,
+                     help="with --adapter: the base (HF or pinchjax checkpoints directory; "
+                          "default: the adapter's base_model_name_or_path)")
   to_pj.set_defaults(func=hf_to_pinchjax)
   to_hf = sub.add_parser("pinchjax-to-hf", help="pinchjax checkpoint -> HF safetensors directory")
   to_hf.add_argument("checkpoint_dir", help="a run's checkpoints directory (model_config.json)")
@@ -73,4 +96,14 @@ def register(parser: argparse.ArgumentParser) -> None:
                      "the run's own Hugging Face tokenizer, if it has one)")
   to_hf.add_argument("--max_shard_gb", type=float, default=5.0,
                      help="split weights into shards of at most this size")
+  lora_mode = to_hf.add_mutually_exclusive_group()
+  lora_mode.add_argument("--adapter", action="store_true",
+                         help="a LoRA run: write its adapters as a peft adapter directory")
+  lora_mode.add_argument("--merge", action="store_true",
+                         help="a LoRA run: write full weights with the adapters merged in")
+  to_hf.add_argument("--base_model", default=None,
+                     help="with --adapter: base_model_name_or_path to record (default: the "
+                          "run's base directory)")
+  to_hf.add_argument("--lora_base", default=None,
+                     help="a LoRA run's base moved to this directory (fingerprint checked)")
   to_hf.set_defaults(func=pinchjax_to_hf)

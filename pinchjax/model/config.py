@@ -20,6 +20,8 @@ ACTIVATIONS = ("silu", "gelu_tanh")  # SwiGLU / GeGLU gates
 ROPE_SCALINGS = ("none", "linear", "llama3")
 LAYER_KINDS = ("global", "local")
 REMAT_POLICIES = ("none", "full", "dots")
+# peft's `target_modules` names of the projections (pinchjax.model.lora adapts them).
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
 @gin.configurable
@@ -65,6 +67,11 @@ class ModelConfig:
     scan_layers: stack the layers' parameters on a leading `layers` axis and run them with
       `scan` (compile time independent of depth); the parameter layout differs, so a
       checkpoint is tied to this choice (HF import/export handles both).
+    lora_rank: rank of LoRA adapters on the `lora_targets` projections (0: none); see
+      pinchjax.model.lora. The base weights are the model's ordinary parameters.
+    lora_alpha: the adapters' update is scaled by lora_alpha / lora_rank (peft's convention).
+    lora_dropout: dropout on the adapters' input while training.
+    lora_targets: adapted projections by peft's `target_modules` names (lora.TARGETS).
   """
   family: str = "toy"
   vocab_size: int = 256
@@ -100,6 +107,10 @@ class ModelConfig:
   param_dtype: str = "float32"
   remat_policy: str = "none"
   scan_layers: bool = False
+  lora_rank: int = 0
+  lora_alpha: float = 16.0
+  lora_dropout: float = 0.0
+  lora_targets: tuple[str, ...] = LORA_TARGETS
 
   def __post_init__(self):
     object.__setattr__(self, "layer_pattern", tuple(self.layer_pattern))
@@ -117,6 +128,14 @@ class ModelConfig:
     if "local" in self.layer_pattern and not self.sliding_window:
       raise ValueError("layer_pattern has 'local' layers but sliding_window is not set")
     jnp.dtype(self.dtype), jnp.dtype(self.param_dtype)  # fail early on a bad name
+    object.__setattr__(self, "lora_targets", tuple(self.lora_targets))
+    for target in self.lora_targets:
+      _check_choice("lora_targets entry", target, LORA_TARGETS)
+    if self.lora_rank < 0 or not 0.0 <= self.lora_dropout < 1.0:
+      raise ValueError(f"lora_rank={self.lora_rank} must be >= 0 and lora_dropout="
+                       f"{self.lora_dropout} in [0, 1)")
+    if self.lora_rank and not self.lora_targets:
+      raise ValueError(f"lora_rank={self.lora_rank} but lora_targets is empty")
 
   def layer_kind(self, i: int) -> str:
     """"global" or "local" for layer i."""

@@ -10,6 +10,11 @@ wrongly shaped tensor is an error that names it.
 Layout: HF linear weights are [out, in]; pinchjax kernels are [in..., out...] with heads
 split out (q: [embed, heads, head_dim], o: [heads, head_dim, embed]). RoPE uses the same
 half-split convention as HF, so no permutation is needed.
+
+LoRA adapters travel as peft writes them (`export_adapter`, `load_adapter`): adapter_config.json
+and adapter_model.safetensors with `base_model.model.<module>.lora_A.weight` [rank, in] and
+`lora_B.weight` [out, rank]; pinchjax's A [in..., rank] and B [rank, out...] map to them like
+the weight they adapt.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import math
 import os
 import shutil
 import time
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import jax
 import ml_dtypes
@@ -29,6 +34,7 @@ import numpy as np
 from flax import nnx
 from jax.sharding import Mesh, SingleDeviceSharding
 
+from pinchjax.model import lora
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.safetensors_io import SafetensorsFile, write_file
 from pinchjax.model.transformer import Transformer
@@ -38,6 +44,9 @@ from pinchjax.parallel import rules as rules_lib
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "model.safetensors.index.json"
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+PEFT_PREFIX = "base_model.model."
 # Multimodal Gemma 3 checkpoints: the text decoder under another prefix, the vision parts
 # skipped (and counted).
 _TEXT_PREFIXES = (("language_model.model.", "model."), ("model.language_model.", "model."),
@@ -109,6 +118,20 @@ def tensor_maps(cfg: ModelConfig) -> list[TensorMap]:
   out.append(TensorMap("model.norm.weight", ("final_norm", "scale"), (d,)))
   if not cfg.tie_embeddings:
     out.append(TensorMap("lm_head.weight", ("lm_head",), (v, d), 1))
+  return out
+
+
+def adapter_maps(cfg: ModelConfig) -> list[TensorMap]:
+  """Every tensor of cfg's LoRA adapters as peft names them, in a stable order."""
+  out = []
+  for m in tensor_maps(cfg):
+    module, _, kind = m.hf_name.rpartition(".")
+    if kind != "weight" or module.rpartition(".")[2] not in cfg.lora_targets:
+      continue
+    (out_features, in_features), r = m.hf_shape, cfg.lora_rank
+    prefix, lora = PEFT_PREFIX + module, m.path[:-1] + (f"{m.path[-1]}_lora",)
+    out += [TensorMap(prefix + ".lora_A.weight", lora + ("a",), (r, in_features), m.in_dims),
+            TensorMap(prefix + ".lora_B.weight", lora + ("b",), (out_features, r), 1)]
   return out
 
 
@@ -191,10 +214,6 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
     log.info("%s: skipped %d tensors not used by the decoder, e.g. %s", checkpoint_dir,
              len(skipped), skipped[0])
 
-  _, abstract = partition.abstract_model(cfg)
-  if mesh is not None:
-    rules = rules if rules is not None else rules_lib.logical_axis_rules()
-    shardings = dict(nnx.to_flat_state(partition.state_shardings(abstract, mesh, rules)))
   param_dtype = np.dtype(cfg.jnp_param_dtype)
 
   def read(m: TensorMap, shape: tuple[int, ...]) -> np.ndarray:
@@ -207,6 +226,29 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
   total_bytes = cfg.num_params() * param_dtype.itemsize
   progress = {"bytes": 0, "logged": 0.0, "start": time.perf_counter()}
 
+  def loaded(array: np.ndarray) -> None:
+    progress["bytes"] += array.nbytes
+    if progress["bytes"] >= (progress["logged"] + 0.1) * total_bytes:  # every 10%
+      progress["logged"] = progress["bytes"] / total_bytes
+      log.info("%s: loaded %.0f%% of %.2f GB in %.0f s", checkpoint_dir,
+               100 * progress["logged"], total_bytes / 1e9,
+               time.perf_counter() - progress["start"])
+
+  _, abstract = partition.abstract_model(cfg)
+  return cfg, _fill(abstract, groups, read, mesh, rules, loaded)
+
+
+def _fill(abstract: nnx.State,
+          groups: dict[tuple[str | int, ...], list[TensorMap]],
+          read: Callable[[TensorMap, tuple[int, ...]], np.ndarray], mesh: Mesh | None,
+          rules: rules_lib.Rules | None,
+          loaded: Callable[[np.ndarray], None] = lambda _: None) -> nnx.State:
+  """`abstract` with each Variable holding its tensors (`read`, stacked over the layers for
+  scan_layers), placed by its sharding on `mesh` (default: the first device)."""
+  if mesh is not None:
+    rules = rules if rules is not None else rules_lib.logical_axis_rules()
+    shardings = dict(nnx.to_flat_state(partition.state_shardings(abstract, mesh, rules)))
+
   def load(path: tuple[Any, ...], var: nnx.Variable) -> nnx.Variable:
     sources = groups[_plain(path)]
     sharding = (shardings[_plain(path)].get_value() if mesh is not None
@@ -215,17 +257,11 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
       array = read(sources[0], var.shape)
     else:  # stacked layers (scan_layers): one parameter's layers at a time
       array = np.stack([read(m, var.shape[1:]) for m in sources])
-    progress["bytes"] += array.nbytes
-    if progress["bytes"] >= (progress["logged"] + 0.1) * total_bytes:  # every 10%
-      progress["logged"] = progress["bytes"] / total_bytes
-      log.info("%s: loaded %.0f%% of %.2f GB in %.0f s", checkpoint_dir,
-               100 * progress["logged"], total_bytes / 1e9,
-               time.perf_counter() - progress["start"])
+    loaded(array)
     return var.replace(jax.make_array_from_callback(var.shape, sharding,
                                                     lambda index: array[index]))
 
-  params = jax.tree.map_with_path(load, abstract, is_leaf=lambda x: isinstance(x, nnx.Variable))
-  return cfg, params
+  return jax.tree.map_with_path(load, abstract, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
 def load_hf_model(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
@@ -256,23 +292,15 @@ def export_hf(cfg: ModelConfig, params: nnx.State | Transformer, out_dir: str | 
   out_dir = os.fspath(out_dir)
   os.makedirs(out_dir, exist_ok=True)
   hf_config = cfg.to_hf_config()
-  if isinstance(params, Transformer):
-    params = nnx.state(params, nnx.Param)
-  flat = {_plain(path): var for path, var in nnx.to_flat_state(params)}
+  flat = _flat_params(params)
   maps = tensor_maps(cfg)
   unknown = sorted(".".join(map(str, p)) for p in set(flat) - set(_group_by_parameter(cfg, maps)))
   if unknown:
-    raise ValueError(f"parameter {unknown[0]} has no Hugging Face name")
-  dtype = np.dtype(ml_dtypes.bfloat16) if cfg.param_dtype == "bfloat16" else \
-      np.dtype(cfg.param_dtype)
-
-  def fetch(m: TensorMap):
-    path, layer = _parameter_of(cfg, m.path)
-    if path not in flat:
-      raise ValueError(f"parameter {'.'.join(map(str, path))} is missing")
-    array = flat[path].get_value()
-    return lambda: m.to_hf(np.asarray(jax.device_get(
-        array if layer is None else array[layer]))).astype(dtype)
+    hint = (" (a LoRA adapter: export it with --adapter, or --merge it into the weights)"
+            if "_lora." in unknown[0] else "")
+    raise ValueError(f"parameter {unknown[0]} has no Hugging Face name{hint}")
+  dtype = _hf_dtype(cfg)
+  fetch = _fetcher(cfg, flat, dtype)
 
   shards = list(_split(maps, dtype.itemsize, max_shard_bytes))
   written = []
@@ -299,6 +327,103 @@ def export_hf(cfg: ModelConfig, params: nnx.State | Transformer, out_dir: str | 
         shutil.copy(src, os.path.join(out_dir, name))
         written.append(name)
   return [os.path.join(out_dir, n) for n in written]
+
+
+def _flat_params(params: nnx.State | Transformer) -> dict[tuple[str | int, ...], Any]:
+  if isinstance(params, Transformer):
+    params = nnx.state(params, nnx.Param)
+  return {_plain(path): var for path, var in nnx.to_flat_state(params)}
+
+
+def _hf_dtype(cfg: ModelConfig) -> np.dtype:
+  return np.dtype(ml_dtypes.bfloat16) if cfg.param_dtype == "bfloat16" else \
+      np.dtype(cfg.param_dtype)
+
+
+def _fetcher(cfg: ModelConfig, flat: dict[tuple[str | int, ...], Any], dtype: np.dtype
+             ) -> Callable[[TensorMap], Callable[[], np.ndarray]]:
+  """TensorMap -> a thunk gathering its tensor to this host in HF layout."""
+  def fetch(m: TensorMap):
+    path, layer = _parameter_of(cfg, m.path)
+    if path not in flat:
+      raise ValueError(f"parameter {'.'.join(map(str, path))} is missing")
+    array = flat[path].get_value()
+    return lambda: m.to_hf(np.asarray(jax.device_get(
+        array if layer is None else array[layer]))).astype(dtype)
+  return fetch
+
+
+def export_adapter(cfg: ModelConfig, params: nnx.State | Transformer,
+                   out_dir: str | os.PathLike, base_model_name_or_path: str) -> list[str]:
+  """Writes cfg's LoRA adapters as a peft adapter directory (adapter_config.json,
+  adapter_model.safetensors) that `peft.PeftModel.from_pretrained` puts on the base."""
+  if not cfg.lora_rank:
+    raise ValueError("the model has no LoRA adapters (lora_rank is 0)")
+  out_dir = os.fspath(out_dir)
+  os.makedirs(out_dir, exist_ok=True)
+  dtype, maps = _hf_dtype(cfg), adapter_maps(cfg)
+  fetch = _fetcher(cfg, _flat_params(params), dtype)
+  write_file(os.path.join(out_dir, ADAPTER_WEIGHTS),
+             [(m.hf_name, m.hf_shape, dtype, fetch(m)) for m in maps])
+  config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": cfg.lora_rank,
+            "lora_alpha": cfg.lora_alpha, "lora_dropout": cfg.lora_dropout,
+            "target_modules": sorted(cfg.lora_targets), "bias": "none",
+            "fan_in_fan_out": False, "use_rslora": False, "use_dora": False,
+            "inference_mode": True, "base_model_name_or_path": base_model_name_or_path}
+  with open(os.path.join(out_dir, ADAPTER_CONFIG), "w") as f:
+    json.dump(config, f, indent=2)
+  return [os.path.join(out_dir, n) for n in (ADAPTER_WEIGHTS, ADAPTER_CONFIG)]
+
+
+def read_adapter_config(adapter_dir: str | os.PathLike, base: ModelConfig) -> ModelConfig:
+  """`base` with the LoRA settings of a peft adapter directory (only plain LoRA is read)."""
+  path = os.path.join(os.fspath(adapter_dir), ADAPTER_CONFIG)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path} is missing: not a peft adapter directory")
+  with open(path) as f:
+    config = json.load(f)
+  for field, plain in (("peft_type", "LORA"), ("use_rslora", False), ("use_dora", False),
+                       ("fan_in_fan_out", False), ("bias", "none")):
+    if config.get(field, plain) != plain:
+      raise ValueError(f"{path}: {field}={config[field]!r}; pinchjax reads plain LoRA "
+                       f"({field}={plain!r})")
+  for field in ("layers_to_transform", "rank_pattern", "alpha_pattern", "modules_to_save"):
+    if config.get(field):
+      raise ValueError(f"{path}: {field} is set; pinchjax adapts every layer alike")
+  targets = config.get("target_modules")
+  targets = list(lora.TARGETS) if targets == "all-linear" else targets
+  if not isinstance(targets, list) or not targets or any(t not in lora.TARGETS for t in targets):
+    raise ValueError(f"{path}: target_modules={config.get('target_modules')!r}; expected "
+                     f"names among {lora.TARGETS}")
+  return base.replace(lora_rank=int(config["r"]), lora_alpha=float(config["lora_alpha"]),
+                      lora_dropout=float(config.get("lora_dropout", 0.0)),
+                      lora_targets=tuple(t for t in lora.TARGETS if t in targets))
+
+
+def load_adapter(adapter_dir: str | os.PathLike, cfg: ModelConfig, mesh: Mesh | None = None,
+                 rules: rules_lib.Rules | None = None) -> nnx.State:
+  """The adapters (an nnx.State of the LoRA model `cfg`'s nnx.LoRAParams) of a peft adapter
+  directory; cfg from `read_adapter_config`. Strict like `load_hf`."""
+  path = os.path.join(os.fspath(adapter_dir), ADAPTER_WEIGHTS)
+  if not os.path.isfile(path):
+    raise FileNotFoundError(f"{path} is missing (pinchjax reads safetensors adapters)")
+  st, maps = SafetensorsFile(path), {m.hf_name: m for m in adapter_maps(cfg)}
+  unknown = sorted(set(st.names()) - set(maps))
+  missing = sorted(set(maps) - set(st.names()))
+  if unknown or missing:
+    raise ValueError(f"{path}: " + (f"unknown tensor {unknown[0]}" if unknown else
+                                    f"missing tensor {missing[0]} ({len(missing)} missing)"))
+  param_dtype = np.dtype(cfg.jnp_param_dtype)
+
+  def read(m: TensorMap, shape: tuple[int, ...]) -> np.ndarray:
+    if st.shape(m.hf_name) != m.hf_shape:
+      raise ValueError(f"{path}: tensor {m.hf_name} has shape {st.shape(m.hf_name)}, "
+                       f"expected {m.hf_shape}")
+    return m.to_pinchjax(st.get(m.hf_name), shape).astype(param_dtype)
+
+  _, abstract, _ = nnx.split(nnx.eval_shape(lambda: Transformer(cfg, rngs=nnx.Rngs(0))),
+                             nnx.LoRAParam, ...)
+  return _fill(abstract, _group_by_parameter(cfg, maps.values()), read, mesh, rules)
 
 
 def _parameter_of(cfg: ModelConfig, path: tuple[str | int, ...]

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from pinchjax.model import lora
 from pinchjax.model.config import ModelConfig
 from pinchjax.parallel.rules import LogicalAxes, constrain
 
@@ -102,11 +103,14 @@ class MLP(nnx.Module):
     self.gate = param(rngs, fan_in_init(d), (d, f), ("embed", "mlp"), pd)
     self.up = param(rngs, fan_in_init(d), (d, f), ("embed", "mlp"), pd)
     self.down = param(rngs, fan_in_init(f), (f, d), ("mlp", "embed"), pd)
+    self.gate_lora = lora.maybe(cfg, "gate_proj", (d,), ("embed",), (f,), ("mlp",), rngs)
+    self.up_lora = lora.maybe(cfg, "up_proj", (d,), ("embed",), (f,), ("mlp",), rngs)
+    self.down_lora = lora.maybe(cfg, "down_proj", (f,), ("mlp",), (d,), ("embed",), rngs)
 
   def __call__(self, x: jax.Array) -> jax.Array:
     dt = x.dtype
-    gate = jnp.einsum("bld,df->blf", x, self.gate[...].astype(dt))
-    up = jnp.einsum("bld,df->blf", x, self.up[...].astype(dt))
+    gate = lora.add(self.gate_lora, jnp.einsum("bld,df->blf", x, self.gate[...].astype(dt)), x)
+    up = lora.add(self.up_lora, jnp.einsum("bld,df->blf", x, self.up[...].astype(dt)), x)
     act = jax.nn.silu(gate) if self.activation == "silu" else jax.nn.gelu(gate, approximate=True)
     h = constrain(act * up, ("batch", "length", "act_mlp"))
-    return jnp.einsum("blf,fd->bld", h, self.down[...].astype(dt))
+    return lora.add(self.down_lora, jnp.einsum("blf,fd->bld", h, self.down[...].astype(dt)), h)

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from pinchjax.model import lora
 from pinchjax.model.attention import Attention
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.kv_cache import KVCache, LayerCache
@@ -145,12 +146,13 @@ class Transformer(nnx.Module):
                    segment_ids: jax.Array | None) -> jax.Array:
     local = jnp.asarray([self.cfg.layer_kind(i) == "local" for i in range(self.cfg.num_layers)])
 
-    def body(block: Block, x: jax.Array, local: jax.Array) -> jax.Array:
-      return block(x, positions, segment_ids, None, local)[0]
+    def body(block: Block, x: jax.Array, local: jax.Array, index: jax.Array) -> jax.Array:
+      with lora.layer_key(index):
+        return block(x, positions, segment_ids, None, local)[0]
 
-    scan = nnx.scan(self._remat(body), in_axes=(0, nnx.Carry, 0), out_axes=nnx.Carry,
+    scan = nnx.scan(self._remat(body), in_axes=(0, nnx.Carry, 0, 0), out_axes=nnx.Carry,
                     transform_metadata=_LAYERS_METADATA)
-    return scan(self.layers, x, local)
+    return scan(self.layers, x, local, jnp.arange(self.cfg.num_layers))
 
   def _unrolled_layers(self, x: jax.Array, positions: jax.Array,
                        segment_ids: jax.Array | None, cache: KVCache | None
@@ -165,7 +167,8 @@ class Transformer(nnx.Module):
     for i, block in enumerate(blocks):
       local = self.cfg.layer_kind(i) == "local"
       run = self._remat(lambda blk, x, c, local=local: blk(x, positions, segment_ids, c, local))
-      x, layer_cache = run(block, x, None if cache is None else cache.layers[i])
+      with lora.layer_key(i):
+        x, layer_cache = run(block, x, None if cache is None else cache.layers[i])
       new_layers.append(layer_cache)
     return x, None if cache is None else KVCache(tuple(new_layers))
 

@@ -2,10 +2,12 @@
 
 Parameters travel as a plain nested dict (`nnx.to_pure_dict`), so the state is an ordinary
 pytree for optax, `jax.jit` shardings and orbax; the module is rebuilt from its graph
-definition inside the step.
+definition inside the step. With LoRA, `params` are the adapters only and the frozen base
+weights are a separate, non-donated argument: they get no gradients and no optimiser slots.
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable
 
 import jax
@@ -13,11 +15,13 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from pinchjax.model import lora
+from pinchjax.train import adapters
 from pinchjax.train import loss as loss_lib
 
 Batch = dict[str, jax.Array]
 State = dict[str, Any]
-StepFn = Callable[[State, Batch], tuple[State, dict[str, jax.Array]]]
+StepFn = Callable[..., tuple[State, dict[str, jax.Array]]]
 
 
 def logits_fn(graphdef: nnx.GraphDef, params: Any, batch: Batch) -> jax.Array:
@@ -43,33 +47,41 @@ def split_microbatches(batch: Batch, n: int) -> Batch:
 
 def make_train_step(graphdef: nnx.GraphDef, tx: optax.GradientTransformation,
                     schedule: optax.Schedule, z_loss: float = 0.0,
-                    microbatches: int = 1) -> StepFn:
-  """One optimiser step on the token-weighted mean loss of the whole (global) batch.
+                    microbatches: int = 1, dropout_seed: int | None = None) -> StepFn:
+  """`train_step(state, batch, frozen=None)`: one optimiser step on the token-weighted mean
+  loss of the whole (global) batch; `frozen` holds the parameters not trained (LoRA's base).
 
   With `microbatches` > 1 the gradients of the microbatches are summed in a `lax.scan` and
   divided by the total weight at the end, so the update equals the single-batch one.
+  `dropout_seed` turns LoRA dropout on, with a key of (seed, step, microbatch).
   """
-  def sums(params, batch):
-    logits = logits_fn(graphdef, params, batch)
+  def sums(params, frozen, batch, key):
+    with lora.dropout_key(key) if key is not None else contextlib.nullcontext():
+      logits = logits_fn(graphdef, adapters.merge(frozen, params), batch)
     ce, z, w = loss_lib.cross_entropy(logits, batch["decoder_target_tokens"],
                                       batch["decoder_loss_weights"], z_loss)
     return ce + z, (ce, z, w)
 
   grad_fn = jax.value_and_grad(sums, has_aux=True)
 
-  def accumulate(params, batch):
+  def accumulate(params, frozen, batch, key):
     if microbatches == 1:
-      (_, aux), grads = grad_fn(params, batch)
+      (_, aux), grads = grad_fn(params, frozen, batch, key)
       return grads, aux
-    def body(carry, mb):
-      (_, aux), grads = grad_fn(params, mb)
+    def body(carry, xs):
+      mb, i = xs
+      (_, aux), grads = grad_fn(params, frozen, mb,
+                                None if key is None else jax.random.fold_in(key, i))
       return jax.tree.map(jnp.add, carry, (grads, aux)), None
     zeros = (jax.tree.map(jnp.zeros_like, params), (jnp.zeros(()),) * 3)
-    out, _ = jax.lax.scan(body, zeros, split_microbatches(batch, microbatches))
+    out, _ = jax.lax.scan(body, zeros, (split_microbatches(batch, microbatches),
+                                        jnp.arange(microbatches)))
     return out
 
-  def train_step(state: State, batch: Batch):
-    grads, (ce, z, w) = accumulate(state["params"], batch)
+  def train_step(state: State, batch: Batch, frozen: Any = None):
+    key = (None if dropout_seed is None
+           else jax.random.fold_in(jax.random.key(dropout_seed), state["step"]))
+    grads, (ce, z, w) = accumulate(state["params"], frozen, batch, key)
     denom = jnp.maximum(w, 1.0)
     grads = jax.tree.map(lambda g: g / denom, grads)
     updates, opt_state = tx.update(grads, state["opt_state"], state["params"])

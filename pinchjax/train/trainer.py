@@ -11,8 +11,11 @@ lives in `model_dir`:
   metrics.jsonl         one line per train step and per evaluation (pinchjax.train.metrics)
   events.out.tfevents.*  TensorBoard event files (clu metric writers)
   config.gin            the gin configuration the run was started with
-Running `train` again on the same `model_dir` resumes from the latest checkpoint, with the
-data stream at the same position, and reproduces the uninterrupted run's losses exactly;
+With `lora_rank` > 0 only LoRA adapters are trained and checkpointed, on a frozen base
+(init_checkpoint_dir or init_hf_dir) that `checkpoints/lora_base.json` names (see
+pinchjax.train.adapters). Running `train` again on the same `model_dir` resumes from the
+latest checkpoint, with the data stream at the same position, and reproduces the
+uninterrupted run's losses exactly;
 metrics.jsonl is cut back to the restored step first, so it reads as one uninterrupted run.
 SIGTERM at any moment returns `preempted=True` after saving a checkpoint if steps ran since
 the last save (during set-up: nothing to save; the stop points are after each set-up phase
@@ -37,10 +40,11 @@ from jax.sharding import NamedSharding, PartitionSpec
 from pinchjax import atomic_file
 from pinchjax.data import features, pipeline
 from pinchjax.model.config import ModelConfig
+from pinchjax.model.transformer import Transformer
 from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.parallel import partition
 from pinchjax.parallel import rules as rules_lib
-from pinchjax.train import checkpoint, distributed, evaluation, flops, load
+from pinchjax.train import adapters, checkpoint, distributed, evaluation, flops, load
 from pinchjax.train import metrics as metrics_lib
 from pinchjax.train import optimizer, preemption, schedules, step as step_lib
 
@@ -69,16 +73,21 @@ class _Setup:
   mesh: jax.sharding.Mesh
   rules: rules_lib.Rules
   graphdef: nnx.GraphDef
-  state_shardings: dict[str, Any]
+  state_shardings: dict[str, Any]  # params: the trained ones (LoRA: the adapters)
   target: dict[str, Any]  # abstract state with shardings (restore target)
   batch_sharding: NamedSharding
+  mask: dict[str, Any]  # True on trained leaves of the full parameter tree
+  frozen_target: dict[str, Any]  # abstract frozen parameters with shardings ({}: none)
 
 
 def _setup(cfg: ModelConfig, tx: optax.GradientTransformation, seed: int) -> _Setup:
   mesh, rules = mesh_lib.make_mesh(), rules_lib.logical_axis_rules()
   graphdef, abstract_params = partition.abstract_model(cfg, seed)
-  param_shardings = nnx.to_pure_dict(partition.state_shardings(abstract_params, mesh, rules))
-  abstract_params = nnx.to_pure_dict(abstract_params)
+  mask = (adapters.trainable_mask(abstract_params) if cfg.lora_rank
+          else jax.tree.map(lambda _: True, nnx.to_pure_dict(abstract_params)))
+  param_shardings, frozen_shardings = adapters.split(
+      nnx.to_pure_dict(partition.state_shardings(abstract_params, mesh, rules)), mask)
+  abstract_params, abstract_frozen = adapters.split(nnx.to_pure_dict(abstract_params), mask)
   abstract_state = jax.eval_shape(lambda p: step_lib.init_state(p, tx), abstract_params)
   replicated = NamedSharding(mesh, PartitionSpec())
   # Optimiser slots shaped like their parameter share its sharding; the rest (counts,
@@ -91,7 +100,9 @@ def _setup(cfg: ModelConfig, tx: optax.GradientTransformation, seed: int) -> _Se
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                         abstract_state, shardings)
   batch_sharding = rules_lib.named_sharding(mesh, rules, ("batch", "length"))
-  return _Setup(mesh, rules, graphdef, shardings, target, batch_sharding)
+  frozen_target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+                               abstract_frozen, frozen_shardings)
+  return _Setup(mesh, rules, graphdef, shardings, target, batch_sharding, mask, frozen_target)
 
 
 def _check_batch(setup: _Setup, batch_size: int, microbatches: int) -> None:
@@ -104,7 +115,14 @@ def _check_batch(setup: _Setup, batch_size: int, microbatches: int) -> None:
 
 def _initial_params(cfg: ModelConfig, setup: _Setup, seed: int, init_checkpoint_dir: str | None,
                     init_hf_dir: str | None) -> Any:
-  """Parameters to start from: a pinchjax checkpoint, a Hugging Face checkpoint, or random."""
+  """Parameters to start from: a pinchjax checkpoint, a Hugging Face checkpoint, or random;
+  with LoRA, the adapters' initial values (the base is loaded by `load.load_base`)."""
+  if cfg.lora_rank:
+    # Only the adapters are outputs, so XLA drops the random base this would also draw.
+    def init():
+      model = Transformer(cfg, rngs=nnx.Rngs(seed))
+      return adapters.split(nnx.to_pure_dict(nnx.state(model)), setup.mask)[0]
+    return jax.jit(init, out_shardings=setup.state_shardings["params"])()
   if init_checkpoint_dir:
     return checkpoint.load_params(init_checkpoint_dir, setup.target["params"])
   if init_hf_dir:
@@ -115,6 +133,28 @@ def _initial_params(cfg: ModelConfig, setup: _Setup, seed: int, init_checkpoint_
     return nnx.to_pure_dict(params)
   model, _ = partition.sharded_init(cfg, setup.mesh, setup.rules, seed)
   return nnx.to_pure_dict(nnx.state(model))
+
+
+def _lora_base(checkpoint_dir: str, init_checkpoint_dir: str | None, init_hf_dir: str | None,
+               primary: bool) -> dict[str, Any]:
+  """The base reference of a LoRA run: recorded on its first start (a pinchjax base at its
+  latest step), checked against the recorded one on a resume."""
+  recorded = os.path.join(checkpoint_dir, adapters.BASE_REF)
+  if os.path.isfile(recorded):
+    ref = adapters.read_reference(checkpoint_dir)
+    given = os.path.abspath(init_hf_dir or init_checkpoint_dir or "")
+    if given != ref["path"]:
+      raise ValueError(f"{recorded}: the run's LoRA base is {ref['path']}, not {given}")
+    return ref
+  step = None
+  if init_checkpoint_dir:
+    base = checkpoint.Checkpointer(init_checkpoint_dir, read_only=True)
+    step = base.latest_step()
+    base.close()
+  ref = adapters.base_reference(init_checkpoint_dir, init_hf_dir, step)
+  if primary:
+    adapters.save_reference(checkpoint_dir, ref)
+  return ref
 
 
 def _check_finite(step: int, m: dict[str, Any], ckpt: checkpoint.Checkpointer) -> None:
@@ -148,6 +188,10 @@ def train(
     eval_split: str = "validation",
     eval_batch_size: int | None = None,
     preemption_sync_every: int = 10,
+    lora_rank: int = 0,
+    lora_alpha: float = 16.0,
+    lora_dropout: float = 0.0,
+    lora_targets: Sequence[str] = ModelConfig.lora_targets,
 ) -> TrainResult:
   """Trains for `num_steps` optimiser steps in `model_dir`, resuming if it has checkpoints.
 
@@ -181,6 +225,12 @@ def train(
       block each host on the others once per step; a SIGTERM then stops the run within this
       many steps, which must fit in the preemption grace period (30 s on Cloud TPU). One
       process agrees with itself at no cost: it checks after every step.
+    lora_rank: > 0: tune LoRA adapters of this rank on the frozen base (init_checkpoint_dir
+      or init_hf_dir) instead of every parameter.
+    lora_alpha: the adapters' scale is lora_alpha / lora_rank.
+    lora_dropout: dropout on the adapters' input.
+    lora_targets: the adapted projections, by peft's names (q_proj, k_proj, v_proj, o_proj,
+      gate_proj, up_proj, down_proj).
   """
   # gin passes an unset `X = %gin.REQUIRED` macro through as its sentinel unless the config is
   # finalized (the CLI does not finalize), so name the missing value here.
@@ -196,6 +246,11 @@ def train(
     cfg = model_config or ModelConfig()
     if init_hf_dir and model_config is None:
       cfg = ModelConfig.from_hf_config(init_hf_dir, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+    if cfg.lora_rank:
+      raise ValueError("the base model config has lora_rank set; LoRA is a train setting "
+                       "(train.lora_rank) on a full base")
+    cfg = cfg.replace(lora_rank=lora_rank, lora_alpha=lora_alpha, lora_dropout=lora_dropout,
+                      lora_targets=tuple(lora_targets))
     ckpt = _open_run(model_dir, cfg, checkpoint_every, keep_checkpoints, async_checkpointing)
     try:
       _stop_point(guard)
@@ -203,6 +258,11 @@ def train(
       tx = optimizer.make_optimizer(schedule=schedule)
       setup = _setup(cfg, tx, seed)
       _check_batch(setup, batch_size, microbatches)
+      frozen = {}
+      if cfg.lora_rank:
+        ref = _lora_base(ckpt.directory, init_checkpoint_dir, init_hf_dir,
+                         jax.process_index() == 0)
+        frozen = load.load_base(ref, cfg, setup.frozen_target, setup.mesh, setup.rules)
       print(f"loading {mixture_or_task_name}", flush=True)
       data = pipeline.get_dataset(mixture_or_task_name, "train", sequence_length, batch_size, seed,
                                   shard_index=jax.process_index(), num_shards=jax.process_count())
@@ -220,16 +280,19 @@ def train(
                         out_shardings=setup.state_shardings)(params)
       _stop_point(guard)
       fpt = flops.flops_per_token(
-          flops.matmul_params(state["params"], cfg.vocab_size * cfg.d_model, cfg.tie_embeddings),
+          flops.matmul_params(adapters.merge(frozen, state["params"]),
+                              cfg.vocab_size * cfg.d_model, cfg.tie_embeddings),
           cfg.num_layers, cfg.num_heads, cfg.head_dim, sequence_length)
       peak, peak_source = flops.peak_flops_per_device()
       print(f"FLOPs per token {fpt:.4g} (6*N + 12*L*H*Dh*S); peak {peak:.4g} FLOP/s per device "
             f"({peak_source}) x {jax.device_count()} devices", flush=True)
+      frozen_shardings = jax.tree.map(lambda a: a.sharding, setup.frozen_target)
       # The model's activation sharding constraints apply while steps are traced in here.
       with rules_lib.use_mesh(setup.mesh, setup.rules):
         train_step = jax.jit(
-            step_lib.make_train_step(setup.graphdef, tx, schedule, z_loss, microbatches),
-            in_shardings=(setup.state_shardings, setup.batch_sharding),
+            step_lib.make_train_step(setup.graphdef, tx, schedule, z_loss, microbatches,
+                                     seed if cfg.lora_dropout else None),
+            in_shardings=(setup.state_shardings, setup.batch_sharding, frozen_shardings),
             out_shardings=(setup.state_shardings, NamedSharding(setup.mesh, PartitionSpec())),
             donate_argnums=0)
         print("compiling the train step", flush=True)
@@ -237,15 +300,17 @@ def train(
         # phase with its own stop point rather than part of the first step.
         batch = {k: jax.ShapeDtypeStruct((batch_size, sequence_length), np.int32,
                                          sharding=setup.batch_sharding) for k in features.FEATURES}
-        train_step.lower(state, batch).compile()
+        train_step.lower(state, batch, frozen).compile()
         evaluate = evaluation.Evaluator(
-            setup.graphdef, setup.state_shardings["params"], setup.batch_sharding, eval_tasks,
+            setup.graphdef, adapters.merge(frozen_shardings, setup.state_shardings["params"]),
+            setup.batch_sharding, eval_tasks,
             eval_split, sequence_length, eval_batch_size or batch_size) if eval_tasks else None
         _stop_point(guard)
         log = metrics_lib.MetricsLogger(model_dir, num_steps, int(state["step"]))
         tokens_per_step = batch_size * sequence_length
         try:
-          return _loop(state, data, train_step, evaluate, ckpt, log, setup.batch_sharding, guard,
+          return _loop(state, frozen, data, train_step, evaluate, ckpt, log,
+                       setup.batch_sharding, guard,
                        num_steps=num_steps, log_every=log_every, eval_every=eval_every,
                        preemption_sync_every=preemption_sync_every,
                        tokens_per_step=tokens_per_step,
@@ -292,14 +357,16 @@ def _open_run(model_dir: str, cfg: ModelConfig, checkpoint_every: int,
                                  keep_checkpoints, async_checkpointing)
 
 
-def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: step_lib.StepFn,
+def _loop(state: dict[str, Any], frozen: dict[str, Any], data: pipeline.DatasetIterator,
+          train_step: step_lib.StepFn,
           evaluate: evaluation.Evaluator | None, ckpt: checkpoint.Checkpointer,
           log: metrics_lib.MetricsLogger, batch_sharding: NamedSharding,
           guard: preemption.PreemptionGuard, *, num_steps: int,
           log_every: int, eval_every: int, preemption_sync_every: int, tokens_per_step: int,
           mfu_per_step_per_sec: float) -> TrainResult:
-  """The step loop; metrics stay on device until a flush (every `log_every` steps, before
-  every checkpoint and at the end), where they are checked for NaN/Inf and written.
+  """The step loop (`frozen`: the parameters not trained, LoRA's base); metrics stay on
+  device until a flush (every `log_every` steps, before every checkpoint and at the end),
+  where they are checked for NaN/Inf and written.
   `mfu_per_step_per_sec` is the MFU that one step per second would be."""
   step = int(state["step"])
   pending: list[tuple[int, dict[str, jax.Array]]] = []
@@ -327,7 +394,7 @@ def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: ste
 
   while step < num_steps:
     batch = distributed.global_batch(next(data), batch_sharding)
-    state, m = train_step(state, batch)
+    state, m = train_step(state, batch, frozen)
     step += 1
     pending.append((step, m))
     # Agreeing is a blocking all-gather on several processes: only at sync points there.
@@ -339,7 +406,7 @@ def _loop(state: dict[str, Any], data: pipeline.DatasetIterator, train_step: ste
     if ckpt.should_save(step) or preempted or step == num_steps:
       ckpt.save(state, {"train": data.state()})
     if evaluate and ((eval_every and step % eval_every == 0) or step == num_steps):
-      eval_losses = evaluate(state["params"])
+      eval_losses = evaluate(adapters.merge(frozen, state["params"]))
       log.write(step, "eval", eval_losses)
       print("  ".join(f"{k} {v:.4f}" for k, v in eval_losses.items()), flush=True)
     if preempted:
