@@ -38,6 +38,10 @@ from pinchjax.model import kv_cache
 from pinchjax.parallel import rules as rules_lib
 
 MIN_BUCKET = 8
+# The stop-sequence layout every batch shares: a server's request stops (at most 4, plus the
+# template's end-of-turn marker) of at most STOP_TOKENS tokens each fit in it.
+STOP_SEQUENCES = 8
+STOP_TOKENS = 16
 # Where decoding runs: a mesh and the rules mapping logical axes onto it (None: one device).
 Sharding = tuple[Mesh, rules_lib.Rules] | None
 # (step, tokens [rows], active [rows], scores): the tokens of one step; active rows were still
@@ -73,7 +77,8 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
              on_step: StepCallback | None = None, sharding: Sharding = None,
              stop_sequences: Sequence[Sequence[Sequence[int]]] | None = None,
              logprobs: int | None | Sequence[int | None] = None,
-             prompt_logprobs: int | None | Sequence[int | None] = None) -> list[Generated]:
+             prompt_logprobs: int | None | Sequence[int | None] = None,
+             step_buckets: Sequence[int] = ()) -> list[Generated]:
   """Generates for each prompt (token ids, start token included) until a stop token, one of
   its stop sequences or its max_new_tokens.
 
@@ -92,6 +97,9 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
       distribution) and its k most likely alternatives; None: none.
     prompt_logprobs: the same for each prompt token (the first has none), from the prefill.
       A row with max_new_tokens 0 only scores its prompt.
+    step_buckets: the loop's static length is the smallest of these that holds the largest
+      max_new_tokens (rows still stop at their own limits), so that a server compiles only
+      these; none holding it (or none given): that limit's power of two.
   """
   batch = len(prompts)
   if not batch:
@@ -107,6 +115,7 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   vocab = model.cfg.vocab_size
   rows = _rows(bucket(batch, 1) if pad_batch else batch, sharding)
   steps = bucket(max(limits), 1)
+  steps = min((s for s in step_buckets if s >= steps), default=steps)
   tokens, lengths = _pad(prompts, rows)
   row_limits = np.zeros(rows, np.int32)
   row_limits[:batch] = limits
@@ -165,11 +174,13 @@ def _per_row_k(value, batch: int, name: str) -> list[int | None]:
 
 def _stop_sequence_array(row_sequences: Sequence[Sequence[Sequence[int]]], rows: int
                          ) -> np.ndarray:
-  """[rows, N, S] int32: each row's stop sequences right-aligned, -1 before them (N and S
-  bucketed; no sequences gives N = 0)."""
+  """[rows, N, S] int32: each row's stop sequences right-aligned, -1 before them. N and S are
+  at least STOP_SEQUENCES and STOP_TOKENS (bucketed beyond), so that every batch whose
+  sequences fit, none included, shares one layout and one compiled program."""
   n = max(len([q for q in seqs if q]) for seqs in row_sequences)
   width = max([len(q) for seqs in row_sequences for q in seqs] + [1])
-  out = np.full((rows, bucket(n, 1) if n else 0, bucket(width, 1)), -1, np.int32)
+  out = np.full((rows, max(bucket(n, 1), STOP_SEQUENCES), max(bucket(width, 1), STOP_TOKENS)),
+                -1, np.int32)
   for i, seqs in enumerate(row_sequences):
     for j, q in enumerate(q for q in seqs if q):
       out[i, j, out.shape[2] - len(q):] = q

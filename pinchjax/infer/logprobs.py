@@ -23,13 +23,9 @@ class Scored:
 
 
 def top_width(asked: list[int | None], vocab_size: int) -> int | None:
-  """The static top-k width one batch computes: the largest asked k, rounded up to a power of
-  two so batches share compiled programs (at most the vocabulary); None when no row asks."""
-  ks = [k for k in asked if k is not None]
-  if not ks:
-    return None
-  widest = max(ks)
-  return min(1 << max(widest - 1, 0).bit_length(), vocab_size) if widest else 0
+  """The static top-k width one batch computes: MAX_TOP (at most the vocabulary) when any row
+  asks, whatever its k, so that every k shares one compiled program; None when no row asks."""
+  return None if all(k is None for k in asked) else min(MAX_TOP, vocab_size)
 
 
 def token_logprobs(logits: jax.Array, chosen: jax.Array, k: int
