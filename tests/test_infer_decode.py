@@ -239,3 +239,9 @@ def test_step_buckets_and_logprob_widths_change_no_result_and_share_programs():
   assert [len(s.top) for s in wide[0].prompt_logprobs[1:]] == [5] * 2
   assert [len(s.top) for s in wide[1].prompt_logprobs[1:]] == [20] * 12
   assert [s.token for s in wide[0].logprobs] == [s.token for s in want[0].logprobs]
+  # Sampled rows, or no row asking for new tokens' logprobs: the same program again.
+  sampled = decode.generate(model, PROMPTS, limits, SamplingParams(temperature=1.0, seed=5),
+                            prompt_logprobs=[None, 0, None, None])
+  assert decode._generate_jit._cache_size() == compiled + 1
+  assert sampled[0].logprobs is None and len(sampled[1].prompt_logprobs) == 13
+  assert [len(o.tokens) for o in sampled] == limits

@@ -58,12 +58,12 @@ class Recorder:
     return []
 
 
-def test_warm_up_decodes_each_shape_in_every_variant_and_sets_the_step_buckets():
+def test_warm_up_decodes_each_shape_in_every_static_variant_and_sets_the_step_buckets():
   gen = Recorder()
   assert warmup.warm_up(gen, 3, [4, 16]) == len(gen.calls)
   assert gen.step_buckets == (4, 16, 64)
   shapes = warmup.shapes(40, 3, [4, 16])
-  assert len(gen.calls) == 12 * len(shapes)
+  assert len(gen.calls) == 4 * len(shapes)
   seen = set()
   for requests in gen.calls:
     r = requests[0]
@@ -71,8 +71,8 @@ def test_warm_up_decodes_each_shape_in_every_variant_and_sets_the_step_buckets()
     length = gen.count_tokens(r.prompt)
     steps = min(s for s in gen.step_buckets if s >= bucket(r.max_new_tokens, 1))
     key = (len(requests), bucket(length, MIN_BUCKET), steps)
-    seen.add(key + (r.sampling.greedy, r.on_text is not None, r.logprobs, r.prompt_logprobs))
+    seen.add(key + (r.on_text is not None, r.prompt_logprobs))
     assert any(key == (s.rows, bucket(s.prompt[1], MIN_BUCKET), s.steps) and
                s.prompt[0] <= length <= s.prompt[1] for s in shapes)
   assert len(seen) == len(gen.calls)
-  assert {k[-2:] for k in seen} == {(None, None), (0, None), (0, 0)}
+  assert {k[-2:] for k in seen} == {(False, None), (False, 0), (True, None), (True, 0)}

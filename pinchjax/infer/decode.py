@@ -124,21 +124,26 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   row_sequences = ([()] * batch if stop_sequences is None else
                    _per_row(stop_sequences, batch, "stop_sequences"))
   sequences = _stop_sequence_array(row_sequences, rows)
+  scored_rows = np.zeros(rows, bool)
+  scored_rows[:batch] = [k is not None for k in new_k]
   graphdef, state = nnx.split(model)
   stream_id = 0
   if on_step is not None:
     with _STREAMS_LOCK:
       stream_id = next(_STREAM_IDS)
       _STREAMS[stream_id] = lambda step, tok, act, scores: on_step(
-          step, tok[:batch], act[:batch], scores and tuple(a[:batch] for a in scores))
+          step, tok[:batch], act[:batch],
+          tuple(a[:batch] for a in scores) if scored_rows.any() else None)
   try:
     with _mesh_context(sharding):
       res = _generate_jit(
-          graphdef, state, *_place(sharding, tokens, lengths, row_limits, params, sequences),
-          stops, np.int32(stream_id), steps=steps, greedy_only=all(s.greedy for s in settings),
-          stream=on_step is not None, sharding=sharding,
-          new_k=logprobs_lib.top_width(new_k, vocab),
-          prompt_k=logprobs_lib.top_width(prompt_k, vocab))
+          graphdef, state, *_place(sharding, tokens, lengths, row_limits, params, sequences,
+                                   scored_rows),
+          stops, np.int32(stream_id), steps=steps, stream=on_step is not None,
+          sharding=sharding, new_k=logprobs_lib.top_width(vocab),
+          prompt_k=None if all(k is None for k in prompt_k) else logprobs_lib.top_width(vocab))
+    if not scored_rows.any():  # computed only where a row asks (see `_decode_rows`)
+      res = {k: v for k, v in res.items() if k not in ("lp", "top_lp", "top_id")}
     res = jax.tree.map(np.asarray, res)
   finally:
     with _STREAMS_LOCK:
@@ -234,32 +239,32 @@ def _place(sharding: Sharding, *arrays):
 
 def _emit(stream_id, step, tokens, active, *scores) -> None:
   _STREAMS[int(stream_id)](int(step), np.asarray(tokens), np.asarray(active),
-                           tuple(np.asarray(a) for a in scores) or None)
+                           tuple(np.asarray(a) for a in scores))
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "steps", "greedy_only", "stream",
-                                             "sharding", "new_k", "prompt_k"))
-def _generate_jit(graphdef, state, tokens, lengths, limits, params, sequences, stops,
-                  stream_id, *, steps: int, greedy_only: bool, stream: bool,
-                  sharding: Sharding, new_k: int | None, prompt_k: int | None):
-  decode_rows = functools.partial(_decode_rows, graphdef, steps=steps,
-                                  greedy_only=greedy_only, stream=stream, new_k=new_k,
-                                  prompt_k=prompt_k)
+@functools.partial(jax.jit, static_argnames=("graphdef", "steps", "stream", "sharding",
+                                             "new_k", "prompt_k"))
+def _generate_jit(graphdef, state, tokens, lengths, limits, params, sequences, scored_rows,
+                  stops, stream_id, *, steps: int, stream: bool, sharding: Sharding,
+                  new_k: int, prompt_k: int | None):
+  decode_rows = functools.partial(_decode_rows, graphdef, steps=steps, stream=stream,
+                                  new_k=new_k, prompt_k=prompt_k)
   split = _row_parallel_axes(sharding)
   # Streaming reports all rows' tokens of a step in one callback, so it keeps one loop.
   if split is None or stream:
-    return decode_rows(state, tokens, lengths, limits, params, sequences, stops, stream_id,
-                       sharding=sharding)
+    return decode_rows(state, tokens, lengths, limits, params, sequences, scored_rows, stops,
+                       stream_id, sharding=sharding)
   # Rows split over devices, weights replicated: each device decodes its own rows in a
   # loop of its own, stopping when they are done, with no per-step cross-device traffic.
   rows = jax.sharding.PartitionSpec(split)
   local = jax.shard_map(
       lambda *a: decode_rows(*a, sharding=None), mesh=sharding[0],
-      in_specs=(jax.sharding.PartitionSpec(), rows, rows, rows, rows, rows,
+      in_specs=(jax.sharding.PartitionSpec(), rows, rows, rows, rows, rows, rows,
                 jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec()),
       out_specs=rows, check_vma=False)
   with rules_lib.without_constraints():
-    return local(state, tokens, lengths, limits, params, sequences, stops, stream_id)
+    return local(state, tokens, lengths, limits, params, sequences, scored_rows, stops,
+                 stream_id)
 
 
 def _row_parallel_axes(sharding: Sharding) -> tuple[str, ...] | None:
@@ -275,11 +280,14 @@ def _row_parallel_axes(sharding: Sharding) -> tuple[str, ...] | None:
   return split
 
 
-def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, stops,
-                 stream_id, *, steps: int, greedy_only: bool, stream: bool,
-                 sharding: Sharding, new_k: int | None, prompt_k: int | None
-                 ) -> dict[str, jax.Array]:
-  """The tokens and counts of each row (and the logprobs asked for) as a dict of arrays."""
+def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, scored_rows,
+                 stops, stream_id, *, steps: int, stream: bool, sharding: Sharding,
+                 new_k: int, prompt_k: int | None) -> dict[str, jax.Array]:
+  """The tokens and counts of each row, the new tokens' logprobs (zeros unless a row of
+  `scored_rows` asks) and the prompt's when asked for (`prompt_k`), as a dict of arrays.
+
+  Whether all rows are greedy and whether any asks for logprobs are runtime conditions, not
+  static ones, so that one program serves both sides: the side not taken costs nothing."""
   model = nnx.merge(graphdef, state)
   rows, prompt_len = tokens.shape
   cache = kv_cache.init_cache(model.cfg, rows, prompt_len + steps, model.cfg.jnp_dtype)
@@ -297,11 +305,20 @@ def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, st
     res["prompt_lp"], res["prompt_top_lp"], res["prompt_top_id"] = (
         logprobs_lib.token_logprobs(prefill_logits, following, prompt_k))
 
+  greedy_only = jnp.all(params["temperature"] == 0)
+  scoring = jnp.any(scored_rows)
+
   def pick(logits, step):
-    if greedy_only:
-      return greedy_tokens(logits)
-    return sample_tokens(logits, row_keys(params["seed"], step), params["temperature"],
-                         params["top_k"], params["top_p"])
+    return jax.lax.cond(greedy_only, greedy_tokens, lambda x: sample_tokens(
+        x, row_keys(params["seed"], step), params["temperature"], params["top_k"],
+        params["top_p"]), logits)
+
+  def score(logits, chosen):
+    unscored = lambda x, t: (jnp.zeros(t.shape, jnp.float32),
+                             jnp.zeros(t.shape + (new_k,), jnp.float32),
+                             jnp.zeros(t.shape + (new_k,), jnp.int32))
+    return jax.lax.cond(scoring, functools.partial(logprobs_lib.token_logprobs, k=new_k),
+                        unscored, logits, chosen)
 
   def cond(carry):
     step, _, _, _, done, _, _, _, _ = carry
@@ -312,12 +329,11 @@ def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, st
     logits, cache = model(token[:, None], pos[:, None], segment_ids=jnp.ones_like(token)[:, None],
                           cache=cache)
     nxt = pick(logits[:, 0], step)
-    new = () if new_k is None else logprobs_lib.token_logprobs(logits[:, 0], nxt, new_k)
+    new = score(logits[:, 0], nxt)
     if stream:
       io_callback(_emit, None, stream_id, step, nxt, ~done, *new, ordered=True)
-    if new:
-      scores = {name: scores[name].at[:, step].set(value)
-                for name, value in zip(("lp", "top_lp", "top_id"), new)}
+    scores = {name: scores[name].at[:, step].set(value)
+              for name, value in zip(("lp", "top_lp", "top_id"), new)}
     out = out.at[:, step].set(jnp.where(done, 0, nxt))
     counts = counts + (~done).astype(jnp.int32)
     # The newest generated tokens against each stop sequence (-1 entries match anything).
@@ -328,7 +344,7 @@ def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, st
     return step + 1, cache, nxt, pos + 1, done, out, counts, recent, scores
 
   last = jnp.take_along_axis(tokens, (lengths - 1)[:, None], axis=1)[:, 0]
-  scores = {} if new_k is None else {
+  scores = {
       "lp": jnp.zeros((rows, steps), jnp.float32),
       "top_lp": jnp.zeros((rows, steps, new_k), jnp.float32),
       "top_id": jnp.zeros((rows, steps, new_k), jnp.int32)}

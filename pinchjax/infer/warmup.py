@@ -2,28 +2,27 @@
 waits on a compile (a new program of `decode.generate` compiles while the whole batch waits).
 
 `decode.generate` compiles one program per rows bucket (the batch), prompt bucket (the
-longest prompt), loop length (`steps`), greedy or sampled, streamed or not, and logprobs
-variant. What warm-up covers, so that any request the API accepts hits a compiled program:
+longest prompt), loop length (`steps`), streamed or not, and with prompt logprobs or not.
+What warm-up covers, so that any request the API accepts hits a compiled program:
 - rows: every power of two up to `max_batch`; prompts: every bucket of 1..max_context tokens
-  (max_context itself only scoring, max_tokens 0 with echo).
+  (max_context itself only when scoring: max_tokens 0 with echo).
 - steps: a batch's largest max_new_tokens rounds up to the generator's `step_buckets`, which
   warm-up sets to the powers of two of the given max_tokens values (the server's default and
   `warmup_max_tokens`) plus the largest one a request can reach, that of max_context - 1. So
-  max_tokens values near the listed ones run in a loop of their own size; any other runs in
-  the next listed size up, or the largest (a longer KV cache than it needs, never a compile).
-  Covering every power of two instead would multiply the compiles by ~log2(max_context).
+  the listed max_tokens values run in a loop of their own size, any other in the next listed
+  size up or the largest: a longer KV cache than it needs (attention reads all of it), never
+  a compile. Covering every power of two instead would multiply the compiles by up to
+  log2(max_context).
 - stops: every batch's stop sequences share one layout (`decode.STOP_SEQUENCES` sequences of
   `decode.STOP_TOKENS` tokens; the API refuses longer stop strings), stops or none.
-- logprobs: one top-k width (`logprobs.MAX_TOP`) for any k, so three variants: none; new
-  tokens' logprobs (chat logprobs/top_logprobs, completions logprobs, best_of > n); those and
-  the prompt's (echo with logprobs, max_tokens 0 included: lm-eval's scoring). Prompt logprobs
-  without new tokens' logprobs cannot happen: the only request asking for the former asks for
-  the latter, and a batch computes a width when any of its rows asks. New tokens' logprobs are
-  computed only when asked: on CPU, a decode step of 8 rows of the 2-layer test model takes
-  0.34 ms without and 0.38 ms with them at a vocabulary of 320, but 0.55 ms and 3.5 ms at
-  32000 (the top-k over the vocabulary), too much to pay on every request.
-Each shape is decoded in all 2 x 2 x 3 variants (greedy or sampled, streamed or not,
-logprobs); requests mixed into one batch take the union, which is one of these.
+- greedy or sampled, new tokens' logprobs or not (chat logprobs/top_logprobs, completions
+  logprobs, best_of > n): runtime conditions of one program, the branch not taken costs
+  nothing; any k uses one top-k width (`logprobs.MAX_TOP`).
+- prompt logprobs (echo with logprobs, max_tokens 0 included: lm-eval's scoring) stay a
+  static variant: they need the prefill's [rows, prompt, vocab] logits, which a decode
+  without them never computes.
+So each shape is decoded in 4 variants: streamed or not, with prompt logprobs or not.
+Requests mixed into one batch take the union, which is one of these.
 """
 from __future__ import annotations
 
@@ -34,10 +33,7 @@ from typing import Sequence
 
 from pinchjax.infer.decode import MIN_BUCKET, bucket
 from pinchjax.infer.generator import Generator, Request
-from pinchjax.infer.sampling import SamplingParams
 
-# (logprobs, prompt_logprobs) of the warm-up requests: any k gives the same program.
-LOGPROBS = ((None, None), (0, None), (0, 0))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,23 +97,22 @@ def warm_up(generator: Generator, max_batch: int, max_new_tokens: Sequence[int])
   generator.step_buckets = step_buckets(generator.max_context, max_new_tokens)
   todo = shapes(generator.max_context, max_batch, max_new_tokens)
   prompts = {s.prompt: prompt_of_length(generator, *s.prompt) for s in todo}
-  variants = [(sampling, stream, scores)
-              for sampling in (SamplingParams(), SamplingParams(temperature=1.0, seed=0))
-              for stream in (False, True) for scores in LOGPROBS]
+  variants = [(stream, prompt_logprobs) for stream in (False, True)
+              for prompt_logprobs in (None, 0)]
   total, done, start = len(todo) * len(variants), 0, time.monotonic()
-  logging.info("warm-up: decoding %d shapes (up to %d rows, %d tokens of context, loops of "
+  logging.info("warm-up: %d decodes (up to %d rows, %d tokens of context, loops of "
                "%s steps)", total, max_batch, generator.max_context, generator.step_buckets)
   for shape in todo:
-    for sampling, stream, (logprobs, prompt_logprobs) in variants:
+    for stream, prompt_logprobs in variants:
       # The fewest new tokens in the loop's bucket: the loop ends when the rows are done.
-      request = Request(prompts[shape.prompt], shape.steps // 2 + 1, sampling,
-                        on_text=(lambda *piece: None) if stream else None, logprobs=logprobs,
+      request = Request(prompts[shape.prompt], shape.steps // 2 + 1,
+                        on_text=(lambda *piece: None) if stream else None,
                         prompt_logprobs=prompt_logprobs)
       generator.generate([request] * shape.rows)
       done += 1
-      logging.info("warm-up %d/%d: %d rows, prompt %d-%d tokens, %d steps, %s%s%s (%.1f s)",
+      logging.info("warm-up %d/%d: %d rows, prompt %d-%d tokens, %d steps%s%s (%.1f s)",
                    done, total, shape.rows, *shape.prompt, shape.steps,
-                   "greedy" if sampling.greedy else "sampled", ", streamed" if stream else "",
-                   ("", ", logprobs", ", prompt logprobs")[LOGPROBS.index(
-                       (logprobs, prompt_logprobs))], time.monotonic() - start)
+                   ", streamed" if stream else "",
+                   "" if prompt_logprobs is None else ", prompt logprobs",
+                   time.monotonic() - start)
   return total
