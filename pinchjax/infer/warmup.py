@@ -17,7 +17,10 @@ What warm-up covers, so that any request the API accepts hits a compiled program
   `decode.STOP_TOKENS` tokens; the API refuses longer stop strings), stops or none.
 - greedy or sampled, new tokens' logprobs or not (chat logprobs/top_logprobs, completions
   logprobs, best_of > n): runtime conditions of one program, the branch not taken costs
-  nothing; any k uses one top-k width (`logprobs.MAX_TOP`).
+  nothing; any k uses one top-k width (`logprobs.MAX_TOP`). Computing logprobs always was
+  measured and refused: on CPU, greedy steps of 8 rows of the 2-layer test model at a
+  vocabulary of 32000 take 0.53 ms without them and 1.3-1.5 ms with (the top-k over the
+  vocabulary); the same 0.53 ms before and after the switch to runtime conditions.
 - prompt logprobs (echo with logprobs, max_tokens 0 included: lm-eval's scoring) stay a
   static variant: they need the prefill's [rows, prompt, vocab] logits, which a decode
   without them never computes.
