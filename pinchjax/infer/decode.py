@@ -7,8 +7,10 @@ The model never stores padding in the cache and masks keys by their positions, s
 tokens depend only on its prompt, its sampling settings and its seed, never on its batch or
 its padding.
 
-Shapes are bucketed (batch, prompt length and step count rounded up to powers of two) so a
-stream of batches reuses a handful of compiled programs.
+Shapes are bucketed (batch, prompt length and step count rounded up to powers of two, the
+step count to the caller's `step_buckets` when given; stop sequences padded to one layout) and
+greedy-or-sampled and new tokens' logprobs are runtime conditions, so a stream of batches
+reuses a handful of compiled programs (pinchjax.infer.warmup compiles them all up front).
 
 Sharding: given a `Sharding` (mesh + logical axis rules), rows are split by the `batch` rule
 and the cache by its own `cache_*` axes (pinchjax.model.kv_cache), and the model's activation
