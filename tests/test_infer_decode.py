@@ -180,3 +180,68 @@ def test_logprobs_of_new_and_prompt_tokens_equal_full_forward():
       assert s.logprob == pytest.approx(want[p - 1, seq[p]], abs=1e-5)
       width = pk if p < len(PROMPTS[row]) else k
       assert [t for t, _ in s.top] == np.argsort(-want[p - 1])[:width].tolist()
+
+
+def _cut_at_first_stop(tokens, sequences):
+  """What stop sequences leave of an unstopped row: its tokens before the first one spelled."""
+  for end in range(1, len(tokens) + 1):
+    for q in sequences:
+      if q and tokens[:end][-len(q):] == list(q):
+        return tokens[:end - len(q)], "stop"
+  return tokens, "length"
+
+
+def test_padded_stop_sequences_cut_where_they_end_in_the_program_of_no_stops():
+  """Stops of 1..STOP_TOKENS tokens, none, or never spelled: every batch's sequences share the
+  no-stops layout (no new compile) and cut each row at its first stop, as before padding."""
+  model = tiny_model("llama")
+  free = decode.generate(model, PROMPTS, 20)
+  compiled = decode._generate_jit._cache_size()
+  long_seq = free[0].tokens[3:3 + decode.STOP_TOKENS]
+  assert len(long_seq) == decode.STOP_TOKENS
+  stops = [[long_seq, [96] * decode.STOP_TOKENS], [[99, 98], free[1].tokens[5:7]],
+           [free[2].tokens[:1], [1], [2], [3], [4]], []]
+  out = decode.generate(model, PROMPTS, 20, stop_sequences=stops)
+  assert decode._generate_jit._cache_size() == compiled
+  for row, (got, want) in enumerate(zip(out, free)):
+    assert (got.tokens, got.finish_reason) == _cut_at_first_stop(want.tokens, stops[row])
+  assert [o.finish_reason for o in out] == ["stop"] * 3 + ["length"]
+  assert len(out[0].tokens) <= 3 and len(out[1].tokens) <= 5 and out[2].tokens == []
+  # A sequence longer than the layout still stops its row, in a wider program.
+  longer = free[0].tokens[2:3 + decode.STOP_TOKENS]
+  out = decode.generate(model, PROMPTS[:1], 20, stop_sequences=[[longer]])
+  assert out[0].tokens == free[0].tokens[:2] and out[0].finish_reason == "stop"
+
+
+def test_step_buckets_and_logprob_widths_change_no_result_and_share_programs():
+  """A loop rounded up to a step bucket ends each row at its own limit; logprobs of any k
+  (and prompt logprobs) come from one top-k width."""
+  model = tiny_model("llama")
+  limits = [3, 0, 2, 5]
+  want = decode.generate(model, PROMPTS, limits, logprobs=[2, None, 0, 1],
+                         prompt_logprobs=[1, 3, None, 2])
+  compiled = decode._generate_jit._cache_size()
+  got = decode.generate(model, PROMPTS, limits, logprobs=[2, None, 0, 1],
+                        prompt_logprobs=[1, 3, None, 2], step_buckets=(1, 64))
+  assert decode._generate_jit._cache_size() == compiled + 1  # the 64-step loop
+  assert [len(o.tokens) for o in got] == [3, 0, 2, 5]
+  for g, w in zip(got, want):  # a longer cache sums attention in another order: ~1e-7 apart
+    assert (g.tokens, g.finish_reason) == (w.tokens, w.finish_reason)
+    for ours, theirs in ((g.logprobs, w.logprobs), (g.prompt_logprobs, w.prompt_logprobs)):
+      assert [(s.token, len(s.top)) for s in ours or []] == [
+          (s.token, len(s.top)) for s in theirs or []]
+      assert [s.logprob for s in ours or []] == pytest.approx(
+          [s.logprob for s in theirs or []], abs=1e-5)
+  wide = decode.generate(model, PROMPTS, limits, logprobs=[20, None, 7, 0],
+                         prompt_logprobs=[5, 20, None, 0])
+  assert decode._generate_jit._cache_size() == compiled + 1  # k = 0..MAX_TOP: one program
+  assert [len(s.top) for s in wide[0].logprobs] == [20] * 3
+  assert [len(s.top) for s in wide[0].prompt_logprobs[1:]] == [5] * 2
+  assert [len(s.top) for s in wide[1].prompt_logprobs[1:]] == [20] * 12
+  assert [s.token for s in wide[0].logprobs] == [s.token for s in want[0].logprobs]
+  # Sampled rows, or no row asking for new tokens' logprobs: the same program again.
+  sampled = decode.generate(model, PROMPTS, limits, SamplingParams(temperature=1.0, seed=5),
+                            prompt_logprobs=[None, 0, None, None])
+  assert decode._generate_jit._cache_size() == compiled + 1
+  assert sampled[0].logprobs is None and len(sampled[1].prompt_logprobs) == 13
+  assert [len(o.tokens) for o in sampled] == limits

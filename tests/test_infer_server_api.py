@@ -26,6 +26,9 @@ class EchoGenerator:
   def count_tokens(self, text):
     return len(text.split())
 
+  def count_stop_tokens(self, stop):
+    return len(stop)  # one token per character
+
   def chat_prompt(self, messages):
     return " ".join(m["content"] for m in messages)
 
@@ -121,6 +124,7 @@ def test_models_and_auth(server):
     ({"model": "echo", "prompt": "x", "presence_penalty": 1}, 400, "presence_penalty"),
     ({"model": "echo", "prompt": "x", "frobnicate": 1}, 400, "frobnicate"),
     ({"model": "echo", "prompt": "x", "stop": ["a", "b", "c", "d", "e"]}, 400, "stop"),
+    ({"model": "echo", "prompt": "x", "stop": ["a", "s" * 17]}, 400, "stop"),  # > 16 tokens
     ({"model": "echo", "prompt": "w " * 16}, 400, "prompt"),
     ({"model": "echo", "prompt": "w " * 10, "max_tokens": 7}, 400, "prompt"),
     ({"model": "echo", "messages": []}, 400, "messages"),

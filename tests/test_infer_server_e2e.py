@@ -237,33 +237,74 @@ def _generate_jit_compiles(log: str) -> int:
   return len(re.findall(r"Finished XLA compilation of jit\(_generate_jit\)", log))
 
 
+def _requests_of_every_kind(client):
+  """Completions and chat, greedy and sampled, streamed and not, with stop strings (up to 4,
+  up to 16 tokens), logprobs of any k, echo (scoring only, max_tokens 0, lm-eval's way, up to
+  a prompt of the whole context), best_of, and max_tokens 1..7, one request at a time."""
+  ask = lambda **kw: client.completions.create(model="tiny", **kw)
+  chat = lambda **kw: client.chat.completions.create(
+      model="tiny", messages=[{"role": "user", "content": "hi"}], **kw)
+  for temperature in (0, 1):
+    assert ask(prompt="hi", temperature=temperature).usage.completion_tokens <= 31
+    assert len(list(ask(prompt="a b", temperature=temperature, stream=True))) >= 1
+    ask(prompt="hi", temperature=temperature, stop=["zz", "\n\n", "q" * 16, "Question:"])
+    list(ask(prompt="hi", temperature=temperature, stop="zz", stream=True))
+    for k in (0, 5, 20):
+      got = ask(prompt="a", logprobs=k, temperature=temperature, max_tokens=2)
+      # k alternatives and the chosen token (texts that coincide kept once)
+      assert all(1 <= len(top) <= k + 1 for top in got.choices[0].logprobs.top_logprobs)
+      got = chat(logprobs=True, top_logprobs=k, temperature=temperature, max_tokens=2)
+      assert all(len(t.top_logprobs) == k for t in got.choices[0].logprobs.content)
+      list(chat(logprobs=True, top_logprobs=k, temperature=temperature, stream=True,
+                stop=["x y"]))
+    scored = ask(prompt="a b c", echo=True, max_tokens=0, logprobs=1, temperature=temperature)
+    assert scored.choices[0].text == "a b c" and scored.usage.completion_tokens == 0
+    assert ask(prompt=list(range(1, 33)), echo=True, max_tokens=0, logprobs=3,
+               temperature=temperature).usage.prompt_tokens == 32  # the whole context
+    ask(prompt="a b", echo=True, max_tokens=3, logprobs=2, temperature=temperature)
+    ask(prompt="a b", best_of=2, n=1, temperature=temperature)
+    for max_tokens in range(1, 8):
+      ask(prompt="x", max_tokens=max_tokens, temperature=temperature)
+    list(ask(prompt="x", max_tokens=3, temperature=temperature, stream=True))
+
+
 def test_warmup_compiles_every_shape_before_ready(checkpoint):
-  """No request after `serving ...` compiles; then SIGINT while the decode thread is inside
-  XLA (compiling a shape warm-up leaves out) still ends the stream with an error event and
-  exits 0 at once, without waiting for XLA or aborting in it."""
+  """No request after `serving ...` compiles, whatever its stops, logprobs, echo or max_tokens:
+  3 prompt buckets and one loop length (32: every max_tokens rounds up to it) in 4 variants
+  (the chat prompt of "hi" has 22 tokens)."""
   env = {"PINCHJAX_API_KEY": "", "JAX_LOG_COMPILES": "1"}
   server = Process(
       [sys.executable, "-m", "pinchjax.cli", "serve", "--checkpoint", checkpoint, "--port", "0",
-       "--model-name", "tiny", "--max-context", "8", "--max-batch", "1",
-       "--default-max-tokens", "1", "--grace-period-s", "0.5"], env)  # one shape: 4 programs
+       "--model-name", "tiny", "--max-context", "32", "--max-batch", "1",
+       "--default-max-tokens", "32"], env)
   try:
     base = server.ready()
-    assert "warm-up 4/4: 1 rows, prompt 1-7 tokens, 1 new, sampled, streamed" in server.log
+    assert ("warm-up 12/12: 1 rows, prompt 17-32 tokens, 32 steps, streamed, prompt logprobs"
+            in server.log)
     compiled = _generate_jit_compiles(server.log)
-    assert compiled >= 4  # greedy or sampled, streamed or not; the log shows each compile
-    client = openai.OpenAI(base_url=f"{base}/v1", api_key="none", max_retries=0, timeout=60)
-    for temperature in (0, 1):
-      assert client.completions.create(model="tiny", prompt="hi", temperature=temperature
-                                       ).usage.completion_tokens == 1
-      assert len(list(client.completions.create(model="tiny", prompt="a b",
-                                                temperature=temperature, stream=True))) >= 1
+    assert compiled >= 12  # the log shows each compile
+    _requests_of_every_kind(openai.OpenAI(base_url=f"{base}/v1", api_key="none",
+                                          max_retries=0, timeout=60))
     assert _generate_jit_compiles(server.log) == compiled
+    assert server.stop() == 0
+  finally:
+    server.stop(signal.SIGKILL)
+  assert "Traceback" not in server.log
 
-    # A stop string changes the decoder's shapes: this one compiles, for seconds.
-    compiling = r"Compiling jit\(_generate_jit\)"
-    before = len(re.findall(compiling, server.log))
-    stream = client.completions.create(model="tiny", prompt="hi", stop=["zz"], stream=True)
-    server.wait_log(rf"(?s)({compiling}.*){{{before + 1}}}")
+
+def test_signal_while_a_request_compiles_exits_at_once(checkpoint):
+  """SIGINT while the decode thread is inside XLA (compiling: no warm-up) still ends the
+  stream with an error event and exits 0 at once, without waiting for XLA or aborting in it."""
+  env = {"PINCHJAX_API_KEY": "", "JAX_LOG_COMPILES": "1"}
+  server = Process(
+      [sys.executable, "-m", "pinchjax.cli", "serve", "--checkpoint", checkpoint, "--port", "0",
+       "--model-name", "tiny", "--max-context", "8", "--no-warmup", "--grace-period-s", "0.5"],
+      env)
+  try:
+    base = server.ready()
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="none", max_retries=0, timeout=60)
+    stream = client.completions.create(model="tiny", prompt="hi", stream=True)
+    server.wait_log(r"Compiling jit\(_generate_jit\)")
     server.proc.send_signal(signal.SIGINT)
     signalled = time.monotonic()
     with pytest.raises(openai.APIError, match="shut down before the answer was complete"):
@@ -272,6 +313,6 @@ def test_warmup_compiles_every_shape_before_ready(checkpoint):
     assert time.monotonic() - signalled < 8  # a normal exit would wait for the compile
   finally:
     server.stop(signal.SIGKILL)
-  assert _generate_jit_compiles(server.log) == compiled  # it was still compiling
+  assert _generate_jit_compiles(server.log) == 0  # it was still compiling
   assert "grace period over: ending 1 unfinished requests" in server.log
   assert "terminate called" not in server.log and "Traceback" not in server.log

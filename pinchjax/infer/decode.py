@@ -7,8 +7,10 @@ The model never stores padding in the cache and masks keys by their positions, s
 tokens depend only on its prompt, its sampling settings and its seed, never on its batch or
 its padding.
 
-Shapes are bucketed (batch, prompt length and step count rounded up to powers of two) so a
-stream of batches reuses a handful of compiled programs.
+Shapes are bucketed (batch, prompt length and step count rounded up to powers of two, the
+step count to the caller's `step_buckets` when given; stop sequences padded to one layout) and
+greedy-or-sampled and new tokens' logprobs are runtime conditions, so a stream of batches
+reuses a handful of compiled programs (pinchjax.infer.warmup compiles them all up front).
 
 Sharding: given a `Sharding` (mesh + logical axis rules), rows are split by the `batch` rule
 and the cache by its own `cache_*` axes (pinchjax.model.kv_cache), and the model's activation
@@ -38,6 +40,10 @@ from pinchjax.model import kv_cache
 from pinchjax.parallel import rules as rules_lib
 
 MIN_BUCKET = 8
+# The stop-sequence layout every batch shares: a server's request stops (at most 4, plus the
+# template's end-of-turn marker) of at most STOP_TOKENS tokens each fit in it.
+STOP_SEQUENCES = 8
+STOP_TOKENS = 16
 # Where decoding runs: a mesh and the rules mapping logical axes onto it (None: one device).
 Sharding = tuple[Mesh, rules_lib.Rules] | None
 # (step, tokens [rows], active [rows], scores): the tokens of one step; active rows were still
@@ -73,7 +79,8 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
              on_step: StepCallback | None = None, sharding: Sharding = None,
              stop_sequences: Sequence[Sequence[Sequence[int]]] | None = None,
              logprobs: int | None | Sequence[int | None] = None,
-             prompt_logprobs: int | None | Sequence[int | None] = None) -> list[Generated]:
+             prompt_logprobs: int | None | Sequence[int | None] = None,
+             step_buckets: Sequence[int] = ()) -> list[Generated]:
   """Generates for each prompt (token ids, start token included) until a stop token, one of
   its stop sequences or its max_new_tokens.
 
@@ -92,6 +99,9 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
       distribution) and its k most likely alternatives; None: none.
     prompt_logprobs: the same for each prompt token (the first has none), from the prefill.
       A row with max_new_tokens 0 only scores its prompt.
+    step_buckets: the loop's static length is the smallest of these that holds the largest
+      max_new_tokens (rows still stop at their own limits), so that a server compiles only
+      these; none holding it (or none given): that limit's power of two.
   """
   batch = len(prompts)
   if not batch:
@@ -107,6 +117,7 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   vocab = model.cfg.vocab_size
   rows = _rows(bucket(batch, 1) if pad_batch else batch, sharding)
   steps = bucket(max(limits), 1)
+  steps = min((s for s in step_buckets if s >= steps), default=steps)
   tokens, lengths = _pad(prompts, rows)
   row_limits = np.zeros(rows, np.int32)
   row_limits[:batch] = limits
@@ -115,21 +126,26 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
   row_sequences = ([()] * batch if stop_sequences is None else
                    _per_row(stop_sequences, batch, "stop_sequences"))
   sequences = _stop_sequence_array(row_sequences, rows)
+  scored_rows = np.zeros(rows, bool)
+  scored_rows[:batch] = [k is not None for k in new_k]
   graphdef, state = nnx.split(model)
   stream_id = 0
   if on_step is not None:
     with _STREAMS_LOCK:
       stream_id = next(_STREAM_IDS)
       _STREAMS[stream_id] = lambda step, tok, act, scores: on_step(
-          step, tok[:batch], act[:batch], scores and tuple(a[:batch] for a in scores))
+          step, tok[:batch], act[:batch],
+          tuple(a[:batch] for a in scores) if scored_rows.any() else None)
   try:
     with _mesh_context(sharding):
       res = _generate_jit(
-          graphdef, state, *_place(sharding, tokens, lengths, row_limits, params, sequences),
-          stops, np.int32(stream_id), steps=steps, greedy_only=all(s.greedy for s in settings),
-          stream=on_step is not None, sharding=sharding,
-          new_k=logprobs_lib.top_width(new_k, vocab),
-          prompt_k=logprobs_lib.top_width(prompt_k, vocab))
+          graphdef, state, *_place(sharding, tokens, lengths, row_limits, params, sequences,
+                                   scored_rows),
+          stops, np.int32(stream_id), steps=steps, stream=on_step is not None,
+          sharding=sharding, new_k=logprobs_lib.top_width(vocab),
+          prompt_k=None if all(k is None for k in prompt_k) else logprobs_lib.top_width(vocab))
+    if not scored_rows.any():  # computed only where a row asks (see `_decode_rows`)
+      res = {k: v for k, v in res.items() if k not in ("lp", "top_lp", "top_id")}
     res = jax.tree.map(np.asarray, res)
   finally:
     with _STREAMS_LOCK:
@@ -165,11 +181,13 @@ def _per_row_k(value, batch: int, name: str) -> list[int | None]:
 
 def _stop_sequence_array(row_sequences: Sequence[Sequence[Sequence[int]]], rows: int
                          ) -> np.ndarray:
-  """[rows, N, S] int32: each row's stop sequences right-aligned, -1 before them (N and S
-  bucketed; no sequences gives N = 0)."""
+  """[rows, N, S] int32: each row's stop sequences right-aligned, -1 before them. N and S are
+  at least STOP_SEQUENCES and STOP_TOKENS (bucketed beyond), so that every batch whose
+  sequences fit, none included, shares one layout and one compiled program."""
   n = max(len([q for q in seqs if q]) for seqs in row_sequences)
   width = max([len(q) for seqs in row_sequences for q in seqs] + [1])
-  out = np.full((rows, bucket(n, 1) if n else 0, bucket(width, 1)), -1, np.int32)
+  out = np.full((rows, max(bucket(n, 1), STOP_SEQUENCES), max(bucket(width, 1), STOP_TOKENS)),
+                -1, np.int32)
   for i, seqs in enumerate(row_sequences):
     for j, q in enumerate(q for q in seqs if q):
       out[i, j, out.shape[2] - len(q):] = q
@@ -223,32 +241,32 @@ def _place(sharding: Sharding, *arrays):
 
 def _emit(stream_id, step, tokens, active, *scores) -> None:
   _STREAMS[int(stream_id)](int(step), np.asarray(tokens), np.asarray(active),
-                           tuple(np.asarray(a) for a in scores) or None)
+                           tuple(np.asarray(a) for a in scores))
 
 
-@functools.partial(jax.jit, static_argnames=("graphdef", "steps", "greedy_only", "stream",
-                                             "sharding", "new_k", "prompt_k"))
-def _generate_jit(graphdef, state, tokens, lengths, limits, params, sequences, stops,
-                  stream_id, *, steps: int, greedy_only: bool, stream: bool,
-                  sharding: Sharding, new_k: int | None, prompt_k: int | None):
-  decode_rows = functools.partial(_decode_rows, graphdef, steps=steps,
-                                  greedy_only=greedy_only, stream=stream, new_k=new_k,
-                                  prompt_k=prompt_k)
+@functools.partial(jax.jit, static_argnames=("graphdef", "steps", "stream", "sharding",
+                                             "new_k", "prompt_k"))
+def _generate_jit(graphdef, state, tokens, lengths, limits, params, sequences, scored_rows,
+                  stops, stream_id, *, steps: int, stream: bool, sharding: Sharding,
+                  new_k: int, prompt_k: int | None):
+  decode_rows = functools.partial(_decode_rows, graphdef, steps=steps, stream=stream,
+                                  new_k=new_k, prompt_k=prompt_k)
   split = _row_parallel_axes(sharding)
   # Streaming reports all rows' tokens of a step in one callback, so it keeps one loop.
   if split is None or stream:
-    return decode_rows(state, tokens, lengths, limits, params, sequences, stops, stream_id,
-                       sharding=sharding)
+    return decode_rows(state, tokens, lengths, limits, params, sequences, scored_rows, stops,
+                       stream_id, sharding=sharding)
   # Rows split over devices, weights replicated: each device decodes its own rows in a
   # loop of its own, stopping when they are done, with no per-step cross-device traffic.
   rows = jax.sharding.PartitionSpec(split)
   local = jax.shard_map(
       lambda *a: decode_rows(*a, sharding=None), mesh=sharding[0],
-      in_specs=(jax.sharding.PartitionSpec(), rows, rows, rows, rows, rows,
+      in_specs=(jax.sharding.PartitionSpec(), rows, rows, rows, rows, rows, rows,
                 jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec()),
       out_specs=rows, check_vma=False)
   with rules_lib.without_constraints():
-    return local(state, tokens, lengths, limits, params, sequences, stops, stream_id)
+    return local(state, tokens, lengths, limits, params, sequences, scored_rows, stops,
+                 stream_id)
 
 
 def _row_parallel_axes(sharding: Sharding) -> tuple[str, ...] | None:
@@ -264,11 +282,14 @@ def _row_parallel_axes(sharding: Sharding) -> tuple[str, ...] | None:
   return split
 
 
-def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, stops,
-                 stream_id, *, steps: int, greedy_only: bool, stream: bool,
-                 sharding: Sharding, new_k: int | None, prompt_k: int | None
-                 ) -> dict[str, jax.Array]:
-  """The tokens and counts of each row (and the logprobs asked for) as a dict of arrays."""
+def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, scored_rows,
+                 stops, stream_id, *, steps: int, stream: bool, sharding: Sharding,
+                 new_k: int, prompt_k: int | None) -> dict[str, jax.Array]:
+  """The tokens and counts of each row, the new tokens' logprobs (zeros unless a row of
+  `scored_rows` asks) and the prompt's when asked for (`prompt_k`), as a dict of arrays.
+
+  Whether all rows are greedy and whether any asks for logprobs are runtime conditions, not
+  static ones, so that one program serves both sides: the side not taken costs nothing."""
   model = nnx.merge(graphdef, state)
   rows, prompt_len = tokens.shape
   cache = kv_cache.init_cache(model.cfg, rows, prompt_len + steps, model.cfg.jnp_dtype)
@@ -286,11 +307,20 @@ def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, st
     res["prompt_lp"], res["prompt_top_lp"], res["prompt_top_id"] = (
         logprobs_lib.token_logprobs(prefill_logits, following, prompt_k))
 
+  greedy_only = jnp.all(params["temperature"] == 0)
+  scoring = jnp.any(scored_rows)
+
   def pick(logits, step):
-    if greedy_only:
-      return greedy_tokens(logits)
-    return sample_tokens(logits, row_keys(params["seed"], step), params["temperature"],
-                         params["top_k"], params["top_p"])
+    return jax.lax.cond(greedy_only, greedy_tokens, lambda x: sample_tokens(
+        x, row_keys(params["seed"], step), params["temperature"], params["top_k"],
+        params["top_p"]), logits)
+
+  def score(logits, chosen):
+    unscored = lambda x, t: (jnp.zeros(t.shape, jnp.float32),
+                             jnp.zeros(t.shape + (new_k,), jnp.float32),
+                             jnp.zeros(t.shape + (new_k,), jnp.int32))
+    return jax.lax.cond(scoring, functools.partial(logprobs_lib.token_logprobs, k=new_k),
+                        unscored, logits, chosen)
 
   def cond(carry):
     step, _, _, _, done, _, _, _, _ = carry
@@ -301,12 +331,11 @@ def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, st
     logits, cache = model(token[:, None], pos[:, None], segment_ids=jnp.ones_like(token)[:, None],
                           cache=cache)
     nxt = pick(logits[:, 0], step)
-    new = () if new_k is None else logprobs_lib.token_logprobs(logits[:, 0], nxt, new_k)
+    new = score(logits[:, 0], nxt)
     if stream:
       io_callback(_emit, None, stream_id, step, nxt, ~done, *new, ordered=True)
-    if new:
-      scores = {name: scores[name].at[:, step].set(value)
-                for name, value in zip(("lp", "top_lp", "top_id"), new)}
+    scores = {name: scores[name].at[:, step].set(value)
+              for name, value in zip(("lp", "top_lp", "top_id"), new)}
     out = out.at[:, step].set(jnp.where(done, 0, nxt))
     counts = counts + (~done).astype(jnp.int32)
     # The newest generated tokens against each stop sequence (-1 entries match anything).
@@ -317,7 +346,7 @@ def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, st
     return step + 1, cache, nxt, pos + 1, done, out, counts, recent, scores
 
   last = jnp.take_along_axis(tokens, (lengths - 1)[:, None], axis=1)[:, 0]
-  scores = {} if new_k is None else {
+  scores = {
       "lp": jnp.zeros((rows, steps), jnp.float32),
       "top_lp": jnp.zeros((rows, steps, new_k), jnp.float32),
       "top_id": jnp.zeros((rows, steps, new_k), jnp.int32)}

@@ -65,9 +65,16 @@ class Completion:
 class Generator(Protocol):
   """What a server or a writer needs from a loaded model."""
   max_context: int  # prompt tokens + new tokens must fit
+  # The decode loop lengths a batch's largest max_new_tokens rounds up to (empty: its power
+  # of two); warm-up sets them to those it compiled.
+  step_buckets: tuple[int, ...]
 
   def count_tokens(self, prompt: str | Sequence[int]) -> int:
     """Tokens the model reads for a prompt; ValueError for ids outside the vocabulary."""
+    ...
+
+  def count_stop_tokens(self, stop: str) -> int:
+    """Tokens of the sequence a stop string is matched by while decoding."""
     ...
 
   def chat_prompt(self, messages: Sequence[dict[str, str]]) -> str:

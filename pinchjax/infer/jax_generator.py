@@ -94,6 +94,7 @@ class JaxGenerator:
     self.template = chat.get_template(template, vocab)
     self.max_context = max_context or model.cfg.max_len
     self.stop_token_ids = chat.stop_token_ids(self.template, vocab)
+    self.step_buckets: tuple[int, ...] = ()
 
   def encode(self, prompt: str | Sequence[int]) -> list[int]:
     """What the model reads: the text as the template encodes it, or token ids as given."""
@@ -107,6 +108,9 @@ class JaxGenerator:
 
   def count_tokens(self, prompt: str | Sequence[int]) -> int:
     return len(self.encode(prompt))
+
+  def count_stop_tokens(self, stop: str) -> int:
+    return len(self.vocab.encode(stop))
 
   def decode(self, ids: Sequence[int]) -> str:
     """Text of ids. EOS adds none; seqio's `decode` would also drop everything after it, which
@@ -143,7 +147,8 @@ class JaxGenerator:
                            [r.sampling for r in requests], self.stop_token_ids,
                            on_step=on_step if streams else None, sharding=self.sharding,
                            stop_sequences=sequences, logprobs=[r.logprobs for r in requests],
-                           prompt_logprobs=[r.prompt_logprobs for r in requests])
+                           prompt_logprobs=[r.prompt_logprobs for r in requests],
+                           step_buckets=self.step_buckets)
     completions = []
     for i, (request, prompt, out) in enumerate(zip(requests, prompts, outs)):
       raw = texts[i].text(out.tokens)

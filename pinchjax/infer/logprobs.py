@@ -22,14 +22,10 @@ class Scored:
   top: tuple[tuple[int, float], ...] = ()  # (token, logprob), most likely first
 
 
-def top_width(asked: list[int | None], vocab_size: int) -> int | None:
-  """The static top-k width one batch computes: the largest asked k, rounded up to a power of
-  two so batches share compiled programs (at most the vocabulary); None when no row asks."""
-  ks = [k for k in asked if k is not None]
-  if not ks:
-    return None
-  widest = max(ks)
-  return min(1 << max(widest - 1, 0).bit_length(), vocab_size) if widest else 0
+def top_width(vocab_size: int) -> int:
+  """The top-k width decoding computes, whatever k a row asks for (so that every k shares one
+  compiled program): MAX_TOP, at most the vocabulary."""
+  return min(MAX_TOP, vocab_size)
 
 
 def token_logprobs(logits: jax.Array, chosen: jax.Array, k: int
@@ -38,9 +34,6 @@ def token_logprobs(logits: jax.Array, chosen: jax.Array, k: int
   ids [..., k]), in float32."""
   logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
   picked = jnp.take_along_axis(logp, chosen[..., None], axis=-1)[..., 0]
-  if k == 0:
-    return (picked, jnp.zeros(picked.shape + (0,), jnp.float32),
-            jnp.zeros(picked.shape + (0,), jnp.int32))
   values, ids = jax.lax.top_k(logp, k)
   return picked, values, ids.astype(jnp.int32)
 

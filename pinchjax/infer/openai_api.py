@@ -95,7 +95,7 @@ class OpenAIApi:
         # top_p=0 means "only the most likely token", which a tiny positive mass also keeps.
         top_p=max(float(params.number(body, "top_p", 1.0, 0.0, 1.0)), 1e-6),
         top_k=params.number(body, "top_k", 0, 0, 1 << 20, integer=True))
-    stop = params.stop(body)
+    stop = params.stop(body, self.generator.count_stop_tokens)
     # best_of ranks by cumulative logprob, so its rows need their logprobs even when not shown.
     new_k = shown if shown is not None else (0 if best_of > n else None)
     requests = []

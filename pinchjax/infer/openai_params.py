@@ -8,7 +8,9 @@ OpenAI's own API answers, so nothing a client asks for is dropped silently.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
+
+from pinchjax.infer.decode import STOP_TOKENS
 
 MAX_STOP_SEQUENCES = 4
 _ROLES = ("system", "user", "assistant")
@@ -87,7 +89,9 @@ def boolean(body: dict, name: str) -> bool:
   return value
 
 
-def stop(body: dict) -> tuple[str, ...]:
+def stop(body: dict, count_tokens: Callable[[str], int]) -> tuple[str, ...]:
+  """`stop`: up to MAX_STOP_SEQUENCES strings of up to decode.STOP_TOKENS tokens each (the
+  stop-sequence layout every batch shares, so that no request compiles a new program)."""
   given = body.get("stop")
   if given is None:
     return ()
@@ -96,6 +100,10 @@ def stop(body: dict) -> tuple[str, ...]:
       not all(isinstance(s, str) and s for s in stops)):
     raise ApiError(400, f"'stop' must be a non-empty string or a list of at most "
                    f"{MAX_STOP_SEQUENCES} non-empty strings", "stop")
+  for s in stops:
+    if count_tokens(s) > STOP_TOKENS:
+      raise ApiError(400, f"'stop' strings may have at most {STOP_TOKENS} tokens; {s!r} has "
+                     f"{count_tokens(s)}", "stop")
   return tuple(stops)
 
 
