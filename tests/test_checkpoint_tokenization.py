@@ -61,7 +61,7 @@ def test_infer_needs_no_vocabulary_flag(run_checkpoints, tmp_path):
 
 def test_serve_names_the_model_after_the_run(run_checkpoints):
   proc = subprocess.Popen([sys.executable, "-m", "pinchjax.cli", "serve", "--checkpoint",
-                           run_checkpoints, "--port", "0"], cwd=REPO,
+                           run_checkpoints, "--port", "0", "--no-warmup"], cwd=REPO,
                           env=subprocess_env(devices=1), stdout=subprocess.PIPE,
                           stderr=subprocess.DEVNULL, text=True)
   try:

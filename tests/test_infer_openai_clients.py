@@ -31,7 +31,8 @@ def checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def base(checkpoint, tmp_path_factory):
   log = tmp_path_factory.mktemp("log") / "stderr.txt"
-  with serve(checkpoint[0], log, "--max-context", str(CONTEXT)) as url:
+  # Warm-up has its own test (test_infer_server_e2e); here it would only cost minutes.
+  with serve(checkpoint[0], log, "--max-context", str(CONTEXT), "--no-warmup") as url:
     yield url
 
 

@@ -410,11 +410,16 @@ def test_flags_are_aliases_of_serve_config_bindings():
   assert tuple(config.warmup_max_tokens) == (16, 64) and config.port == 8000
 
 
-def test_a_model_that_fails_to_load_ends_the_server_with_1(caplog):
-  def load():
-    raise FileNotFoundError("no weights")
-  srv = Server(load, "echo", ServeConfig(port=0))
-  assert srv.run() == 1
+def test_a_model_that_fails_to_load_ends_the_server_with_1(caplog, capsys):
+  def load_missing():  # the user's to fix: one line, no traceback
+    raise FileNotFoundError(2, "No such file or directory", "ckpt/model.safetensors")
+  assert Server(load_missing, "echo", ServeConfig(port=0)).run() == 1
+  assert "error: ckpt/model.safetensors: No such file or directory\n" in capsys.readouterr().err
+  assert not any(rec.exc_info for rec in caplog.records)
+
+  def load_broken():  # a bug: the traceback goes to the log
+    raise RuntimeError("no weights")
+  assert Server(load_broken, "echo", ServeConfig(port=0)).run() == 1
   assert any("no weights" in str(rec.exc_info[1]) for rec in caplog.records if rec.exc_info)
 
 
