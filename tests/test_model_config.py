@@ -41,9 +41,9 @@ CONFIG_JSON = {
 
 def _parse(name, **macros):
   gin.clear_config()
-  gin.parse_config_files_and_bindings(
-      [f"gin/models/{name}.gin"], [f"{k} = {v!r}" for k, v in macros.items()])
-  try:
+  try:  # parsing may fail half way (a REQUIRED macro): leave no bindings for later tests
+    gin.parse_config_files_and_bindings(
+        [f"gin/models/{name}.gin"], [f"{k} = {v!r}" for k, v in macros.items()])
     return ModelConfig()
   finally:
     gin.clear_config()

@@ -9,7 +9,7 @@ import pytest
 
 from pinchjax import cli
 from pinchjax.judge import records
-from pinchjax.study import executors, findings, grid, report, runner
+from pinchjax.study import executors, findings, grid, preflight, report, runner
 from pinchjax.study.results import Results
 from test_judge_health import DOWN, UNREADABLE
 
@@ -169,6 +169,8 @@ def test_cells_written_before_they_carried_health(results_dir, tmp_path):
 
 def _study_cli(tmp_path, monkeypatch, *overrides):
   monkeypatch.setattr(executors, "default", lambda: FAKE)
+  # The steps are stand-ins that need no data, tokenizer or model: nothing to preflight.
+  monkeypatch.setattr(preflight, "check", lambda run: [])
   path = tmp_path / "health.gin"
   path.write_text("\n".join([
       "Study.name = 'health'", "Study.dataset = 'toy'", "Study.evalset = 'toy_eval'",
@@ -181,7 +183,7 @@ def test_study_exits_1_naming_unreliable_judges(tmp_path, monkeypatch, capsys):
   assert _study_cli(tmp_path, monkeypatch) == 1
   out = capsys.readouterr().out.splitlines()
   flagged = [l for l in out if l.startswith("UNRELIABLE")]
-  assert [l.split(":")[0] for l in flagged] == [f"UNRELIABLE {s}" for s in UNRELIABLE]
+  assert [l.split(":")[0] for l in flagged] == [f"UNRELIABLE {s}" for s in UNRELIABLE], out
   assert flagged[2] == ("UNRELIABLE judge/pinch_p10_s0/fi: 60.0% of pairs tied as identical "
                         "responses without a judge call (limit 50.0%)")
   assert any(l.startswith("report: ") for l in out)
