@@ -2,6 +2,9 @@
 from setuptools import find_packages, setup
 
 # Exact pins that were resolved and installed together on Python 3.11 (CPU).
+# `pip install pinchjax[ray]`: the study's Ray executor (`pinchjax study --executor ray`).
+RAY_REQUIRES = ["ray==2.60.0"]
+
 INSTALL_REQUIRES = [
     "jax==0.10.2",
     "jaxlib==0.10.2",
@@ -34,12 +37,10 @@ TEST_REQUIRES = [
     "transformers==5.24.0",
     "openai==3.57.0",
     "lm-eval[api]==0.4.13",
-    "ray==2.60.0",
+    *RAY_REQUIRES,
     "peft==0.21.2",  # LoRA adapter interop tests; pulls accelerate, keeps torch 2.13.0
 ]
 
-# `pip install pinchjax[ray]`: the study's Ray executor (`pinchjax study --executor ray`).
-RAY_REQUIRES = ["ray==2.60.0"]
 
 setup(
     name="pinchjax",

@@ -11,19 +11,10 @@ import pytest
 
 from pinchjax import cli
 
-STUDY = """
-include 'gin/studies/toy_demo.gin'
-Study.name = 'scale'
-Study.languages = ['en', 'fi']
-Study.experiments = ['mono']
-Study.base_checkpoint = None
-Study.data = {'fn': 'pinchjax.data.toyworld.build_toyworld',
-              'kwargs': {'seed': 0, 'sentences_per_language': 1000, 'list_items': 20}}
-Study.train = {'gin_files': ['gin/studies/toy_tune.gin'],
-               'bindings': ['TRAIN_STEPS = 2', 'BATCH_SIZE = 8', 'make_schedule.warmup_steps = 1']}
-Study.infer = {'gin_files': ['gin/studies/toy_infer.gin'],
-               'bindings': ['DecodeConfig.max_new_tokens = 6']}
-"""
+import test_study_e2e
+
+# The end-to-end test's tiny toy study, under its own name.
+STUDY = test_study_e2e.STUDY.replace("Study.name = 'e2e'", "Study.name = 'scale'")
 CELLS = [(m, l) for m in ("mono_en_s0", "mono_fi_s0") for l in ("en", "fi")]
 
 
