@@ -5,8 +5,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 case "${1:-}" in
   install)
-    # Idempotent: skip pip when this exact tarball was installed before.
-    stamp="$(sha256sum ../pinchjax.tar.gz | cut -d' ' -f1)"
+    # Idempotent: skip pip when this exact tarball (tpu.sh copies it to the home) was installed.
+    stamp="$(sha256sum "${HOME}/pinchjax.tar.gz" | cut -d' ' -f1)"
     if [[ "$(cat .installed 2>/dev/null)" == "${stamp}" ]]; then
       echo "$(hostname): pinchjax already installed"; exit 0
     fi
