@@ -15,7 +15,7 @@ case "${1:-}" in
       sudo apt-get update -q && sudo apt-get install -y -q python3.11 python3.11-venv
     fi
     python3.11 -m venv .venv
-    .venv/bin/pip install --quiet -e . 'jax[tpu]==0.10.2'
+    .venv/bin/pip install --quiet -c constraints.txt -e . 'jax[tpu]'  # the tested jax
     echo "${stamp}" > .installed
     ;;
   run)
