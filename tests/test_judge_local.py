@@ -105,7 +105,8 @@ def test_swapping_the_answers_flips_the_verdict(generator, monkeypatch):
 def test_a_better_candidate_wins_both_orders_through_judge_pairs(generator, monkeypatch):
   monkeypatch.setattr(decode, "score_next_token_logprobs", colour_judge(generator.vocab))
   cands = [{"id": str(i), "lang": "en", "instruction": "Name a colour.", "response": r,
-            "run": "cand", "decode_config": {}} for i, r in enumerate(["Red.", "No idea.", "Blue."])]
+            "run": "cand", "decode_config": {}}
+           for i, r in enumerate(["Red.", "No idea.", "Blue."])]
   bases = [dict(c, response=r, run="base") for c, r in zip(cands, ["Hm.", "Green.", "Red."])]
   vs = judge_pairs(cands, bases, LocalBackend(generator, "tiny"), prompt="sxs-direct-v1",
                    progress=False)

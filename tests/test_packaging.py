@@ -111,7 +111,8 @@ def index(tmp_path_factory, setup_kwargs):
 
 
 def _pip(venv: str, index_dir: str, *args: str) -> subprocess.CompletedProcess:
-  return subprocess.run([sys.executable, "-m", "pip", "--python", os.path.join(venv, "bin", "python"),
+  python = os.path.join(venv, "bin", "python")
+  return subprocess.run([sys.executable, "-m", "pip", "--python", python,
                          "--disable-pip-version-check", "install", "--no-index", "--find-links",
                          index_dir, *args], capture_output=True, text=True, timeout=120)
 
