@@ -83,7 +83,7 @@ wait_active() {
 # Warns that `git archive HEAD` leaves uncommitted (and untracked) changes behind.
 warn_if_dirty() {
   local changed
-  changed="$(git -C "${REPO_ROOT}" status --porcelain)"
+  changed="$(git -C "${REPO_ROOT}" status --porcelain)" || return 0  # not a git checkout
   [[ -z "${changed}" ]] && return
   echo "warning: ${REPO_ROOT} has uncommitted changes that install does not ship" \
     "(it ships git archive HEAD); commit them first:" >&2
