@@ -111,10 +111,13 @@ def index(tmp_path_factory, setup_kwargs):
 
 
 def _pip(venv: str, index_dir: str, *args: str) -> subprocess.CompletedProcess:
+  """pip into `venv` from `index_dir` alone (no configured index or find-links)."""
   python = os.path.join(venv, "bin", "python")
+  env = {k: v for k, v in os.environ.items() if not k.startswith("PIP_")}
   return subprocess.run([sys.executable, "-m", "pip", "--python", python,
                          "--disable-pip-version-check", "install", "--no-index", "--find-links",
-                         index_dir, *args], capture_output=True, text=True, timeout=120)
+                         index_dir, *args], capture_output=True, text=True, timeout=120,
+                        env=dict(env, PIP_CONFIG_FILE=os.devnull))
 
 
 @pytest.mark.parametrize("existing, kept", [("0.10.99", True), ("0.11.0", False)])

@@ -86,7 +86,8 @@ def test_fake_gcloud_receives_the_documented_commands(sandbox):
   assert shlex.split(remote) == ["bash", "pinchjax/launch/worker.sh", "run", "pinchjax", "train",
                                  "--gin_file=gin/runs/tune.gin", "--gin.MIXTURE='toy_pinch_p10'"]
   with tarfile.open(tmp / "logs" / "pinch-v5e" / "pinchjax.tar.gz") as tar:
-    assert {"launch/worker.sh", "setup.py", "pinchjax/train/trainer.py"} <= set(tar.getnames())
+    assert {"launch/worker.sh", "setup.py", "constraints.txt", "pinchjax/train/trainer.py"} <= \
+        set(tar.getnames())  # worker.sh installs with -c constraints.txt
   assert not (tmp / "tpu.exists").exists()  # deleted at the end
 
 
