@@ -5,10 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test install demo toy-base
 
-$(STAMP): setup.py
+# setup.py states compatible ranges; constraints.txt holds the exact set the tests ran with.
+$(STAMP): setup.py constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by launch/tpu.sh and launch/gpu.sh (sourced, not run).
 
 # Prints its arguments as one shell-quoted line (like Python's shlex.join).

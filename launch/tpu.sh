@@ -11,8 +11,9 @@
 #
 # Environment: TPU_NAME and ZONE (required); PROJECT; ACCELERATOR_TYPE (v5litepod-8);
 # RUNTIME_VERSION (v2-alpha-tpuv5-lite); QUEUED=1 for a queued resource; SPOT=1 for spot
-# capacity; REMOTE_DIR (pinchjax, relative to the remote home); LOG_DIR (logs/$TPU_NAME);
-# DRY_RUN=1 prints the gcloud commands instead of running them.
+# capacity; REMOTE_DIR (pinchjax, relative to the remote home, or absolute; any characters);
+# LOG_DIR (logs/$TPU_NAME); DRY_RUN=1 prints the gcloud commands instead of running them.
+# `install` ships the last commit: it warns when the checkout has uncommitted changes.
 # Every step is idempotent: create and delete check whether the TPU exists, install skips
 # workers that already have this revision, so a failed `all` can simply be run again.
 set -euo pipefail
@@ -79,21 +80,34 @@ wait_active() {
   done
 }
 
+# Warns that `git archive HEAD` leaves uncommitted (and untracked) changes behind.
+warn_if_dirty() {
+  local changed
+  changed="$(git -C "${REPO_ROOT}" status --porcelain)" || return 0  # not a git checkout
+  [[ -z "${changed}" ]] && return
+  echo "warning: ${REPO_ROOT} has uncommitted changes that install does not ship" \
+    "(it ships git archive HEAD); commit them first:" >&2
+  echo "${changed}" >&2
+}
+
 # Ships the committed tree (git archive HEAD) to every worker and installs it there.
 install() {
+  warn_if_dirty
   if [[ "${DRY_RUN:-0}" != "1" ]]; then
     mkdir -p "${LOG_DIR}"
     git -C "${REPO_ROOT}" archive --format=tar.gz -o "$(cd "${LOG_DIR}" && pwd)/pinchjax.tar.gz" HEAD
   fi
   gc compute tpus tpu-vm scp "${LOG_DIR}/pinchjax.tar.gz" "${TPU_NAME}:pinchjax.tar.gz" \
     "${common[@]}" --worker=all
-  on_all_workers "mkdir -p ${REMOTE_DIR} && tar -xzf pinchjax.tar.gz -C ${REMOTE_DIR} \
-&& bash ${REMOTE_DIR}/launch/worker.sh install"
+  local dir
+  dir="$(print_cmd "${REMOTE_DIR}")"
+  on_all_workers "mkdir -p ${dir} && tar -xzf pinchjax.tar.gz -C ${dir} \
+&& bash ${dir}/launch/worker.sh install"
 }
 
 run() {
   [[ $# -gt 0 ]] || { echo "run: give the command, e.g. pinchjax train --gin_file=..." >&2; exit 2; }
-  on_all_workers "bash ${REMOTE_DIR}/launch/worker.sh run $(print_cmd "$@")"
+  on_all_workers "bash $(print_cmd "${REMOTE_DIR}/launch/worker.sh") run $(print_cmd "$@")"
 }
 
 logs() {

@@ -5,8 +5,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 case "${1:-}" in
   install)
-    # Idempotent: skip pip when this exact tarball was installed before.
-    stamp="$(sha256sum ../pinchjax.tar.gz | cut -d' ' -f1)"
+    # Idempotent: skip pip when this exact tarball (tpu.sh copies it to the home) was installed.
+    stamp="$(sha256sum "${HOME}/pinchjax.tar.gz" | cut -d' ' -f1)"
     if [[ "$(cat .installed 2>/dev/null)" == "${stamp}" ]]; then
       echo "$(hostname): pinchjax already installed"; exit 0
     fi
@@ -15,7 +15,7 @@ case "${1:-}" in
       sudo apt-get update -q && sudo apt-get install -y -q python3.11 python3.11-venv
     fi
     python3.11 -m venv .venv
-    .venv/bin/pip install --quiet -e . 'jax[tpu]==0.10.2'
+    .venv/bin/pip install --quiet -c constraints.txt -e . 'jax[tpu]'  # the tested jax
     echo "${stamp}" > .installed
     ;;
   run)

@@ -91,14 +91,9 @@ def test_build_paper_set_command(tmp_path, capsys):
 
 
 @pytest.fixture
-def clean_state():
+def clean_state(language_registry):
   """cli.main parses gin and registers languages process-wide: undo both."""
-  saved = dict(languages._REGISTRY)
-  gin.clear_config()
-  yield
-  gin.clear_config()
-  languages._REGISTRY.clear()
-  languages._REGISTRY.update(saved)
+  return language_registry
 
 
 def _lines(path, rows, bom=False):

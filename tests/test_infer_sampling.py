@@ -1,5 +1,5 @@
 """Samplers: filters keep exactly the right tokens, frequencies follow the distribution,
-and a row's draw depends only on its own seed."""
+and a row's draw is the one a reference sampler makes for its seed and step alone."""
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -67,19 +67,58 @@ def test_top_k_then_top_p():
   assert _draw(top_k=2, top_p=0.6)[1] == 0
 
 
-def test_rows_depend_only_on_their_own_seed():
-  logits = jax.random.normal(jax.random.key(0), (6, 50))
-  seeds = jnp.array([3, 1, 4, 1, 5, 9], jnp.uint32)
-  args = lambda sl: (jnp.full((len(logits[sl]),), 1.0), jnp.zeros(len(logits[sl]), jnp.int32),
-                     jnp.full((len(logits[sl]),), 1.0))
-  whole = sampling.sample_tokens(logits, sampling.row_keys(seeds, 7), *args(slice(None)))
-  for i in range(6):
-    one = sampling.sample_tokens(logits[i:i + 1], sampling.row_keys(seeds[i:i + 1], 7),
-                                 *args(slice(i, i + 1)))
-    assert int(one[0]) == int(whole[i])
-  # Rows 1 and 3 share seed and step but not logits; same seed on same logits -> same token.
-  again = sampling.sample_tokens(logits, sampling.row_keys(seeds, 7), *args(slice(None)))
-  np.testing.assert_array_equal(whole, again)
+def reference_token(logits: np.ndarray, seed: int, step: int, temperature: float, top_k: int,
+                    top_p: float) -> int:
+  """One row sampled on its own: the top-k/top-p filter written out in numpy, then one
+  categorical draw with the key of (seed, step)."""
+  scaled = logits.astype(np.float32) / np.float32(temperature)
+  order = np.argsort(-scaled)
+  keep = order[:top_k] if top_k else order
+  probs = np.exp(scaled[keep] - scaled[keep].max())
+  probs /= probs.sum()
+  keep = keep[:int(np.sum(np.cumsum(probs) - probs < top_p))]  # mass above it < top_p
+  filtered = np.full_like(scaled, -np.inf)
+  filtered[keep] = scaled[keep]
+  key = jax.random.fold_in(jax.random.key(seed), step)
+  return int(jax.random.categorical(key, jnp.asarray(filtered)))
+
+
+# (seed, temperature, top_k, top_p) of the rows; rows 1 and 3 share a seed. With these logits
+# the filters change 3 of the 10 draws below (rows 1-3), so the reference filter is exercised.
+ROWS = [(3, 1.0, 0, 1.0), (1, 0.7, 3, 1.0), (4, 1.3, 0, 0.3), (1, 1.0, 4, 0.5), (5, 2.0, 0, 1.0)]
+
+
+def _sample(logits, rows, step):
+  seeds, temperature, top_k, top_p = (np.array(c) for c in zip(*rows))
+  return np.asarray(sampling.sample_tokens(
+      jnp.asarray(logits), sampling.row_keys(jnp.asarray(seeds, jnp.uint32), jnp.int32(step)),
+      jnp.asarray(temperature, jnp.float32), jnp.asarray(top_k, jnp.int32),
+      jnp.asarray(top_p, jnp.float32)))
+
+
+def test_a_rows_draw_depends_only_on_its_seed_step_and_logits():
+  """Whatever batch a row is in (alone, among others, reordered, beside padding rows), its
+  token is the reference draw for its own seed, step and settings."""
+  logits = np.asarray(jax.random.normal(jax.random.key(0), (len(ROWS), 50)), np.float32)
+  pad = ((0, 1.0, 0, 1.0), np.zeros(50, np.float32))  # a padding row: seed 0, flat logits
+  for step in (0, 7):
+    want = [reference_token(l, r[0], step, *r[1:]) for l, r in zip(logits, ROWS)]
+    np.testing.assert_array_equal(_sample(logits, ROWS, step), want)
+    for i, row in enumerate(ROWS):
+      assert _sample(logits[i:i + 1], [row], step)[0] == want[i]
+    order = [4, 2, 0, 3, 1]
+    np.testing.assert_array_equal(_sample(logits[order], [ROWS[i] for i in order], step),
+                                  [want[i] for i in order])
+    padded = np.concatenate([pad[1][None], logits, np.repeat(pad[1][None], 2, 0)])
+    np.testing.assert_array_equal(_sample(padded, [pad[0], *ROWS, pad[0], pad[0]], step)[1:6],
+                                  want)
+
+
+def test_different_seeds_and_steps_draw_differently():
+  flat = np.zeros((64, 1000), np.float32)  # uniform: two keys agree with probability 1/1000
+  by_seed = _sample(flat, [(s, 1.0, 0, 1.0) for s in range(64)], step=0)
+  by_step = [int(_sample(flat[:1], [(0, 1.0, 0, 1.0)], step=t)[0]) for t in range(16)]
+  assert len(set(by_seed.tolist())) >= 58 and len(set(by_step)) >= 14
 
 
 def test_params_validation_and_names():

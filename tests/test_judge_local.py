@@ -1,4 +1,7 @@
-"""The local judge on a tiny random checkpoint: swap-consistent, batched verdict probabilities."""
+"""The local judge on a tiny random checkpoint: batched verdict probabilities; with a judge
+that prefers one answer, swapping the answers flips the verdict."""
+import re
+
 import gin
 import jax.numpy as jnp
 import numpy as np
@@ -9,6 +12,7 @@ from flax import nnx
 from pinchjax.infer import decode
 from pinchjax.infer.jax_generator import JaxGenerator
 from pinchjax.judge import judge_pairs, prompts, score
+from pinchjax.judge import verdicts as V
 from pinchjax.judge.backends import base
 from pinchjax.judge.backends.local import LocalBackend, local_backend
 from pinchjax.model.config import ModelConfig
@@ -59,17 +63,59 @@ def test_both_orders_batched_match_other_batchings(generator, monkeypatch):
     for k in b.probs:  # a row's probabilities do not depend on its batch or padding
       assert b.probs[k] == pytest.approx(s.probs[k], abs=1e-5)
     assert b.verdict == max(b.probs, key=b.probs.get)
-  # Swap consistency: P(x wins) with x in slot A and with x in slot B are rows of one
-  # forward pass, read by the same code; a row's numbers do not depend on where in the
-  # batch it sits, so putting the swapped game first changes nothing.
-  for i in range(len(pairs)):
-    first, second = batched[2 * i], batched[2 * i + 1]
-    x_wins = (first.probs["A"], second.probs["B"])
-    assert all(0 < p < 1 for p in x_wins)
-    swapped = collect(LocalBackend(generator, "tiny", batch_size=2),
-                      [games[2 * i + 1], games[2 * i]])
-    assert swapped[1].probs["A"] == pytest.approx(first.probs["A"], abs=1e-5)
-    assert swapped[0].probs["B"] == pytest.approx(second.probs["B"], abs=1e-5)
+
+
+COLOURS = ("red", "blue", "green", "yellow")
+
+
+def colour_judge(vocab):
+  """A stand-in for the judge model's forward pass with a known preference: it reads the two
+  answers out of the decoded prompt by their headings and puts its belief on the letter of
+  the answer naming more colours (C, a tie, when they name as many)."""
+  def forward(model, prompts_, ids, **kw):
+    del model, kw
+    rows = []
+    for tokens in prompts_:
+      text = vocab.decode(list(tokens))
+      q = [sum(c in re.search(rf"### Answer {s}\n(.*?)\n### End of answer {s}", text,
+                              re.S).group(1).lower() for c in COLOURS) for s in "AB"]
+      logits = np.array([q[0], q[1], max(q) + 1 if q[0] == q[1] else min(q) - 1], np.float64)
+      rows.append(logits - np.log(np.exp(logits).sum()))
+    assert len(ids) == 3
+    return np.array(rows)
+  return forward
+
+
+def test_swapping_the_answers_flips_the_verdict(generator, monkeypatch):
+  monkeypatch.setattr(decode, "score_next_token_logprobs", colour_judge(generator.vocab))
+  backend = LocalBackend(generator, "tiny", batch_size=4)
+  pairs = [("Red or blue.", "Blue."), ("I do not know.", "Green!"), ("Red.", "Yellow.")]
+  got = collect(backend, [g for i, (x, y) in enumerate(pairs)
+                          for g in (game(x, y, f"{i}a"), game(y, x, f"{i}b"))])
+  want = [(V.A, V.B), (V.B, V.A), (V.TIE, V.TIE)]  # x better, y better, as good
+  for (first, swapped), (v, flipped) in zip(zip(got[::2], got[1::2]), want):
+    assert (first.verdict, swapped.verdict) == (v, flipped)
+    # The same answer wins with the same probability from either slot.
+    assert first.probs[V.A] == pytest.approx(swapped.probs[V.B])
+    assert first.probs[V.B] == pytest.approx(swapped.probs[V.A])
+    assert first.probs[V.TIE] == pytest.approx(swapped.probs[V.TIE])
+  assert got[0].probs[V.A] == pytest.approx(np.e ** 2 / (np.e ** 2 + np.e + 1))
+
+
+def test_a_better_candidate_wins_both_orders_through_judge_pairs(generator, monkeypatch):
+  monkeypatch.setattr(decode, "score_next_token_logprobs", colour_judge(generator.vocab))
+  cands = [{"id": str(i), "lang": "en", "instruction": "Name a colour.", "response": r,
+            "run": "cand", "decode_config": {}}
+           for i, r in enumerate(["Red.", "No idea.", "Blue."])]
+  bases = [dict(c, response=r, run="base") for c, r in zip(cands, ["Hm.", "Green.", "Red."])]
+  vs = judge_pairs(cands, bases, LocalBackend(generator, "tiny"), prompt="sxs-direct-v1",
+                   progress=False)
+  assert [(v.id, v.candidate_slot, v.verdict) for v in vs] == [
+      ("0", "A", V.A), ("0", "B", V.B),  # the candidate wins from both slots
+      ("1", "A", V.B), ("1", "B", V.A),  # the baseline wins from both slots
+      ("2", "A", V.TIE), ("2", "B", V.TIE)]
+  s = score(vs, n_boot=20)["per_language"]["en"]
+  assert (s["wins"], s["ties"], s["losses"], s["score"]) == (1, 1, 1, 50.0)
 
 
 def test_prompt_ends_with_answer_prefix_and_verdict_letters_are_next_tokens(generator):

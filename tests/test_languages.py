@@ -6,14 +6,8 @@ import pytest
 from pinchjax import languages
 
 
-@pytest.fixture(autouse=True)
-def restore_registry():
-  """Registration is process-wide: every test leaves the registry as it found it."""
-  saved = dict(languages._REGISTRY)
-  yield
-  languages._REGISTRY.clear()
-  languages._REGISTRY.update(saved)
-  gin.clear_config()
+# Registration is process-wide: every test here leaves the registry as it found it.
+pytestmark = pytest.mark.usefixtures("language_registry")
 
 
 def test_paper_sets():

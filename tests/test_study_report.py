@@ -7,7 +7,7 @@ import pytest
 from pinchjax.judge import protocol, scoring
 from pinchjax.judge import verdicts as V
 from pinchjax.study import findings, grid, report, results, runner
-from pinchjax.study.results import Results
+from pinchjax.study.results import Estimate, Results
 
 N = 200  # items per cell: a score of v% is v*2 ones (paired items line up by position)
 LANGS = ("en", "fi", "cs", "zh")
@@ -113,8 +113,9 @@ def test_findings_verdicts_and_numbers(results_dir):
   cross = [np.mean([35, 40, 20]), np.mean([30, 30, 10]), np.mean([20, 25, 15]),
            np.mean([10, 15, 20])]
   rho = np.corrcoef([SHARE[l] for l in LANGS], cross)[0, 1]
-  assert f["Weakcorrelation"].here == f"r = {rho:.2f} over 4 languages"
-  assert f["Weakcorrelation"].verdict == (findings.HOLDS if abs(rho) < 0.3 else findings.NO)
+  assert f["Weakcorrelation"].here == f"r = {rho:.2f} over 4 languages" == "r = 0.73 over 4 " \
+      "languages"
+  assert f["Weakcorrelation"].verdict == findings.NO  # a strong correlation; rule: |r| < 0.3
   assert f["Modelsanswer"].verdict == findings.HOLDS  # 0.8 only for the base model's 4 cells
 
 
@@ -171,3 +172,127 @@ def test_seeds_are_averaged_item_by_item(tmp_path):
   assert r.score("mono_en", "fi").n == N
   assert r.metric("mono_en", "fi", "accuracy") is None
   assert "| mono_en | 50.0 | 25.0 |" in open(report.build(str(tmp_path))).read()
+
+
+# Each finding's rule right at its thresholds, on both sides: a stand-in for Results that
+# holds the estimates a finding reads (value and 95% interval), set directly.
+
+
+class Fixed:
+  def __init__(self, languages, scores=(), gains=(), metrics=(), configs=(), sweep=(),
+               study=()):
+    self.languages = list(languages)
+    self.scores = dict(scores)  # (config, lang or tuple of langs) -> Estimate
+    self.gains = dict(gains)  # tuple of langs -> Estimate (whichever models are compared)
+    self.metrics = dict(metrics)  # (config, lang, name) -> value
+    self._configs, self._sweep, self.study = dict(configs), dict(sweep), dict(study)
+    self.cells = {(c, l): [] for c, l, _ in self.metrics}
+
+  def configs(self, experiment):
+    return self._configs.get(experiment, [])
+
+  def sweep(self, experiment):
+    return self._sweep.get(experiment, [])
+
+  def has(self, config, lang):
+    return (config, lang) in self.scores
+
+  def score(self, config, langs):
+    return self.scores.get((config, langs if isinstance(langs, str) else tuple(langs)))
+
+  def gain(self, configs, reference, langs):
+    return self.gains.get(tuple(langs))
+
+  def metric(self, config, lang, name):
+    return self.metrics.get((config, lang, name))
+
+
+def est(value, lo=None, hi=None):
+  return Estimate(value, value - 5 if lo is None else lo, value + 5 if hi is None else hi, N)
+
+
+def mono(langs, cross):
+  """Monolingual models and a scored base; `cross[l]`: every other model's IF in l."""
+  scores = {(f"mono_{t}", l): est(50.0 if t == l else cross[l]) for t in langs for l in langs}
+  scores.update({("base", l): est(0.0) for l in langs})
+  return scores, {"mono": [(t, f"mono_{t}") for t in langs]}
+
+
+@pytest.mark.parametrize("lows, verdict", [
+    ((0.1, 0.1, 0.1, 0.1), findings.HOLDS),
+    ((0.1, 0.1, 0.1, 0.0), findings.PARTLY),  # an interval touching 0 is not above it
+    ((0.1, 0.1, 0.0, -0.1), findings.NO),  # half the languages is not most of them
+])
+def test_transfer_thresholds(lows, verdict):
+  scores, configs = mono(LANGS, dict.fromkeys(LANGS, 20.0))
+  gains = {(l,): est(20.0, lo=lo) for l, lo in zip(LANGS, lows)}
+  f = findings.transfer(Fixed(LANGS, scores, gains, configs=configs))
+  assert f.verdict == verdict
+  assert f.here.startswith(f"significant gain over the base in {sum(lo > 0 for lo in lows)}/4")
+
+
+@pytest.mark.parametrize("total, per_lang, verdict", [
+    (est(5.0, lo=0.1), (1.0, 1.0, 1.0), findings.HOLDS),
+    (est(4.9, lo=0.1), (1.0, 1.0, 1.0), findings.PARTLY),  # under 5 points
+    (est(5.0, lo=0.0), (1.0, 1.0, 1.0), findings.PARTLY),  # interval not above 0
+    (est(5.0, lo=0.1), (1.0, 1.0, 0.0), findings.PARTLY),  # one language does not gain
+    (est(5.0, lo=0.0), (1.0, 0.0, -1.0), findings.NO),  # 1/3 gain, interval not above 0
+])
+def test_pinch_one_thresholds(total, per_lang, verdict):
+  others = LANGS[1:]
+  gains = {others: total, **{(l,): est(g) for l, g in zip(others, per_lang)}}
+  r = Fixed(LANGS, gains=gains, sweep={"pinch": [(0, "pinch_p0"), (1, "pinch_p1")]})
+  f = findings.pinch_one(r)
+  assert f.verdict == verdict
+  assert f.here.endswith(f"{sum(g > 0 for g in per_lang)}/3 languages gain")
+
+
+@pytest.mark.parametrize("highs, verdict", [
+    ((50.0, 50.0, 49.9), findings.HOLDS),  # 2/3 matched (the paper's 8 of 12); 50 reaches 50
+    ((50.0, 49.9, 49.9), findings.PARTLY),
+    ((49.9, 49.9, 49.9), findings.NO),
+])
+def test_uniform_vs_mono_thresholds(highs, verdict):
+  langs = LANGS[:3]
+  scores = {("pinch_p100", l): est(40.0, hi=hi) for l, hi in zip(langs, highs)}
+  r = Fixed(langs, scores, sweep={"pinch": [(0, "pinch_p0"), (100, "pinch_p100")]})
+  f = findings.uniform_vs_mono(r)
+  assert f.verdict == verdict
+  assert f.here.startswith(f"matched or beaten in {sum(h >= 50 for h in highs)}/3 languages")
+
+
+@pytest.mark.parametrize("k2, k6, verdict", [
+    (45.0, 50.0, findings.HOLDS),  # reaches 45; K=6 adds exactly 5
+    (44.9, 49.9, findings.PARTLY),  # saturates but never reaches 45
+    (45.0, 50.1, findings.PARTLY),  # reaches 45 but K=6 adds more than 5
+    (44.9, 50.0, findings.NO),
+])
+def test_num_languages_thresholds(k2, k6, verdict):
+  unseen = ("cs", "zh")
+  scores = {("k2_o0", unseen): est(k2), ("k6_o0", unseen): est(k6)}
+  r = Fixed(LANGS, scores, configs={"num_langs": [((2, 0), "k2_o0"), ((6, 0), "k6_o0")]},
+            study={"unseen": unseen})
+  f = findings.num_languages(r)
+  assert f.verdict == verdict and f.here == f"unseen average by K: K=2: {k2}, K=6: {k6}"
+
+
+@pytest.mark.parametrize("rho, verdict", [
+    (0.29, findings.HOLDS), (0.31, findings.NO), (-0.29, findings.HOLDS), (-0.31, findings.NO)])
+def test_pretraining_share_thresholds(rho, verdict):
+  shares = np.array([0.1, 0.2, 0.3, 0.4])
+  x = (shares - shares.mean()) / np.linalg.norm(shares - shares.mean())
+  z = np.array([1.0, -1.0, -1.0, 1.0]) / 2  # centred, unit length, orthogonal to x
+  cross = 30 + 10 * (rho * x + np.sqrt(1 - rho ** 2) * z)  # Pearson r of (shares, cross) = rho
+  scores, configs = mono(LANGS, dict(zip(LANGS, cross)))
+  r = Fixed(LANGS, scores, configs=configs, study={"pretraining_share": dict(zip(LANGS, shares))})
+  f = findings.pretraining_share(r)
+  assert f.verdict == verdict and f.here == f"r = {rho:.2f} over 4 languages"
+
+
+@pytest.mark.parametrize("values, verdict", [
+    ((0.9, 0.9), findings.HOLDS), ((0.9, 0.89), findings.PARTLY), ((0.5, 0.5), findings.PARTLY),
+    ((0.5, 0.49), findings.NO)])
+def test_fidelity_thresholds(values, verdict):
+  metrics = {(f"m{i}", "en", "fidelity"): v for i, v in enumerate(values)}
+  f = findings.fidelity(Fixed(["en"], metrics=metrics))
+  assert f.verdict == verdict and f.here.startswith(f"{50 * sum(values):.1f}% on average")

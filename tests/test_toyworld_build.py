@@ -1,16 +1,20 @@
 """build_toyworld: parallel, disjoint instruction sets; a corpus without instruction format."""
+import collections
 import json
 import os
 import re
 
 import pytest
 
+from toyworld_counts import split_sizes
 from pinchjax import languages
 from pinchjax.data import canonical
 from pinchjax.data.toyworld import build, checkers, corpus, facts, lexicon, sentences, tasks
 
 LANGS = languages.PAPER_LANGUAGES
 SMALL = dict(sentences_per_language=650, list_items=400)
+SIZES = split_sizes(list_items=SMALL["list_items"])  # family -> items, by split
+PER_LANGUAGE = {split: sum(sizes.values()) for split, sizes in SIZES.items()}
 
 
 @pytest.fixture(scope="module")
@@ -32,11 +36,11 @@ def test_sets_are_parallel_disjoint_and_large(world):
     assert all(v == per_lang["en"] for v in per_lang.values())
     ids[split] = per_lang["en"]
   assert not set(ids["train"]) & set(ids["eval"])
-  assert len(ids["eval"]) == manifest["items"]["eval"]["per_language"] == 414
-  assert len(ids["train"]) == manifest["items"]["train"]["per_language"] == 969
   for split in tasks.SPLITS:
-    assert {facts.from_id(i).relation for i in ids[split]} == set(tasks.FAMILIES)
-  assert manifest["records"]["eval"] == {lang: 414 for lang in LANGS}
+    assert len(ids[split]) == manifest["items"][split]["per_language"] == PER_LANGUAGE[split]
+    by_family = collections.Counter(facts.from_id(i).relation for i in ids[split])
+    assert by_family == manifest["items"][split]["by_family"] == SIZES[split]
+  assert manifest["records"]["eval"] == {lang: PER_LANGUAGE["eval"] for lang in LANGS}
 
 
 def test_reference_responses_pass_their_checker(world):
@@ -72,7 +76,7 @@ def test_corpus_states_every_eval_fact_in_every_language(world):
   out, _ = world
   stated = {s.strip() for l in _corpus_lines(out) for s in _sentences(l)}
   finite = [r for r in _read(out, "eval", "en") if facts.from_id(r.id).relation in facts.FINITE]
-  assert len(finite) == 174
+  assert len(finite) == sum(SIZES["eval"][f] for f in facts.FINITE)
   for lang in LANGS:
     for r in finite:
       assert sentences.statement(facts.from_id(r.id), lang) in stated
@@ -118,7 +122,7 @@ def test_same_seed_same_world_other_seed_other_world(world, tmp_path):
   assert _corpus_lines(out) != _corpus_lines(str(tmp_path / "other"))
   assert [r.id for r in _read(out, "eval", "en")] != [
       r.id for r in _read(str(tmp_path / "other"), "eval", "en")]
-  assert other["items"]["eval"]["per_language"] == 414
+  assert other["items"]["eval"]["per_language"] == PER_LANGUAGE["eval"]
 
 
 def test_manifest_and_lexicon_files(world):

