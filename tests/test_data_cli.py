@@ -8,7 +8,7 @@ import pytest
 import test_data_formats
 from pinchjax import cli, languages
 from pinchjax.data import canonical, synthetic
-from pinchjax.judge import records
+from pinchjax.data import generations
 
 
 def _run(capsys, *argv):
@@ -279,7 +279,7 @@ def test_import_generations_and_judge_them(tmp_path, capsys, clean_state):
   evalset = tmp_path / "eval.jsonl"
   canonical.write_jsonl(str(evalset), [canonical.Record(f"eval-{i}", "en", p, "", "alpacafarm")
                                        for i, p in enumerate(EN_PROMPTS)])
-  records.write(str(tmp_path / "ours.jsonl"), [
+  generations.write(str(tmp_path / "ours.jsonl"), [
       {"id": f"eval-{i}", "lang": "en", "instruction": p,
        "response": f"Answer to eval-{i}" if i < 2 else "no idea", "run": "ours",
        "decode_config": {"max_new_tokens": 8}} for i, p in enumerate(EN_PROMPTS)])
@@ -300,7 +300,7 @@ def test_import_generations_and_judge_them(tmp_path, capsys, clean_state):
   assert sorted(rows[0]) == ["decode_config", "finish_reason", "id", "instruction", "lang",
                              "num_tokens", "response", "run"]
   assert [(r["id"], r["run"]) for r in rows] == [(f"eval-{i}", "theirs") for i in (3, 2, 1, 0)]
-  assert records.read(str(gens))[0]["decode_config"] == {"imported_from": str(release)}
+  assert generations.read(str(gens))[0]["decode_config"] == {"imported_from": str(release)}
   # Judged against our run by the deterministic judge: theirs right on 4, ours on 2.
   rc = cli.main(["judge", "--candidate", str(gens), "--baseline", str(tmp_path / "ours.jsonl"),
                  "--out", str(tmp_path / "judged"), "--judge", "verifiable",

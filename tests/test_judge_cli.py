@@ -5,7 +5,7 @@ import gin
 import pytest
 
 from pinchjax import cli
-from pinchjax.judge import records
+from pinchjax.data import generations
 
 
 def checker(record, response):
@@ -25,7 +25,7 @@ def write_runs(tmp_path):
   refs = [{k: v for k, v in r.items() if k not in ("run", "decode_config")}
           for r in gen("x", range(10), "en") + gen("x", range(10), "fi")]
   for name, rows in (("cand", cand), ("base", base), ("refs", refs)):
-    records.write(str(tmp_path / f"{name}.jsonl"), rows)
+    generations.write(str(tmp_path / f"{name}.jsonl"), rows)
 
 
 @pytest.fixture(autouse=True)
@@ -96,8 +96,8 @@ def test_toyworld_judge_end_to_end(tmp_path):
       refs.append(ref)
       answer = sentences.response(fact, lang if n < 15 else other)  # 5 in another language
       cands.append(dict(ref, response=answer, run="toy_p10", decode_config={}))
-  records.write(str(tmp_path / "refs.jsonl"), refs)
-  records.write(str(tmp_path / "cand.jsonl"), cands)
+  generations.write(str(tmp_path / "refs.jsonl"), refs)
+  generations.write(str(tmp_path / "cand.jsonl"), cands)
   assert cli.main(["judge", "--candidate", str(tmp_path / "cand.jsonl"), "--references",
                    str(tmp_path / "refs.jsonl"), "--out", str(tmp_path / "out"), "--judge",
                    "toyworld", "--gin.judge_run.n_boot=100"]) == 0

@@ -10,7 +10,8 @@ import time
 import pytest
 
 from pinchjax.judge import cache as cache_lib
-from pinchjax.judge import judge_pairs, read_verdicts, records, score
+from pinchjax.data import generations
+from pinchjax.judge import judge_pairs, read_verdicts, score
 from pinchjax.judge.backends.openai_compatible import OpenAICompatibleBackend
 from scripted_openai_server import ScriptedServer
 
@@ -100,8 +101,8 @@ def test_faulty_server_run_finishes_counts_errors_and_rerun_asks_only_failures(
 def test_killed_cli_run_rerun_asks_nothing_twice(tmp_path):
   tags = [f"ok-{i}" for i in range(12)]
   cands, bases = runs(tags)
-  records.write(str(tmp_path / "cand.jsonl"), cands)
-  records.write(str(tmp_path / "base.jsonl"), bases)
+  generations.write(str(tmp_path / "cand.jsonl"), cands)
+  generations.write(str(tmp_path / "base.jsonl"), bases)
   slow = [dict(rule, delay_s=0.15) for rule in RULES[-2:]]  # slow enough to be killed
   out = tmp_path / "out"
   with ScriptedServer(tmp_path / "server", slow) as server:

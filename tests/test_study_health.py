@@ -8,7 +8,7 @@ import gin
 import pytest
 
 from pinchjax import cli
-from pinchjax.judge import records
+from pinchjax.data import generations
 from pinchjax.study import executors, findings, grid, preflight, report, runner
 from pinchjax.study.results import Results
 from test_judge_health import DOWN, UNREADABLE
@@ -54,7 +54,7 @@ def response(model, lang, i):
 
 def _infer(step, inputs, out_dir):
   p = step.params
-  records.write(os.path.join(out_dir, executors.GENERATIONS), [
+  generations.write(os.path.join(out_dir, executors.GENERATIONS), [
       {"id": f"{i:02d}", "lang": p["lang"], "instruction": f"[{p['lang']}] question {i}",
        "response": response(p["model"], p["lang"], i), "run": p["model"]} for i in range(N)])
   return {"generations": executors.GENERATIONS}

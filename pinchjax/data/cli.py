@@ -30,8 +30,7 @@ import seqio
 
 from pinchjax import languages
 from pinchjax.data import canonical, chat, formats, langcheck, mapped, paperset, pipeline
-from pinchjax.data import registry, rows
-from pinchjax.judge import records
+from pinchjax.data import generations, registry, rows
 
 CANONICAL_MAP = tuple(f for f in mapped.FIELDS if f != "run")
 GENERATIONS_MAP = tuple(f for f in mapped.FIELDS if f != "source")
@@ -103,15 +102,13 @@ def _import_generations(args: argparse.Namespace) -> int:
   lang = None if args.lang is None else languages.check(args.lang)
   result = mapped.read_mapped(args.input, mapping, lang, args.on_error, run=args.run, ids=ids)
   notes = _checked(args, result, lambda r: r.instruction)  # the response's is judged later
-  # The generation record pinchjax infer writes (pinchjax.infer.writer); what decoded it is
+  # The generation record pinchjax infer writes (pinchjax.data.generations); what decoded it is
   # unknown, so decode_config names the file and the per-response fields are null.
   config = {"imported_from": args.input}
-  gens = [records.check({"id": r.id, "lang": r.lang, "instruction": r.instruction,
-                         "response": r.response, "run": args.run, "decode_config": config,
-                         "finish_reason": None, "num_tokens": None}, f"{args.input}: {r.id}")
-          for r in result.records]
-  records.write(args.output, gens)
-  _report(args, result, len(gens), notes)
+  written = generations.write(args.output, (
+      generations.make(r.to_json(), r.response, args.run, config, None, None)
+      for r in result.records))
+  _report(args, result, written, notes)
   return 0
 
 

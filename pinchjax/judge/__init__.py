@@ -15,7 +15,7 @@ local.LocalBackend / local.local_backend, verifiable.VerifiableBackend(checker).
 languages are synthetic, so pass `language_of=pinchjax.data.toyworld.checkers.identify` to
 judge_pairs for their fidelity (py3langid is the default).
 """
-from pinchjax.judge.records import read as read_generations
+from pinchjax.data.generations import read as read_generations
 from pinchjax.judge.runner import judge_pairs
 from pinchjax.judge.scoring import compare, item_scores, score
 from pinchjax.judge.verdict_io import read_verdicts, write_verdicts

@@ -88,13 +88,15 @@ def infer(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
   return {"generations": GENERATIONS}
 
 
-def _accuracy(checker: str | None, generations: str) -> float | None:
+def _accuracy(checker: str | None, path: str) -> float | None:
   """Share of responses the task's checker accepts (None: the task has no checker)."""
   if checker is None:
     return None
-  from pinchjax.judge import dotted, records  # pylint: disable=import-outside-toplevel
+  # pylint: disable=import-outside-toplevel
+  from pinchjax.data import generations
+  from pinchjax.judge import dotted
   check = dotted.resolve(checker)
-  return float(np.mean([bool(check(r, r["response"])) for r in records.read(generations)]))
+  return float(np.mean([bool(check(r, r["response"])) for r in generations.read(path)]))
 
 
 def judge(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
