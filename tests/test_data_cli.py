@@ -269,6 +269,7 @@ def test_oasst_selection_flags_alias_gin_bindings(tmp_path, capsys, clean_state)
   assert rc == 0 and json.loads(out)["written"] == 1
 
 
+@gin.register
 def right_answer(record, response):
   """The deterministic judge's checker: an answer naming the instruction's id is right."""
   return response.startswith(f"Answer to {record['id']}")
@@ -304,7 +305,7 @@ def test_import_generations_and_judge_them(tmp_path, capsys, clean_state):
   # Judged against our run by the deterministic judge: theirs right on 4, ours on 2.
   rc = cli.main(["judge", "--candidate", str(gens), "--baseline", str(tmp_path / "ours.jsonl"),
                  "--out", str(tmp_path / "judged"), "--judge", "verifiable",
-                 f"--gin.VerifiableBackend.checker='{__name__}.right_answer'",
+                 f"--gin.VerifiableBackend.checker=@{__name__}.right_answer",
                  "--gin.judge_run.n_boot=50"])
   scores = json.loads((tmp_path / "judged" / "scores.json").read_text())
   assert rc == 0 and scores["per_language"]["en"]["score"] == pytest.approx(100 * (2 + 1) / 4)

@@ -8,6 +8,7 @@ from pinchjax import cli
 from pinchjax.data import generations
 
 
+@gin.register
 def checker(record, response):
   return response == f"answer {record['id']}"
 
@@ -37,7 +38,7 @@ def clean_gin():
 
 def run_cli(*args):
   return cli.main(["judge", *args, "--judge", "verifiable",
-                   f"--gin.VerifiableBackend.checker='{__name__}.checker'", "--gin.judge_run.n_boot=200"])
+                   f"--gin.VerifiableBackend.checker=@{__name__}.checker", "--gin.judge_run.n_boot=200"])
 
 
 def test_judge_command_writes_verdicts_scores_and_table(tmp_path, capsys):
@@ -82,8 +83,12 @@ def test_unknown_judge_and_missing_baseline_fail(tmp_path, capsys):
 def test_toyworld_judge_file_parses():
   from pinchjax.judge import cli as judge_cli
   judge_cli._judge_file("toyworld")
-  assert gin.query_parameter("VerifiableBackend.checker") == (
-      "pinchjax.data.toyworld.checkers.check")
+  from pinchjax.data.toyworld import checkers
+  from pinchjax.judge.backends.verifiable import VerifiableBackend
+  # gin references to the toy world's functions, not strings naming them
+  assert gin.query_parameter("judge_run.language_of").configurable.wrapped is checkers.identify
+  assert gin.query_parameter("VerifiableBackend.checker").configurable.wrapped is checkers.check
+  assert VerifiableBackend().judge_id == "verifiable:pinchjax.data.toyworld.checkers.check"
 
 
 def test_toyworld_judge_end_to_end(tmp_path):
@@ -114,7 +119,7 @@ def test_missing_required_judge_settings_are_named(tmp_path):
   write_runs(tmp_path)
   args = ["judge", "--candidate", str(tmp_path / "cand.jsonl"), "--baseline",
           str(tmp_path / "base.jsonl"), "--out", str(tmp_path / "out")]
-  with pytest.raises(RuntimeError, match=r"OpenAICompatibleBackend.*\['base_url', 'model'\]"):
+  with pytest.raises(RuntimeError, match=r"ClientConfig.*\['base_url', 'model'\]"):
     cli.main(args + ["--judge", "openai_compatible"])
   gin.clear_config()
   with pytest.raises(RuntimeError, match=r"VerifiableBackend.*\['checker'\]"):

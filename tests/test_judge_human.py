@@ -17,6 +17,7 @@ CAND_RUN, BASE_RUN = "alpha-7b", "beta-13b"
 WORDS = ["river", "stone", "cloud", "lamp", "garden", "window", "bread", "music"]
 
 
+@gin.register  # judge files name it: VerifiableBackend.checker = @test_judge_human.checker
 def checker(record, response):
   return response.startswith("good")
 
@@ -52,7 +53,7 @@ def judged(tmp_path, n=60, langs=("en", "fi"), identical=0, seed=0):
     assert cli.main(["judge", "--candidate", str(tmp_path / f"cand_{lang}.jsonl"),
                      "--baseline", str(tmp_path / f"base_{lang}.jsonl"), "--out", str(out),
                      "--judge", "verifiable",
-                     f"--gin.VerifiableBackend.checker='{__name__}.checker'",
+                     f"--gin.VerifiableBackend.checker=@{__name__}.checker",
                      "--gin.judge_run.n_boot=10"]) == 0
     dirs[lang] = str(out)
     gin.clear_config()

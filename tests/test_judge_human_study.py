@@ -41,7 +41,7 @@ def results_dir(tmp_path):
       name="human", dataset="toy", evalset="toy_eval", languages=LANGS, seen=LANGS,
       experiments=("mono",),
       judge={"gin_files": ["gin/judges/verifiable.gin"],
-             "bindings": ["VerifiableBackend.checker = 'test_judge_human.checker'",
+             "bindings": ["VerifiableBackend.checker = @test_judge_human.checker",
                           "judge_run.n_boot = 10"]})
   d = str(tmp_path / "results")
   assert runner.Runner(grid.expand(study), d,

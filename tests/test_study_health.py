@@ -26,10 +26,11 @@ SPEC = {
 }
 UNRELIABLE = ("judge/mono_fi_s0/en", "judge/pinch_p0_s0/fi", "judge/pinch_p10_s0/fi")
 JUDGE = {"bindings": ["judge_run.backend = @ScriptedBackend()",
-                      f"judge_run.language_of = '{__name__}.language_of'",
+                      f"judge_run.language_of = @{__name__}.language_of",
                       "judge_run.n_boot = 200"]}
 
 
+@gin.register
 def language_of(text):
   return text[1:3]  # responses start with their language: "[fi] ..."
 

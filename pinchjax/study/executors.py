@@ -24,6 +24,7 @@ import gin
 import numpy as np
 
 from pinchjax import cli
+from pinchjax.study import dotted
 from pinchjax.study import grid as grid_lib
 from pinchjax.study import multihost, results, runner
 
@@ -48,7 +49,6 @@ def _register_data() -> None:
 
 def data(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
          ) -> dict[str, str]:
-  from pinchjax.judge import dotted  # pylint: disable=import-outside-toplevel
   configure(step, inputs)
   dotted.resolve(step.params["fn"])(out_dir, **step.params.get("kwargs", {}))
   return {"dir": "."}
@@ -94,7 +94,6 @@ def _accuracy(checker: str | None, path: str) -> float | None:
     return None
   # pylint: disable=import-outside-toplevel
   from pinchjax.data import generations
-  from pinchjax.judge import dotted
   check = dotted.resolve(checker)
   return float(np.mean([bool(check(r, r["response"])) for r in generations.read(path)]))
 
@@ -102,13 +101,13 @@ def _accuracy(checker: str | None, path: str) -> float | None:
 def judge(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
           ) -> dict[str, str]:
   # pylint: disable=import-outside-toplevel
-  from pinchjax.judge import cli as judge_cli
   from pinchjax.judge import verdict_io
+  from pinchjax.judge.run import judge_run
   p = step.params
   candidate = inputs[f"infer/{p['model']}/{p['lang']}"]["generations"]
   baseline = inputs[f"infer/{p['baseline']}/{p['lang']}"]["generations"]
   configure(step, inputs)
-  scores = judge_cli.judge_run(candidate, out_dir, baseline=baseline, progress=False)
+  scores = judge_run(candidate, out_dir, baseline=baseline, progress=False)
   verdicts = verdict_io.read_verdicts(os.path.join(out_dir, "verdicts.jsonl"))
   cell = results.write_cell(out_dir, p["model"], p["lang"], p["baseline"], verdicts, scores,
                             _accuracy(p.get("checker"), candidate))
