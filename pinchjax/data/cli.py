@@ -25,10 +25,9 @@ import os
 import sys
 from typing import Callable
 
-import gin
 import seqio
 
-from pinchjax import languages
+from pinchjax import gin_config, languages
 from pinchjax.data import canonical, chat, formats, langcheck, mapped, paperset, pipeline
 from pinchjax.data import generations, registry, rows
 
@@ -40,12 +39,6 @@ OASST_FLAGS = {  # flag -> the OasstSelection binding it aliases
     "--keep-deleted": ("skip_deleted", False), "--keep-synthetic": ("skip_synthetic", False),
     "--keep-failed-review": ("skip_failed_review", False),
     "--any-tree-state": ("tree_state", None)}
-
-
-def _bind_oasst_flags(args: argparse.Namespace) -> None:
-  for flag, (name, value) in OASST_FLAGS.items():
-    if getattr(args, flag[2:].replace("-", "_")):
-      gin.bind_parameter(f"pinchjax.data.oasst.OasstSelection.{name}", value)
 
 
 def _checked(args: argparse.Namespace, result: rows.ReadResult,
@@ -75,7 +68,6 @@ def _import(args: argparse.Namespace) -> int:
     raise ValueError("--map goes with --format json, and --format json needs --map")
   if args.format != "json" and args.lang is None:
     raise ValueError(f"--format {args.format} needs --lang")
-  _bind_oasst_flags(args)
   if args.format == "json":
     lang = None if args.lang is None else languages.check(args.lang)
     result = mapped.read_mapped(args.input, mapped.parse_map(args.map, CANONICAL_MAP), lang,
@@ -113,7 +105,6 @@ def _import_generations(args: argparse.Namespace) -> int:
 
 
 def _build_paper_set(args: argparse.Namespace) -> int:
-  _bind_oasst_flags(args)
   recs, report = paperset.build_paper_set(args.lima, args.oasst, args.n_lima, args.n_oasst,
                                           args.on_error)
   canonical.write_jsonl(args.output, recs)
@@ -199,8 +190,8 @@ def _input_flags(p: argparse.ArgumentParser) -> None:
 
 def _oasst_flags(p: argparse.ArgumentParser) -> None:
   for flag, (name, value) in OASST_FLAGS.items():
-    p.add_argument(flag, action="store_true",
-                   help=f"oasst: alias of --gin.OasstSelection.{name}={value}")
+    gin_config.alias(p, flag, f"pinchjax.data.oasst.OasstSelection.{name}", "oasst",
+                     value=value)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

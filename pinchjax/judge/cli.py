@@ -19,12 +19,12 @@ import os
 
 import gin
 
-from pinchjax import cli as root_cli
+from pinchjax import gin_config
 from pinchjax.judge import human_cli
 from pinchjax.judge import table
 from pinchjax.judge.run import judge_run
 
-JUDGES_DIR = os.path.join(root_cli.REPO_ROOT, "gin", "judges")
+JUDGES_DIR = os.path.join(gin_config.REPO_ROOT, "gin", "judges")
 
 
 def _judge_file(spec: str) -> str:
@@ -34,7 +34,7 @@ def _judge_file(spec: str) -> str:
   if not os.path.exists(path):
     known = sorted(f[:-4] for f in os.listdir(JUDGES_DIR) if f.endswith(".gin"))
     raise argparse.ArgumentTypeError(f"no judge file {path}; known judges: {known}")
-  gin.add_config_file_search_path(root_cli.REPO_ROOT)
+  gin.add_config_file_search_path(gin_config.REPO_ROOT)
   gin.parse_config_file(path)
   return path
 
@@ -45,27 +45,28 @@ def register(parser: argparse.ArgumentParser) -> None:
   # flags are checked in `main` rather than by argparse (a subcommand does not take them).
   parser.add_argument("--candidate", help="generations JSONL of the run judged (required)")
   against = parser.add_mutually_exclusive_group()
-  against.add_argument("--baseline", help="generations JSONL of the baseline run")
-  against.add_argument("--references", help="reference responses JSONL (same layout)")
+  gin_config.alias(parser, "--baseline", "judge_run.baseline", group=against,
+                   help="generations JSONL of the baseline run")
+  gin_config.alias(parser, "--references", "judge_run.references", group=against,
+                   help="reference responses JSONL (same layout)")
   parser.add_argument("--judge", type=_judge_file,
                       help="judge gin file: a name in gin/judges/ (openai_compatible, local, "
                       "verifiable, toyworld) or a path; other settings are judge_run's gin "
                       "parameters, e.g. --gin.judge_run.prompt=\"'sxs5-v1'\", "
                       "--gin.judge_run.wrong_language_loses=True")
   parser.add_argument("--out", help="output directory (required)")
-  parser.add_argument("--cache", help="SQLite answer cache (default OUT/judge_cache.sqlite)")
+  gin_config.alias(parser, "--cache", "judge_run.cache",
+                   help="SQLite answer cache (default OUT/judge_cache.sqlite)")
   parser.set_defaults(func=main, parser=parser)
   sub = parser.add_subparsers(dest="action", metavar="{export-human,import-human}")
   human_cli.register(sub)
 
 
 def main(args: argparse.Namespace) -> int:
-  missing = [flag for flag, value in (("--candidate", args.candidate), ("--out", args.out),
-                                      ("--baseline or --references",
-                                       args.baseline or args.references)) if not value]
+  missing = [flag for flag, value in (("--candidate", args.candidate), ("--out", args.out))
+             if not value]
   if missing:
     args.parser.error(f"the following arguments are required: {', '.join(missing)}")
-  scores = judge_run(args.candidate, args.out, baseline=args.baseline,
-                     references=args.references, cache=args.cache)
+  scores = judge_run(args.candidate, args.out)  # the rest is gin's (flags alias bindings)
   print(table.render(scores))
   return 0

@@ -40,7 +40,8 @@ def judge_run(candidate: str, out_dir: str, baseline: str | None = None,
   languages need the toy world's own, `@pinchjax.data.toyworld.checkers.identify` in gin.
   """
   if (baseline is None) == (references is None):
-    raise ValueError("give exactly one of baseline (a run's generations) or references")
+    raise ValueError("give exactly one of baseline (a run's generations) or references "
+                     "(pinchjax judge: --baseline or --references)")
   if language_of is not None and not callable(language_of):
     raise ValueError(f"judge_run.language_of must be a function (a gin reference such as "
                      f"@pinchjax.data.toyworld.checkers.identify), got {language_of!r}")

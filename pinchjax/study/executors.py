@@ -23,7 +23,7 @@ from typing import Sequence
 import gin
 import numpy as np
 
-from pinchjax import cli
+from pinchjax import gin_config
 from pinchjax.study import dotted
 from pinchjax.study import grid as grid_lib
 from pinchjax.study import multihost, results, runner
@@ -38,7 +38,7 @@ def configure(step: grid_lib.Step, inputs: dict[str, dict[str, str]],
   if grid_lib.DATA in inputs:
     bindings.append(f"DATA_DIR = {inputs[grid_lib.DATA]['dir']!r}")
   gin.clear_config()
-  cli.parse_gin([runner.find_file(f) for f in step.params.get("gin_files", ())],
+  gin_config.parse_gin([runner.find_file(f) for f in step.params.get("gin_files", ())],
                 bindings + list(extra))
 
 
