@@ -1,6 +1,7 @@
 """`pinchjax data ...` and `pinchjax vocab train`, run in-process through the entry point."""
 import importlib
 import json
+import os
 
 import gin
 import pytest
@@ -60,6 +61,30 @@ def test_vocab_train_stats_and_show(tmp_path, capsys):
   assert "prompt text:   '<user> fi" in out and "<model>'" in out
   assert ":</s>*" in out  # EOS carries loss
   assert ":<user>*" not in out  # the prompt does not
+
+
+def test_registration_from_flags_tolerates_only_the_same_definition(tmp_path, capsys):
+  from pinchjax.data import registry  # pylint: disable=import-outside-toplevel
+  vocab = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "toy_base", "vocab.model")
+  data = str(tmp_path)
+  flags = ["--data-dir", data, "--vocab", vocab, "--template", "toy", "--json"]
+  # Registered beforehand exactly as the flags define it (as a gin configuration could):
+  # registering it again is a no-op that keeps the registration.
+  synthetic.write_parallel_set(data, "tsame", 40, languages.PAPER_LANGUAGES)
+  same = registry.register_dataset("tsame", data, vocab, "toy")
+  rc, out, _ = _run(capsys, "data", "stats", "--mixture", "tsame_pinch_p50", *flags)
+  assert rc == 0 and json.loads(out)["total"] == 40
+  assert registry._REGISTERED["tsame"][1] is same  # pylint: disable=protected-access
+
+  # Registered beforehand otherwise (other mixtures): a real conflict, a one-line error, and
+  # the registration is left alone (before, the flags silently replaced it).
+  synthetic.write_parallel_set(data, "tother", 40, languages.PAPER_LANGUAGES)
+  other = registry.register_dataset("tother", data, vocab, "toy", percents=[50])
+  rc, _, err = _run(capsys, "data", "stats", "--mixture", "tother_pinch_p50", *flags)
+  assert rc == 1 and err.count("\n") == 1
+  assert f"--data-dir {data}: dataset 'tother' is already registered with another" in err
+  assert registry._REGISTERED["tother"][1] is other  # pylint: disable=protected-access
 
 
 def test_importing_tasks_without_data_registers_nothing_and_does_not_fail():

@@ -112,10 +112,17 @@ def _build_paper_set(args: argparse.Namespace) -> int:
   return 0
 
 
+# Datasets these commands registered from their flags (in this process: tests, notebooks).
+_FROM_FLAGS: set[str] = set()
+
+
 def _ensure_registered(name: str, data_dir: str | None, vocab: str | None,
                        template: str) -> None:
-  """Registers the dataset `name` belongs to under --data-dir (replacing an earlier
-  registration: the flags say what is wanted), or relies on gin-configured registration."""
+  """Registers the dataset `name` belongs to under --data-dir, or relies on gin-configured
+  registration. Registering what is registered already, the same way, is a no-op; an
+  earlier command's registration from its flags is replaced (the flags say what is wanted
+  now); a registration made otherwise (the gin configuration, a library call) with other
+  settings is an error."""
   if data_dir is None:
     registry.get_provider(name)
     return
@@ -123,17 +130,24 @@ def _ensure_registered(name: str, data_dir: str | None, vocab: str | None,
     try:
       registry.get_provider(name)  # counting works with whatever vocabulary is registered
       return
-    except ValueError:
-      pass
+    except registry.NotRegisteredError:
+      pass  # only a miss: an error of the configured registration itself is the user's
   dataset = registry.dataset_dir_for(name, data_dir)
   if dataset is None:
     raise ValueError(f"{data_dir}: no dataset directory matches {name!r}")
   # Counting needs no tokenizer; a stand-in vocabulary keeps `stats` free of model files.
   vocabulary = vocab if vocab else seqio.PassThroughVocabulary(size=1, eos_id=1)
-  if os.path.isdir(os.path.join(data_dir, dataset, "train")):
-    registry.register_dataset(dataset, data_dir, vocabulary, template, replace=True)
-  else:
-    registry.register_evalset(dataset, data_dir, vocabulary, template, replace=True)
+  register = (registry.register_dataset if os.path.isdir(os.path.join(data_dir, dataset, "train"))
+              else registry.register_evalset)
+  try:
+    register(dataset, data_dir, vocabulary, template, replace=dataset in _FROM_FLAGS)
+    _FROM_FLAGS.add(dataset)
+  except registry.RegistrationConflictError:
+    raise ValueError(
+        f"--data-dir {data_dir}: dataset {dataset!r} is already registered with another data "
+        f"directory, vocabulary, template or files (by the gin configuration or a library "
+        f"call); drop --data-dir to use that registration, or the configuration to use these "
+        f"flags") from None
 
 
 def _stats(args: argparse.Namespace) -> int:
