@@ -61,11 +61,15 @@ def test_judge_command_writes_verdicts_scores_and_table(tmp_path, capsys):
   assert "en" in table and "65.0" in table and "3/7/0" in table and "macro" in table
 
 
-def test_judge_against_references(tmp_path):
+@pytest.mark.parametrize("how", ["flag", "binding"])
+def test_judge_against_references(tmp_path, how):
   write_runs(tmp_path)
   out = tmp_path / "out"
-  assert run_cli("--candidate", str(tmp_path / "cand.jsonl"), "--references",
-                 str(tmp_path / "refs.jsonl"), "--out", str(out)) == 0
+  refs = str(tmp_path / "refs.jsonl")
+  # --references is an alias of the binding: either one names the references.
+  against = (["--references", refs] if how == "flag"
+             else [f"--gin.judge_run.references='{refs}'"])
+  assert run_cli("--candidate", str(tmp_path / "cand.jsonl"), *against, "--out", str(out)) == 0
   scores = json.loads((out / "scores.json").read_text())
   assert scores["baseline_run"] == "references"
   assert scores["per_language"]["en"]["score"] == pytest.approx(100 * 8 * 0.5 / 10)

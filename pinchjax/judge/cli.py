@@ -62,9 +62,20 @@ def register(parser: argparse.ArgumentParser) -> None:
   human_cli.register(sub)
 
 
+def _bound(name: str) -> bool:
+  """Whether gin binds `name` (the alias flags are bindings by now) to something."""
+  try:
+    return gin.query_parameter(name) is not None
+  except ValueError:
+    return False
+
+
 def main(args: argparse.Namespace) -> int:
   missing = [flag for flag, value in (("--candidate", args.candidate), ("--out", args.out))
              if not value]
+  if not (_bound("judge_run.baseline") or _bound("judge_run.references")):
+    missing.append("--baseline or --references (or a binding of judge_run.baseline or "
+                   "judge_run.references)")
   if missing:
     args.parser.error(f"the following arguments are required: {', '.join(missing)}")
   scores = judge_run(args.candidate, args.out)  # the rest is gin's (flags alias bindings)
