@@ -108,6 +108,8 @@ COMMAND_LINES = [
                    "--cache", "t.db"], ["translate_files.cache_path = 't.db'"]),
     ("study", ["gin/studies/toy_demo.gin", "--executor", "ray", "--ray-address", "auto"],
      ["StudyExecutor.name = 'ray'", "StudyExecutor.ray_address = 'auto'"]),
+    ("data", ["toyworld", "--out", "o", "--seed", "3", "--languages", "en,fi"],
+     ["build_toyworld.seed = 3", "build_toyworld.languages = 'en,fi'"]),
     ("data", ["build-paper-set", "--lima", "l", "--oasst", "o", "out", "--keep-deleted",
               "--any-tree-state"],
      ["pinchjax.data.oasst.OasstSelection.skip_deleted = False",
