@@ -9,9 +9,10 @@ host's on a shared filesystem, is left alone).
 from __future__ import annotations
 
 import glob
+import json
 import os
 import socket
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 
 def temp_path(path: str, pid: int | None = None) -> str:
@@ -50,13 +51,14 @@ def remove_stale_temps(path: str) -> list[str]:
   return removed
 
 
-def write(path: str, chunks: Iterable[str]) -> None:
-  """Writes `chunks` (as given, UTF-8) to a temporary file, syncs it, and renames it to `path`."""
+def write(path: str, chunks: Iterable[str] | Iterable[bytes], binary: bool = False) -> None:
+  """Writes `chunks` (as given: UTF-8 text, or bytes with `binary`) to a temporary file,
+  syncs it, and renames it to `path`."""
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   remove_stale_temps(path)
   tmp = temp_path(path)
   try:
-    with open(tmp, "w", encoding="utf-8") as f:
+    with (open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8")) as f:
       for chunk in chunks:
         f.write(chunk)
       f.flush()
@@ -66,3 +68,28 @@ def write(path: str, chunks: Iterable[str]) -> None:
     if os.path.exists(tmp):
       os.remove(tmp)
     raise
+
+
+def json_line(row: Mapping[str, Any], sort_keys: bool = True) -> str:
+  """One JSONL line: UTF-8 text (not ASCII-escaped), keys sorted unless told otherwise."""
+  return json.dumps(row, ensure_ascii=False, sort_keys=sort_keys) + "\n"
+
+
+def write_jsonl(path: str, rows: Iterable[Mapping[str, Any]], sort_keys: bool = True) -> int:
+  """Writes one JSON object a line (see `json_line`) as `rows` yields them; returns the
+  count. A row that fails (not JSON, or `rows` raising) leaves the old file and no temp."""
+  count = 0
+
+  def lines() -> Iterable[str]:
+    nonlocal count
+    for row in rows:
+      yield json_line(row, sort_keys)
+      count += 1
+
+  write(path, lines())
+  return count
+
+
+def write_json(path: str, value: Any, indent: int | None = 1) -> None:
+  """Writes one JSON value (a config, a summary)."""
+  write(path, [json.dumps(value, indent=indent, ensure_ascii=False)])

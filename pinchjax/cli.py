@@ -9,7 +9,10 @@ Every subcommand lives in the module of its stage and registers itself through a
 
 `--gin_file` is repeatable and files are applied in order; `--gin.BINDING=value` overrides
 are applied after all files. Gin files are looked up relative to the working directory, then
-the repository root, so `include 'gin/models/x.gin'` works from anywhere.
+the repository root, so `include 'gin/models/x.gin'` works from anywhere. A command's flag
+that sets a gin-configurable parameter is an alias of its binding (`infer --batch-size 8` =
+`--gin.infer.batch_size=8`; its --help says which): applied after the files, and an error
+when a --gin. override of the same binding is given too (pinchjax.gin_config).
 
 Two more flags work anywhere on every command: `--languages FILE.tsv|FILE.json`
 (repeatable) registers the languages of the file for the run, an alias of the gin binding
@@ -23,14 +26,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import traceback
 from typing import Callable, Sequence
 
-import gin
-
 from pinchjax import errors, languages
+# parse_gin and split_gin_args also serve scripts that read gin as a command does
+# (python -m pinchjax.study.toy_base) and the tests.
+from pinchjax.gin_config import REPO_ROOT, parse_gin, split_gin_args  # noqa: F401
+from pinchjax.gin_config import alias_bindings, conflict
 
 # command name -> module that defines `register(subparsers)` for it.
 COMMANDS: dict[str, str] = {
@@ -46,32 +50,8 @@ COMMANDS: dict[str, str] = {
     "report": "pinchjax.study.report_cli",
 }
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def split_gin_args(argv: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
-  """Separates `--gin_file=F` / `--gin_file F` and `--gin.X=Y` from the other arguments."""
-  files, bindings, rest = [], [], []
-  it = iter(argv)
-  for arg in it:
-    if arg == "--gin_file":
-      try:
-        files.append(next(it))
-      except StopIteration:
-        raise SystemExit("--gin_file needs a file name") from None
-    elif arg.startswith("--gin_file="):
-      files.append(arg.split("=", 1)[1])
-    elif arg.startswith("--gin."):
-      binding = arg[len("--gin."):]
-      if "=" not in binding:
-        raise SystemExit(f"gin override {arg!r} must look like --gin.NAME=VALUE")
-      bindings.append(binding)
-    else:
-      rest.append(arg)
-  return files, bindings, rest
-
-
 LANGUAGE_FILE_SUFFIXES = (".tsv", ".json")
+LANGUAGES_BINDING = "pinchjax.languages.register_all.files"
 
 
 def split_global_flags(argv: Sequence[str]) -> tuple[bool, list[str], list[str]]:
@@ -95,15 +75,6 @@ def split_global_flags(argv: Sequence[str]) -> tuple[bool, list[str], list[str]]
       rest.append(arg)
     i += 1
   return debug, language_files, rest
-
-
-def parse_gin(files: Sequence[str], bindings: Sequence[str]) -> None:
-  """Applies gin files then bindings, with the repository root on the search path, then
-  registers the languages they configure (languages.register_all)."""
-  for path in (os.getcwd(), REPO_ROOT):
-    gin.add_config_file_search_path(path)
-  gin.parse_config_files_and_bindings(list(files), list(bindings), finalize_config=False)
-  languages.register_all()
 
 
 def build_parser(commands: dict[str, str] | None = None) -> argparse.ArgumentParser:
@@ -135,9 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: list[str], language_files: list[str]) -> int:
-  files, bindings, rest = split_gin_args(argv)
-  if language_files:
-    bindings.append(f"pinchjax.languages.register_all.files = {language_files!r}")
+  files, overrides, rest = split_gin_args(argv)
   if not rest or rest[0] in ("-h", "--help") or rest[0] not in COMMANDS:
     build_parser().parse_args(rest)  # prints help or the unknown-command error
     return 2
@@ -146,6 +115,14 @@ def _run(argv: list[str], language_files: list[str]) -> int:
   parser = argparse.ArgumentParser(prog=f"pinchjax {name}")
   module.register(parser)
   args = parser.parse_args(rest[1:])
+  # Flags that alias bindings come after the files (they override a file's binding) and
+  # never together with a --gin. override of the same binding.
+  bindings = [*overrides, *alias_bindings(parser, args, overrides)]
+  if language_files:
+    why = conflict("--languages", LANGUAGES_BINDING, overrides)
+    if why:
+      parser.error(why)
+    bindings.append(f"{LANGUAGES_BINDING} = {language_files!r}")
   parse_gin(files, bindings)
   func: Callable[[argparse.Namespace], int | None] = args.func
   return int(func(args) or 0)

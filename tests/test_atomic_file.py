@@ -64,3 +64,19 @@ def test_a_sigkilled_writer_leaves_a_temp_that_the_next_write_removes(tmp_path):
   assert os.listdir(tmp_path) == [os.path.basename(atomic_file.temp_path(path, proc.pid))]
   atomic_file.write(path, ["rows\n"])
   assert os.listdir(tmp_path) == ["verdicts.jsonl"]
+
+
+def test_a_jsonl_row_that_fails_mid_way_keeps_the_old_file_and_no_temp(tmp_path):
+  path = str(tmp_path / "generations.jsonl")
+  assert atomic_file.write_jsonl(path, [{"id": "a"}, {"id": "b"}]) == 2
+  old = open(path).read()
+  with pytest.raises(TypeError):  # a set is not JSON: raised while the temp is half written
+    atomic_file.write_jsonl(path, [{"id": "c"}, {"id": {"not", "json"}}, {"id": "d"}])
+  assert open(path).read() == old == '{"id": "a"}\n{"id": "b"}\n'
+  assert os.listdir(tmp_path) == ["generations.jsonl"]
+
+
+def test_binary_writes_keep_the_bytes(tmp_path):
+  path = str(tmp_path / "vocab.model")
+  atomic_file.write(path, [b"\x00\xff", b"\n\r"], binary=True)
+  assert open(path, "rb").read() == b"\x00\xff\n\r"

@@ -1,6 +1,7 @@
 """`pinchjax data ...` and `pinchjax vocab train`, run in-process through the entry point."""
 import importlib
 import json
+import os
 
 import gin
 import pytest
@@ -8,7 +9,7 @@ import pytest
 import test_data_formats
 from pinchjax import cli, languages
 from pinchjax.data import canonical, synthetic
-from pinchjax.judge import records
+from pinchjax.data import generations
 
 
 def _run(capsys, *argv):
@@ -60,6 +61,30 @@ def test_vocab_train_stats_and_show(tmp_path, capsys):
   assert "prompt text:   '<user> fi" in out and "<model>'" in out
   assert ":</s>*" in out  # EOS carries loss
   assert ":<user>*" not in out  # the prompt does not
+
+
+def test_registration_from_flags_tolerates_only_the_same_definition(tmp_path, capsys):
+  from pinchjax.data import registry  # pylint: disable=import-outside-toplevel
+  vocab = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "toy_base", "vocab.model")
+  data = str(tmp_path)
+  flags = ["--data-dir", data, "--vocab", vocab, "--template", "toy", "--json"]
+  # Registered beforehand exactly as the flags define it (as a gin configuration could):
+  # registering it again is a no-op that keeps the registration.
+  synthetic.write_parallel_set(data, "tsame", 40, languages.PAPER_LANGUAGES)
+  same = registry.register_dataset("tsame", data, vocab, "toy")
+  rc, out, _ = _run(capsys, "data", "stats", "--mixture", "tsame_pinch_p50", *flags)
+  assert rc == 0 and json.loads(out)["total"] == 40
+  assert registry._REGISTERED["tsame"][1] is same  # pylint: disable=protected-access
+
+  # Registered beforehand otherwise (other mixtures): a real conflict, a one-line error, and
+  # the registration is left alone (before, the flags silently replaced it).
+  synthetic.write_parallel_set(data, "tother", 40, languages.PAPER_LANGUAGES)
+  other = registry.register_dataset("tother", data, vocab, "toy", percents=[50])
+  rc, _, err = _run(capsys, "data", "stats", "--mixture", "tother_pinch_p50", *flags)
+  assert rc == 1 and err.count("\n") == 1
+  assert f"--data-dir {data}: dataset 'tother' is already registered with another" in err
+  assert registry._REGISTERED["tother"][1] is other  # pylint: disable=protected-access
 
 
 def test_importing_tasks_without_data_registers_nothing_and_does_not_fail():
@@ -264,6 +289,7 @@ def test_oasst_selection_flags_alias_gin_bindings(tmp_path, capsys, clean_state)
   assert rc == 0 and json.loads(out)["written"] == 1
 
 
+@gin.register
 def right_answer(record, response):
   """The deterministic judge's checker: an answer naming the instruction's id is right."""
   return response.startswith(f"Answer to {record['id']}")
@@ -274,7 +300,7 @@ def test_import_generations_and_judge_them(tmp_path, capsys, clean_state):
   evalset = tmp_path / "eval.jsonl"
   canonical.write_jsonl(str(evalset), [canonical.Record(f"eval-{i}", "en", p, "", "alpacafarm")
                                        for i, p in enumerate(EN_PROMPTS)])
-  records.write(str(tmp_path / "ours.jsonl"), [
+  generations.write(str(tmp_path / "ours.jsonl"), [
       {"id": f"eval-{i}", "lang": "en", "instruction": p,
        "response": f"Answer to eval-{i}" if i < 2 else "no idea", "run": "ours",
        "decode_config": {"max_new_tokens": 8}} for i, p in enumerate(EN_PROMPTS)])
@@ -295,11 +321,11 @@ def test_import_generations_and_judge_them(tmp_path, capsys, clean_state):
   assert sorted(rows[0]) == ["decode_config", "finish_reason", "id", "instruction", "lang",
                              "num_tokens", "response", "run"]
   assert [(r["id"], r["run"]) for r in rows] == [(f"eval-{i}", "theirs") for i in (3, 2, 1, 0)]
-  assert records.read(str(gens))[0]["decode_config"] == {"imported_from": str(release)}
+  assert generations.read(str(gens))[0]["decode_config"] == {"imported_from": str(release)}
   # Judged against our run by the deterministic judge: theirs right on 4, ours on 2.
   rc = cli.main(["judge", "--candidate", str(gens), "--baseline", str(tmp_path / "ours.jsonl"),
                  "--out", str(tmp_path / "judged"), "--judge", "verifiable",
-                 f"--gin.VerifiableBackend.checker='{__name__}.right_answer'",
+                 f"--gin.VerifiableBackend.checker=@{__name__}.right_answer",
                  "--gin.judge_run.n_boot=50"])
   scores = json.loads((tmp_path / "judged" / "scores.json").read_text())
   assert rc == 0 and scores["per_language"]["en"]["score"] == pytest.approx(100 * (2 + 1) / 4)

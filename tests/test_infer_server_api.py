@@ -392,24 +392,6 @@ def test_stop_drains_requests_in_flight(grace, delay, whole):
     assert 0 < len(chunks) - 1 < 8  # part of the answer went out
 
 
-def test_flags_are_aliases_of_serve_config_bindings():
-  import argparse  # pylint: disable=import-outside-toplevel
-  import gin  # pylint: disable=import-outside-toplevel
-  from pinchjax import cli  # pylint: disable=import-outside-toplevel
-  from pinchjax.infer import server_cli  # pylint: disable=import-outside-toplevel
-  parser = argparse.ArgumentParser()
-  server_cli.register(parser)
-  args = parser.parse_args(["--checkpoint", "c", "--max-batch", "4", "--no-warmup"])
-  try:
-    cli.parse_gin([], ["ServeConfig.grace_period_s = 5.0", "ServeConfig.max_batch = 8",
-                       "ServeConfig.warmup_max_tokens = [16, 64]"])
-    config = server_cli.settings(args)
-  finally:
-    gin.clear_config()
-  assert (config.grace_period_s, config.max_batch, config.warmup) == (5.0, 4, False)
-  assert tuple(config.warmup_max_tokens) == (16, 64) and config.port == 8000
-
-
 def test_a_model_that_fails_to_load_ends_the_server_with_1(caplog, capsys):
   def load_missing():  # the user's to fix: one line, no traceback
     raise FileNotFoundError(2, "No such file or directory", "ckpt/model.safetensors")

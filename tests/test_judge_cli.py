@@ -5,9 +5,10 @@ import gin
 import pytest
 
 from pinchjax import cli
-from pinchjax.judge import records
+from pinchjax.data import generations
 
 
+@gin.register
 def checker(record, response):
   return response == f"answer {record['id']}"
 
@@ -25,7 +26,7 @@ def write_runs(tmp_path):
   refs = [{k: v for k, v in r.items() if k not in ("run", "decode_config")}
           for r in gen("x", range(10), "en") + gen("x", range(10), "fi")]
   for name, rows in (("cand", cand), ("base", base), ("refs", refs)):
-    records.write(str(tmp_path / f"{name}.jsonl"), rows)
+    generations.write(str(tmp_path / f"{name}.jsonl"), rows)
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +38,7 @@ def clean_gin():
 
 def run_cli(*args):
   return cli.main(["judge", *args, "--judge", "verifiable",
-                   f"--gin.VerifiableBackend.checker='{__name__}.checker'", "--gin.judge_run.n_boot=200"])
+                   f"--gin.VerifiableBackend.checker=@{__name__}.checker", "--gin.judge_run.n_boot=200"])
 
 
 def test_judge_command_writes_verdicts_scores_and_table(tmp_path, capsys):
@@ -60,11 +61,15 @@ def test_judge_command_writes_verdicts_scores_and_table(tmp_path, capsys):
   assert "en" in table and "65.0" in table and "3/7/0" in table and "macro" in table
 
 
-def test_judge_against_references(tmp_path):
+@pytest.mark.parametrize("how", ["flag", "binding"])
+def test_judge_against_references(tmp_path, how):
   write_runs(tmp_path)
   out = tmp_path / "out"
-  assert run_cli("--candidate", str(tmp_path / "cand.jsonl"), "--references",
-                 str(tmp_path / "refs.jsonl"), "--out", str(out)) == 0
+  refs = str(tmp_path / "refs.jsonl")
+  # --references is an alias of the binding: either one names the references.
+  against = (["--references", refs] if how == "flag"
+             else [f"--gin.judge_run.references='{refs}'"])
+  assert run_cli("--candidate", str(tmp_path / "cand.jsonl"), *against, "--out", str(out)) == 0
   scores = json.loads((out / "scores.json").read_text())
   assert scores["baseline_run"] == "references"
   assert scores["per_language"]["en"]["score"] == pytest.approx(100 * 8 * 0.5 / 10)
@@ -82,8 +87,12 @@ def test_unknown_judge_and_missing_baseline_fail(tmp_path, capsys):
 def test_toyworld_judge_file_parses():
   from pinchjax.judge import cli as judge_cli
   judge_cli._judge_file("toyworld")
-  assert gin.query_parameter("VerifiableBackend.checker") == (
-      "pinchjax.data.toyworld.checkers.check")
+  from pinchjax.data.toyworld import checkers
+  from pinchjax.judge.backends.verifiable import VerifiableBackend
+  # gin references to the toy world's functions, not strings naming them
+  assert gin.query_parameter("judge_run.language_of").configurable.wrapped is checkers.identify
+  assert gin.query_parameter("VerifiableBackend.checker").configurable.wrapped is checkers.check
+  assert VerifiableBackend().judge_id == "verifiable:pinchjax.data.toyworld.checkers.check"
 
 
 def test_toyworld_judge_end_to_end(tmp_path):
@@ -96,8 +105,8 @@ def test_toyworld_judge_end_to_end(tmp_path):
       refs.append(ref)
       answer = sentences.response(fact, lang if n < 15 else other)  # 5 in another language
       cands.append(dict(ref, response=answer, run="toy_p10", decode_config={}))
-  records.write(str(tmp_path / "refs.jsonl"), refs)
-  records.write(str(tmp_path / "cand.jsonl"), cands)
+  generations.write(str(tmp_path / "refs.jsonl"), refs)
+  generations.write(str(tmp_path / "cand.jsonl"), cands)
   assert cli.main(["judge", "--candidate", str(tmp_path / "cand.jsonl"), "--references",
                    str(tmp_path / "refs.jsonl"), "--out", str(tmp_path / "out"), "--judge",
                    "toyworld", "--gin.judge_run.n_boot=100"]) == 0
@@ -114,7 +123,7 @@ def test_missing_required_judge_settings_are_named(tmp_path):
   write_runs(tmp_path)
   args = ["judge", "--candidate", str(tmp_path / "cand.jsonl"), "--baseline",
           str(tmp_path / "base.jsonl"), "--out", str(tmp_path / "out")]
-  with pytest.raises(RuntimeError, match=r"OpenAICompatibleBackend.*\['base_url', 'model'\]"):
+  with pytest.raises(RuntimeError, match=r"ClientConfig.*\['base_url', 'model'\]"):
     cli.main(args + ["--judge", "openai_compatible"])
   gin.clear_config()
   with pytest.raises(RuntimeError, match=r"VerifiableBackend.*\['checker'\]"):

@@ -6,7 +6,8 @@ import gin
 import pytest
 
 from pinchjax import cli
-from pinchjax.judge import health, protocol, records, scoring, table
+from pinchjax.data import generations
+from pinchjax.judge import health, protocol, scoring, table
 from pinchjax.judge import verdicts as V
 from pinchjax.judge.backends import base
 from test_judge_protocol import gv, item
@@ -133,9 +134,9 @@ def test_judge_command_reports_health(tmp_path, capsys):
   gen = lambda run, response: [  # noqa: E731
       {"id": str(i), "lang": "en", "instruction": f"q{i}", "response": response(i), "run": run}
       for i in range(n)]
-  records.write(str(tmp_path / "base.jsonl"), gen("base", lambda i: f"poor {i}"))
+  generations.write(str(tmp_path / "base.jsonl"), gen("base", lambda i: f"poor {i}"))
   # 1 of 20 pairs unreadable: 2 of 40 calls (5%, kept); 2 failed calls more: 10%.
-  records.write(str(tmp_path / "cand.jsonl"), gen("cand", lambda i: (
+  generations.write(str(tmp_path / "cand.jsonl"), gen("cand", lambda i: (
       f"{UNREADABLE} {i}" if i == 0 else f"{DOWN} {i}" if i == 1 else f"good {i}")))
   judge_file = tmp_path / "scripted.gin"
   judge_file.write_text("judge_run.backend = @ScriptedBackend()\n")

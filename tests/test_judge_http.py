@@ -9,8 +9,10 @@ import time
 
 import pytest
 
+from pinchjax.clients import openai_compat as oc
 from pinchjax.judge import cache as cache_lib
-from pinchjax.judge import judge_pairs, read_verdicts, records, score
+from pinchjax.data import generations
+from pinchjax.judge import judge_pairs, read_verdicts, score
 from pinchjax.judge.backends.openai_compatible import OpenAICompatibleBackend
 from scripted_openai_server import ScriptedServer
 
@@ -44,8 +46,9 @@ def runs(tags):
 
 def backend(server, **kw):
   kw.setdefault("timeout_s", 1.0)
-  return OpenAICompatibleBackend(base_url=server.base_url, model="judge-m", max_retries=1,
-                                 backoff_base_s=0.01, **kw)
+  return OpenAICompatibleBackend(oc.ClientConfig(
+      base_url=server.base_url, model="judge-m", max_retries=1, backoff_base_s=0.01,
+      max_tokens=1024, **kw))
 
 
 def test_faulty_server_run_finishes_counts_errors_and_rerun_asks_only_failures(
@@ -100,17 +103,17 @@ def test_faulty_server_run_finishes_counts_errors_and_rerun_asks_only_failures(
 def test_killed_cli_run_rerun_asks_nothing_twice(tmp_path):
   tags = [f"ok-{i}" for i in range(12)]
   cands, bases = runs(tags)
-  records.write(str(tmp_path / "cand.jsonl"), cands)
-  records.write(str(tmp_path / "base.jsonl"), bases)
+  generations.write(str(tmp_path / "cand.jsonl"), cands)
+  generations.write(str(tmp_path / "base.jsonl"), bases)
   slow = [dict(rule, delay_s=0.15) for rule in RULES[-2:]]  # slow enough to be killed
   out = tmp_path / "out"
   with ScriptedServer(tmp_path / "server", slow) as server:
     cmd = [sys.executable, "-m", "pinchjax.cli", "judge", "--candidate",
            str(tmp_path / "cand.jsonl"), "--baseline", str(tmp_path / "base.jsonl"),
            "--out", str(out), "--judge", "openai_compatible",
-           f"--gin.OpenAICompatibleBackend.base_url='{server.base_url}'",
-           "--gin.OpenAICompatibleBackend.model='judge-m'",
-           "--gin.OpenAICompatibleBackend.max_concurrency=1", "--gin.judge_run.n_boot=100"]
+           f"--gin.judge/ClientConfig.base_url='{server.base_url}'",
+           "--gin.judge/ClientConfig.model='judge-m'",
+           "--gin.judge/ClientConfig.max_concurrency=1", "--gin.judge_run.n_boot=100"]
     env = dict(os.environ, PYTHONPATH=REPO)
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)

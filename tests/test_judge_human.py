@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 
 from pinchjax import cli
+from pinchjax import atomic_file
+from pinchjax.data import generations
 from pinchjax.judge import agreement, human_export, human_import, records
 
 CAND_RUN, BASE_RUN = "alpha-7b", "beta-13b"
 WORDS = ["river", "stone", "cloud", "lamp", "garden", "window", "bread", "music"]
 
 
+@gin.register  # judge files name it: VerifiableBackend.checker = @test_judge_human.checker
 def checker(record, response):
   return response.startswith("good")
 
@@ -44,13 +47,13 @@ def judged(tmp_path, n=60, langs=("en", "fi"), identical=0, seed=0):
       for rows, run, text in ((cands, CAND_RUN, c), (bases, BASE_RUN, b)):
         rows.append({"id": str(i), "lang": lang, "instruction": inst, "response": text,
                      "run": run, "decode_config": {}})
-    records.write(str(tmp_path / f"cand_{lang}.jsonl"), cands)
-    records.write(str(tmp_path / f"base_{lang}.jsonl"), bases)
+    generations.write(str(tmp_path / f"cand_{lang}.jsonl"), cands)
+    generations.write(str(tmp_path / f"base_{lang}.jsonl"), bases)
     out = tmp_path / f"judged_{lang}"
     assert cli.main(["judge", "--candidate", str(tmp_path / f"cand_{lang}.jsonl"),
                      "--baseline", str(tmp_path / f"base_{lang}.jsonl"), "--out", str(out),
                      "--judge", "verifiable",
-                     f"--gin.VerifiableBackend.checker='{__name__}.checker'",
+                     f"--gin.VerifiableBackend.checker=@{__name__}.checker",
                      "--gin.judge_run.n_boot=10"]) == 0
     dirs[lang] = str(out)
     gin.clear_config()
@@ -149,7 +152,7 @@ def test_rater_preferring_longer_responses_is_mapped_back_to_the_right_run(tmp_p
   # Truth from the generations themselves, not the key: which run wrote the longer response.
   gens = {(r["lang"], r["id"], r["run"]): r["response"]
           for lang in dirs for name in ("cand", "base")
-          for r in records.read(str(tmp_path / f"{name}_{lang}.jsonl"))}
+          for r in generations.read(str(tmp_path / f"{name}_{lang}.jsonl"))}
   key = {k["item_id"]: k for k in json.load(open(tmp_path / "pkg" / "key.json"))["items"]}
   labels = [obj for _, obj in records.iter_jsonl(str(tmp_path / "pkg" / "labels.jsonl"))]
   assert len(labels) == 80
@@ -187,7 +190,7 @@ def test_simulated_raters_through_files(tmp_path, capsys):
   for r in jsonl_rows:
     r["rater"] = "bo"  # the rater column names this file's rater
     r["label"] = to_slot[r["item_id"]][simulated_rater(key[r["item_id"]]["judge"], 0.8, rng)]
-  records.write(str(tmp_path / "bo.jsonl"), jsonl_rows)
+  atomic_file.write_jsonl(str(tmp_path / "bo.jsonl"), jsonl_rows)
   assert cli.main(["judge", "import-human", "--key", str(tmp_path / "pkg" / "key.json"),
                    f"ann={tmp_path / 'ann.csv'}", str(tmp_path / "bo.jsonl"),
                    "--n-boot", "500"]) == 0
@@ -256,7 +259,7 @@ def test_bad_rows_are_all_named(tmp_path):
   write_csv(tmp_path / "ann.csv", rows)
   jsonl = [obj for _, obj in records.iter_jsonl(str(tmp_path / "pkg" / "raters" / "items.jsonl"))]
   jsonl[1]["label"] = "C"
-  records.write(str(tmp_path / "bo.jsonl"), jsonl[:3])
+  atomic_file.write_jsonl(str(tmp_path / "bo.jsonl"), jsonl[:3])
   key = str(tmp_path / "pkg" / "key.json")
   with pytest.raises(ValueError) as e:
     human_import.run(key, [("ann", str(tmp_path / "ann.csv")), ("bo", str(tmp_path / "bo.jsonl"))])

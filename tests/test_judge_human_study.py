@@ -8,6 +8,8 @@ import pytest
 from test_judge_human import clean_gin  # noqa: F401  (autouse: gin cleared around each test)
 
 from pinchjax import cli
+from pinchjax import atomic_file
+from pinchjax.data import generations
 from pinchjax.judge import records
 from pinchjax.study import executors, grid, report, runner
 
@@ -29,7 +31,7 @@ def _infer(step, inputs, out_dir):
     rows.append({"id": str(i), "lang": p["lang"], "instruction": f"do {i} in {p['lang']}",
                  "response": f"{'good' if rng.random() < 0.5 else 'poor'} {words}",
                  "run": p["model"], "decode_config": {}})
-  records.write(f"{out_dir}/{executors.GENERATIONS}", rows)
+  generations.write(f"{out_dir}/{executors.GENERATIONS}", rows)
   return {"generations": executors.GENERATIONS}
 
 
@@ -39,7 +41,7 @@ def results_dir(tmp_path):
       name="human", dataset="toy", evalset="toy_eval", languages=LANGS, seen=LANGS,
       experiments=("mono",),
       judge={"gin_files": ["gin/judges/verifiable.gin"],
-             "bindings": ["VerifiableBackend.checker = 'test_judge_human.checker'",
+             "bindings": ["VerifiableBackend.checker = @test_judge_human.checker",
                           "judge_run.n_boot = 10"]})
   d = str(tmp_path / "results")
   assert runner.Runner(grid.expand(study), d,
@@ -67,7 +69,7 @@ def test_study_package_import_and_report(results_dir, tmp_path, capsys):
   for r in rows:
     k = next(k for k in key["items"] if k["item_id"] == r["item_id"])
     r["label"] = ("tie" if k["judge"] == "tie" else "A" if k["judge"] == k["a"] else "B")
-  records.write(str(tmp_path / "cho.jsonl"), rows)
+  atomic_file.write_jsonl(str(tmp_path / "cho.jsonl"), rows)
   assert cli.main(["judge", "import-human", "--key", str(pkg / "key.json"),
                    f"cho={tmp_path / 'cho.jsonl'}", "--n-boot", "50"]) == 0
   summary = json.load(open(f"{results_dir}/human/agreement.json"))

@@ -57,8 +57,8 @@ def test_verifiable_backend_scores_right_answers_in_the_right_language():
   assert s["per_language"]["en"]["score"] == pytest.approx(100 * (3 + 2) / 8)
   assert s["diagnostics"]["identical_games"] == 8
   assert s["diagnostics"]["position_consistency"] == 1.0
-  assert s["judge_id"] == "verifiable:test_verifiable_backend_scores_right_answers_in_the_" \
-                          "right_language.<locals>.checker"
+  assert s["judge_id"] == "verifiable:test_judge_runner.test_verifiable_backend_scores_right_" \
+                          "answers_in_the_right_language.<locals>.checker"
 
 
 def test_identical_and_wrong_language_games_are_settled_without_the_judge():

@@ -47,10 +47,10 @@ Study.train = {{'gin_files': ['gin/studies/paper_tune.gin'],
 Study.infer = {{'gin_files': ['gin/studies/paper_infer.gin'],
                'bindings': ['infer.batch_size = 4', 'DecodeConfig.max_new_tokens = 16']}}
 Study.judge = {{'gin_files': ['gin/studies/paper_judge.gin'],
-               'bindings': ["OpenAICompatibleBackend.base_url = '{judge}/v1'",
-                            "OpenAICompatibleBackend.model = 'qwen2.5-tiny'",
-                            'OpenAICompatibleBackend.max_tokens = 16',
-                            'OpenAICompatibleBackend.max_concurrency = 4']}}
+               'bindings': ["judge/ClientConfig.base_url = '{judge}/v1'",
+                            "judge/ClientConfig.model = 'qwen2.5-tiny'",
+                            'judge/ClientConfig.max_tokens = 16',
+                            'judge/ClientConfig.max_concurrency = 4']}}
 """
 MODELS = ("mono_en", "mono_es", "mono_ru", "pinch_p100")
 OFF_DIAGONAL = sorted(f"judge/{m}_s0/{l}" for m in MODELS for l in fx.LANGS

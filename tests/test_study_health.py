@@ -8,7 +8,7 @@ import gin
 import pytest
 
 from pinchjax import cli
-from pinchjax.judge import records
+from pinchjax.data import generations
 from pinchjax.study import executors, findings, grid, preflight, report, runner
 from pinchjax.study.results import Results
 from test_judge_health import DOWN, UNREADABLE
@@ -26,10 +26,11 @@ SPEC = {
 }
 UNRELIABLE = ("judge/mono_fi_s0/en", "judge/pinch_p0_s0/fi", "judge/pinch_p10_s0/fi")
 JUDGE = {"bindings": ["judge_run.backend = @ScriptedBackend()",
-                      f"judge_run.language_of = '{__name__}.language_of'",
+                      f"judge_run.language_of = @{__name__}.language_of",
                       "judge_run.n_boot = 200"]}
 
 
+@gin.register
 def language_of(text):
   return text[1:3]  # responses start with their language: "[fi] ..."
 
@@ -54,7 +55,7 @@ def response(model, lang, i):
 
 def _infer(step, inputs, out_dir):
   p = step.params
-  records.write(os.path.join(out_dir, executors.GENERATIONS), [
+  generations.write(os.path.join(out_dir, executors.GENERATIONS), [
       {"id": f"{i:02d}", "lang": p["lang"], "instruction": f"[{p['lang']}] question {i}",
        "response": response(p["model"], p["lang"], i), "run": p["model"]} for i in range(N)])
   return {"generations": executors.GENERATIONS}

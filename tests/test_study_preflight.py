@@ -185,8 +185,8 @@ def test_model_dir_without_config(tmp_path, data, capsys):
 
 def _judge(url, model):
   return ("{'gin_files': ['gin/judges/openai_compatible.gin'], 'bindings': ["
-          f"\"OpenAICompatibleBackend.base_url = '{url}'\", "
-          f"\"OpenAICompatibleBackend.model = '{model}'\"]}}")
+          f"\"judge/ClientConfig.base_url = '{url}'\", "
+          f"\"judge/ClientConfig.model = '{model}'\"]}}")
 
 
 def test_judge_server_down(tmp_path, data, capsys):
@@ -210,7 +210,7 @@ def test_judge_server_without_the_model(tmp_path, data, capsys):
     assert lines[1].startswith(f"PROBLEM judge server {server.base_url}/models does not list "
                                "model 'Qwen/Qwen2.5-72B-Instruct' (it lists 'scripted') [24 steps")
     assert lines[2] == ("  fix: serve 'Qwen/Qwen2.5-72B-Instruct' there, or set "
-                        "OpenAICompatibleBackend.model to a listed one")
+                        "judge/ClientConfig.model to a listed one")
     assert _dry_run(tmp_path, _study_text(data["root"], judge=_judge(server.base_url,
                                                                       "scripted"))) == 0
     assert [r["path"] for r in server.requests()] == []  # /v1/models is a GET: never a chat

@@ -1,6 +1,7 @@
 """The toy world through the data layer: the paper's mixtures by name, a pretraining task."""
 import os
 
+import gin
 import numpy as np
 import pytest
 import seqio
@@ -67,9 +68,12 @@ def test_reregistering_needs_replace(registered):
 
 
 def test_cli_writes_a_world(tmp_path, capsys):
-  assert pinchjax_cli.main(["data", "toyworld", "--out", str(tmp_path),
-                            "--sentences-per-language", "650", "--languages", "en,fi,zh",
-                            "--list-items", "20"]) == 0
+  try:
+    assert pinchjax_cli.main(["data", "toyworld", "--out", str(tmp_path),
+                              "--sentences-per-language", "650", "--languages", "en,fi,zh",
+                              "--list-items", "20"]) == 0
+  finally:
+    gin.clear_config()  # the flags are build_toyworld bindings: not for the next tests
   per_language = sum(split_sizes(list_items=20)["eval"].values())
   assert f'"per_language": {per_language}' in capsys.readouterr().out
   assert sorted(os.listdir(tmp_path / "toy" / "train")) == ["en.jsonl", "fi.jsonl", "zh.jsonl"]

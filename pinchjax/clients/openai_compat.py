@@ -62,8 +62,9 @@ class ClientConfig:
       the server's default).
     extra_body: more request fields, e.g. {"top_k": 1} for vLLM.
   """
-  base_url: str
-  model: str
+  # Required; gin.REQUIRED makes gin name every one left unbound, in the scope asked for.
+  base_url: str = gin.REQUIRED
+  model: str = gin.REQUIRED
   api_key_env: str | None = None
   max_concurrency: int = 8
   max_retries: int = 4

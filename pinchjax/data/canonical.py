@@ -193,13 +193,9 @@ def read_jsonl(path: str, on_error: OnError = "raise", *, lang: str | None = Non
 
 
 def write_jsonl(path: str, records: Iterable[Record]) -> int:
-  """Writes records one JSON object a line (UTF-8, not ASCII-escaped); returns the count.
-
-  Writes to a temporary file first so a crash never leaves a half-written file in place.
-  """
-  lines = [json.dumps(record.to_json(), ensure_ascii=False) + "\n" for record in records]
-  atomic_file.write(path, lines)
-  return len(lines)
+  """Writes records one JSON object a line (UTF-8, not ASCII-escaped), atomically; returns
+  the count."""
+  return atomic_file.write_jsonl(path, (r.to_json() for r in records), sort_keys=False)
 
 
 def aligned_ids(per_lang: Mapping[str, Sequence[Record]], base: str,

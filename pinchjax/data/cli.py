@@ -25,13 +25,11 @@ import os
 import sys
 from typing import Callable
 
-import gin
 import seqio
 
-from pinchjax import languages
+from pinchjax import gin_config, languages
 from pinchjax.data import canonical, chat, formats, langcheck, mapped, paperset, pipeline
-from pinchjax.data import registry, rows
-from pinchjax.judge import records
+from pinchjax.data import generations, registry, rows
 
 CANONICAL_MAP = tuple(f for f in mapped.FIELDS if f != "run")
 GENERATIONS_MAP = tuple(f for f in mapped.FIELDS if f != "source")
@@ -41,12 +39,6 @@ OASST_FLAGS = {  # flag -> the OasstSelection binding it aliases
     "--keep-deleted": ("skip_deleted", False), "--keep-synthetic": ("skip_synthetic", False),
     "--keep-failed-review": ("skip_failed_review", False),
     "--any-tree-state": ("tree_state", None)}
-
-
-def _bind_oasst_flags(args: argparse.Namespace) -> None:
-  for flag, (name, value) in OASST_FLAGS.items():
-    if getattr(args, flag[2:].replace("-", "_")):
-      gin.bind_parameter(f"pinchjax.data.oasst.OasstSelection.{name}", value)
 
 
 def _checked(args: argparse.Namespace, result: rows.ReadResult,
@@ -76,7 +68,6 @@ def _import(args: argparse.Namespace) -> int:
     raise ValueError("--map goes with --format json, and --format json needs --map")
   if args.format != "json" and args.lang is None:
     raise ValueError(f"--format {args.format} needs --lang")
-  _bind_oasst_flags(args)
   if args.format == "json":
     lang = None if args.lang is None else languages.check(args.lang)
     result = mapped.read_mapped(args.input, mapped.parse_map(args.map, CANONICAL_MAP), lang,
@@ -103,20 +94,17 @@ def _import_generations(args: argparse.Namespace) -> int:
   lang = None if args.lang is None else languages.check(args.lang)
   result = mapped.read_mapped(args.input, mapping, lang, args.on_error, run=args.run, ids=ids)
   notes = _checked(args, result, lambda r: r.instruction)  # the response's is judged later
-  # The generation record pinchjax infer writes (pinchjax.infer.writer); what decoded it is
+  # The generation record pinchjax infer writes (pinchjax.data.generations); what decoded it is
   # unknown, so decode_config names the file and the per-response fields are null.
   config = {"imported_from": args.input}
-  gens = [records.check({"id": r.id, "lang": r.lang, "instruction": r.instruction,
-                         "response": r.response, "run": args.run, "decode_config": config,
-                         "finish_reason": None, "num_tokens": None}, f"{args.input}: {r.id}")
-          for r in result.records]
-  records.write(args.output, gens)
-  _report(args, result, len(gens), notes)
+  written = generations.write(args.output, (
+      generations.make(r.to_json(), r.response, args.run, config, None, None)
+      for r in result.records))
+  _report(args, result, written, notes)
   return 0
 
 
 def _build_paper_set(args: argparse.Namespace) -> int:
-  _bind_oasst_flags(args)
   recs, report = paperset.build_paper_set(args.lima, args.oasst, args.n_lima, args.n_oasst,
                                           args.on_error)
   canonical.write_jsonl(args.output, recs)
@@ -124,10 +112,17 @@ def _build_paper_set(args: argparse.Namespace) -> int:
   return 0
 
 
+# Datasets these commands registered from their flags (in this process: tests, notebooks).
+_FROM_FLAGS: set[str] = set()
+
+
 def _ensure_registered(name: str, data_dir: str | None, vocab: str | None,
                        template: str) -> None:
-  """Registers the dataset `name` belongs to under --data-dir (replacing an earlier
-  registration: the flags say what is wanted), or relies on gin-configured registration."""
+  """Registers the dataset `name` belongs to under --data-dir, or relies on gin-configured
+  registration. Registering what is registered already, the same way, is a no-op; an
+  earlier command's registration from its flags is replaced (the flags say what is wanted
+  now); a registration made otherwise (the gin configuration, a library call) with other
+  settings is an error."""
   if data_dir is None:
     registry.get_provider(name)
     return
@@ -135,17 +130,24 @@ def _ensure_registered(name: str, data_dir: str | None, vocab: str | None,
     try:
       registry.get_provider(name)  # counting works with whatever vocabulary is registered
       return
-    except ValueError:
-      pass
+    except registry.NotRegisteredError:
+      pass  # only a miss: an error of the configured registration itself is the user's
   dataset = registry.dataset_dir_for(name, data_dir)
   if dataset is None:
     raise ValueError(f"{data_dir}: no dataset directory matches {name!r}")
   # Counting needs no tokenizer; a stand-in vocabulary keeps `stats` free of model files.
   vocabulary = vocab if vocab else seqio.PassThroughVocabulary(size=1, eos_id=1)
-  if os.path.isdir(os.path.join(data_dir, dataset, "train")):
-    registry.register_dataset(dataset, data_dir, vocabulary, template, replace=True)
-  else:
-    registry.register_evalset(dataset, data_dir, vocabulary, template, replace=True)
+  register = (registry.register_dataset if os.path.isdir(os.path.join(data_dir, dataset, "train"))
+              else registry.register_evalset)
+  try:
+    register(dataset, data_dir, vocabulary, template, replace=dataset in _FROM_FLAGS)
+    _FROM_FLAGS.add(dataset)
+  except registry.RegistrationConflictError:
+    raise ValueError(
+        f"--data-dir {data_dir}: dataset {dataset!r} is already registered with another data "
+        f"directory, vocabulary, template or files (by the gin configuration or a library "
+        f"call); drop --data-dir to use that registration, or the configuration to use these "
+        f"flags") from None
 
 
 def _stats(args: argparse.Namespace) -> int:
@@ -202,8 +204,8 @@ def _input_flags(p: argparse.ArgumentParser) -> None:
 
 def _oasst_flags(p: argparse.ArgumentParser) -> None:
   for flag, (name, value) in OASST_FLAGS.items():
-    p.add_argument(flag, action="store_true",
-                   help=f"oasst: alias of --gin.OasstSelection.{name}={value}")
+    gin_config.alias(p, flag, f"pinchjax.data.oasst.OasstSelection.{name}", "oasst",
+                     value=value)
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -52,6 +52,14 @@ DEFAULT_PERCENTS = (0, 1, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100)
 NEEDS_MISSING = "needs missing languages "  # + comma list: why a mixture is not registered
 
 
+class NotRegisteredError(ValueError):
+  """No task or mixture has the name asked for."""
+
+
+class RegistrationConflictError(ValueError):
+  """A name is registered already, with another configuration or other files."""
+
+
 def _fingerprint(config: dict[str, Any], files: Sequence[str]) -> str:
   stamps = []
   for f in sorted(files):
@@ -76,7 +84,7 @@ def _claim(name: str, fingerprint: str, replace: bool) -> Registered | None:
     logging.info("%s: already registered with this configuration", name)
     return old[1]
   if not replace:
-    raise ValueError(f"{name!r} is already registered with another configuration or other "
+    raise RegistrationConflictError(f"{name!r} is already registered with another configuration or other "
                      "files; pass replace=True to re-register it")
   _remove(old[1].names)
   del _REGISTERED[name]
@@ -371,7 +379,7 @@ def get_provider(name: str) -> seqio.Task | seqio.Mixture:
       if attempt == 0:
         register_configured()
   known = registered_names()
-  raise ValueError(f"no SeqIO task or mixture {name!r}; pinchjax registered "
+  raise NotRegisteredError(f"no SeqIO task or mixture {name!r}; pinchjax registered "
                    f"{len(known)} names: {', '.join(known[:40])}"
                    f"{' ...' if len(known) > 40 else ''}. Register data with "
                    "pinchjax.data.registry.register_dataset or bind register_configured in gin.")

@@ -61,7 +61,8 @@ def infer(checkpoint: str, out: str, task: str | None = None, mixture: str | Non
   """
   sources = [s for s in (task, mixture, input_path) if s]
   if len(sources) != 1:
-    raise ValueError("give exactly one of task, mixture or input_path")
+    raise ValueError("give exactly one of task, mixture or input_path (pinchjax infer: "
+                     "--task, --mixture or --input)")
   if input_path:
     records = [r.to_json() for r in canonical.read_jsonl(input_path, require_response=False)]
   else:

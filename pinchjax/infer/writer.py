@@ -1,6 +1,6 @@
 """Writes generations JSONL for a set of instructions, resumably.
 
-Each line: {id, lang, instruction, response, run, decode_config, finish_reason, num_tokens}.
+Each line is a generation record (pinchjax.data.generations).
 Instructions are sorted by prompt length (longest first) into batches so a batch wastes little
 padding. After each batch its lines are appended with one `write` and fsync'd, so a killed run
 leaves whole lines; a torn last line (a kill inside the write) is dropped on the next run,
@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping
 
 import gin
 
+from pinchjax.data import generations
 from pinchjax.infer.generator import Generator, Request
 from pinchjax.infer.sampling import SamplingParams, make_sampler
 
@@ -68,7 +69,7 @@ def existing_keys(path: str, run: str, decode_config: DecodeConfig) -> set[tuple
       if not line.endswith(b"\n"):
         break  # torn by a kill: dropped below, regenerated this run
       try:
-        row = json.loads(line)
+        row = generations.check(json.loads(line), f"{path}:{number}")
       except json.JSONDecodeError as e:
         raise ValueError(f"{path}:{number}: not a generations line ({e.msg})") from None
       if row.get("run") != run or row.get("decode_config") != decode_config.to_json():
@@ -109,10 +110,9 @@ def write_generations(generator: Generator, records: Iterable[Mapping[str, str]]
       requests = [Request(prompts[id(r)], decode_config.max_new_tokens,
                           decode_config.sampling(r["id"])) for r in batch]
       completions = generator.generate(requests)
-      lines = [json.dumps({"id": r["id"], "lang": r["lang"], "instruction": r["instruction"],
-                           "response": c.text, "run": run, "decode_config": config,
-                           "finish_reason": c.finish_reason, "num_tokens": c.completion_tokens},
-                          ensure_ascii=False) + "\n" for r, c in zip(batch, completions)]
+      lines = [generations.line(generations.make(r, c.text, run, config, c.finish_reason,
+                                                 c.completion_tokens))
+               for r, c in zip(batch, completions)]
       _write_all(fd, "".join(lines).encode("utf-8"))
       os.fsync(fd)
       stats.written += len(batch)

@@ -13,9 +13,10 @@ The study runner's API:
 Backends live in pinchjax.judge.backends: openai_compatible.OpenAICompatibleBackend,
 local.LocalBackend / local.local_backend, verifiable.VerifiableBackend(checker). Toy-world
 languages are synthetic, so pass `language_of=pinchjax.data.toyworld.checkers.identify` to
-judge_pairs for their fidelity (py3langid is the default).
+judge_pairs for their fidelity (py3langid is the default). One generations file against
+another, with files out: pinchjax.judge.run.judge_run.
 """
-from pinchjax.judge.records import read as read_generations
+from pinchjax.data.generations import read as read_generations
 from pinchjax.judge.runner import judge_pairs
 from pinchjax.judge.scoring import compare, item_scores, score
 from pinchjax.judge.verdict_io import read_verdicts, write_verdicts

@@ -1,8 +1,8 @@
 """`pinchjax judge`: side-by-side verdicts and scores of a candidate run against a baseline.
 
   pinchjax judge --candidate gen_fi.jsonl --baseline base_fi.jsonl --judge openai_compatible \
-      --out judged/ --gin.OpenAICompatibleBackend.base_url="'http://127.0.0.1:8000/v1'" \
-      --gin.OpenAICompatibleBackend.model="'Qwen/Qwen2.5-72B-Instruct'"
+      --out judged/ --gin.judge/ClientConfig.base_url="'http://127.0.0.1:8000/v1'" \
+      --gin.judge/ClientConfig.model="'Qwen/Qwen2.5-72B-Instruct'"
 
 Writes OUT/verdicts.jsonl (one game a line) and OUT/scores.json (per language, macro,
 intervals, diagnostics, fidelity, call counts), caches every answer in OUT/judge_cache.sqlite
@@ -15,28 +15,16 @@ hand judged pairs to human raters and measure judge-human agreement (pinchjax.ju
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from typing import Any
 
 import gin
 
-from pinchjax import atomic_file
-from pinchjax import cli as root_cli
-from pinchjax.judge import dotted
-from pinchjax.judge import fidelity
+from pinchjax import gin_config
 from pinchjax.judge import human_cli
-from pinchjax.judge import records
-from pinchjax.judge import runner
-from pinchjax.judge import scoring
 from pinchjax.judge import table
-from pinchjax.judge import verdict_io
-from pinchjax.judge.backends import base
-# Registered with gin so judge files can name them.
-from pinchjax.judge.backends import openai_compatible  # pylint: disable=unused-import
-from pinchjax.judge.backends import verifiable  # pylint: disable=unused-import
+from pinchjax.judge.run import judge_run
 
-JUDGES_DIR = os.path.join(root_cli.REPO_ROOT, "gin", "judges")
+JUDGES_DIR = os.path.join(gin_config.REPO_ROOT, "gin", "judges")
 
 
 def _judge_file(spec: str) -> str:
@@ -46,40 +34,9 @@ def _judge_file(spec: str) -> str:
   if not os.path.exists(path):
     known = sorted(f[:-4] for f in os.listdir(JUDGES_DIR) if f.endswith(".gin"))
     raise argparse.ArgumentTypeError(f"no judge file {path}; known judges: {known}")
-  gin.add_config_file_search_path(root_cli.REPO_ROOT)
+  gin.add_config_file_search_path(gin_config.REPO_ROOT)
   gin.parse_config_file(path)
   return path
-
-
-@gin.configurable
-def judge_run(candidate: str, out_dir: str, baseline: str | None = None,
-              references: str | None = None, cache: str | None = None, *,
-              backend: base.Backend = gin.REQUIRED, prompt: str = "sxs-v1",
-              wrong_language_loses: bool = False,
-              language_of: str | fidelity.LanguageOf | None = None, n_boot: int = 1000,
-              seed: int = 0, progress: bool = True) -> dict[str, Any]:
-  """Judges one generations file against a baseline run's or reference responses.
-
-  `language_of` identifies response languages for fidelity (default py3langid); toy-world
-  languages need the toy world's own, 'pinchjax.data.toyworld.checkers.identify'.
-  """
-  if (baseline is None) == (references is None):
-    raise ValueError("give exactly one of baseline (a run's generations) or references")
-  cands = records.read(candidate)
-  bases = (records.read(baseline) if baseline is not None
-           else records.read(references, default_run="references"))
-  os.makedirs(out_dir, exist_ok=True)
-  verdicts = runner.judge_pairs(
-      cands, bases, backend, prompt=prompt, wrong_language_loses=wrong_language_loses,
-      language_of=dotted.resolve(language_of) if language_of is not None else None,
-      cache=cache or os.path.join(out_dir, "judge_cache.sqlite"), progress=progress)
-  verdict_io.write_verdicts(os.path.join(out_dir, "verdicts.jsonl"), verdicts)
-  scores = scoring.score(verdicts, n_boot=n_boot, seed=seed)
-  scores["calls"] = backend.stats()
-  scores["inputs"] = {"candidate": candidate, "baseline": baseline, "references": references}
-  atomic_file.write(os.path.join(out_dir, "scores.json"),
-                    [json.dumps(scores, indent=2, ensure_ascii=False)])
-  return scores
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -88,27 +45,39 @@ def register(parser: argparse.ArgumentParser) -> None:
   # flags are checked in `main` rather than by argparse (a subcommand does not take them).
   parser.add_argument("--candidate", help="generations JSONL of the run judged (required)")
   against = parser.add_mutually_exclusive_group()
-  against.add_argument("--baseline", help="generations JSONL of the baseline run")
-  against.add_argument("--references", help="reference responses JSONL (same layout)")
+  gin_config.alias(parser, "--baseline", "judge_run.baseline", group=against,
+                   help="generations JSONL of the baseline run")
+  gin_config.alias(parser, "--references", "judge_run.references", group=against,
+                   help="reference responses JSONL (same layout)")
   parser.add_argument("--judge", type=_judge_file,
                       help="judge gin file: a name in gin/judges/ (openai_compatible, local, "
                       "verifiable, toyworld) or a path; other settings are judge_run's gin "
                       "parameters, e.g. --gin.judge_run.prompt=\"'sxs5-v1'\", "
                       "--gin.judge_run.wrong_language_loses=True")
   parser.add_argument("--out", help="output directory (required)")
-  parser.add_argument("--cache", help="SQLite answer cache (default OUT/judge_cache.sqlite)")
+  gin_config.alias(parser, "--cache", "judge_run.cache",
+                   help="SQLite answer cache (default OUT/judge_cache.sqlite)")
   parser.set_defaults(func=main, parser=parser)
   sub = parser.add_subparsers(dest="action", metavar="{export-human,import-human}")
   human_cli.register(sub)
 
 
+def _bound(name: str) -> bool:
+  """Whether gin binds `name` (the alias flags are bindings by now) to something."""
+  try:
+    return gin.query_parameter(name) is not None
+  except ValueError:
+    return False
+
+
 def main(args: argparse.Namespace) -> int:
-  missing = [flag for flag, value in (("--candidate", args.candidate), ("--out", args.out),
-                                      ("--baseline or --references",
-                                       args.baseline or args.references)) if not value]
+  missing = [flag for flag, value in (("--candidate", args.candidate), ("--out", args.out))
+             if not value]
+  if not (_bound("judge_run.baseline") or _bound("judge_run.references")):
+    missing.append("--baseline or --references (or a binding of judge_run.baseline or "
+                   "judge_run.references)")
   if missing:
     args.parser.error(f"the following arguments are required: {', '.join(missing)}")
-  scores = judge_run(args.candidate, args.out, baseline=args.baseline,
-                     references=args.references, cache=args.cache)
+  scores = judge_run(args.candidate, args.out)  # the rest is gin's (flags alias bindings)
   print(table.render(scores))
   return 0

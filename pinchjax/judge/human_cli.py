@@ -9,15 +9,15 @@ export-human writes the package (pinchjax.judge.human_export); import-human chec
 filled files, computes judge-human and human-human agreement and kappa with bootstrap
 intervals (pinchjax.judge.agreement), writes agreement.json and labels.jsonl (in
 RESULTS_DIR/human/ for a study's package, where the report finds them) and prints a table.
---per-language and --seed alias export_human.per_language / export_human.seed.
+export-human's --per-language, --seed and --languages are aliases of the export_human
+bindings of the same names.
 """
 from __future__ import annotations
 
 import argparse
 import os
 
-import gin
-
+from pinchjax import gin_config
 from pinchjax.judge import agreement
 from pinchjax.judge import human_export
 from pinchjax.judge import human_import
@@ -30,9 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # pylint: disable=protec
                       help="a `pinchjax judge --out` directory (repeatable)")
   export.add_argument("--study", help="a study's results directory: all its judge steps")
   export.add_argument("--out", required=True, help="package directory")
-  export.add_argument("--per-language", type=int, help="pairs per language (default 100)")
-  export.add_argument("--seed", type=int, help="sampling seed (default 0)")
-  export.add_argument("--languages", help="comma-separated languages (default: all judged)")
+  gin_config.alias(export, "--per-language", "export_human.per_language", type=int,
+                   help="pairs per language (default 100)")
+  gin_config.alias(export, "--seed", "export_human.seed", type=int,
+                   help="sampling seed (default 0)")
+  gin_config.alias(export, "--languages", "export_human.languages",
+                   type=lambda s: [c.strip() for c in s.split(",") if c.strip()],
+                   help="comma-separated languages (default: all judged)")
   export.set_defaults(func=export_main)
 
   imp = sub.add_parser("import-human", help="agreement of raters' labels with the judge",
@@ -54,11 +58,7 @@ def export_main(args: argparse.Namespace) -> int:
   sources = [human_export.judged_dir(d) for d in args.judged]
   if args.study:
     sources += human_export.study_dir(args.study)
-  for name in ("per_language", "seed"):
-    if getattr(args, name) is not None:
-      gin.bind_parameter(f"export_human.{name}", getattr(args, name))
-  key = human_export.export(sources, args.out, study=args.study,
-                            languages=args.languages.split(",") if args.languages else None)
+  key = human_export.export(sources, args.out, study=args.study)
   for lang, s in key["sampling"].items():
     print(f"{lang}: sampled {s['sample']} of {s['population']} judge-decided pairs")
   print(f"raters' files: {os.path.join(args.out, human_export.RATERS_DIR)}; key (keep from "

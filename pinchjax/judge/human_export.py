@@ -41,6 +41,7 @@ import gin
 import numpy as np
 
 from pinchjax import atomic_file
+from pinchjax.data import generations
 from pinchjax.judge import agreement
 from pinchjax.judge import protocol
 from pinchjax.judge import records
@@ -135,10 +136,10 @@ def pairs(source: Source, counts: dict[str, dict[str, int]]) -> list[Pair]:
   """The source's pairs the judge decided in both orders; `counts[lang]` tallies the rest
   (`settled_without_judge`, `unscored`) so nothing is dropped unseen."""
   verdicts = verdict_io.read_verdicts(source.verdicts)
-  bases = records.read(source.baseline,
-                       default_run="references" if source.baseline_is_references else None)
+  bases = generations.read(source.baseline,
+                           default_run="references" if source.baseline_is_references else None)
   texts = {(c["lang"], c["id"]): (c, b)
-           for c, b in records.pair(records.read(source.candidate), bases)}
+           for c, b in records.pair(generations.read(source.candidate), bases)}
   games: dict[tuple[str, str], dict[str, protocol.GameVerdict]] = {}
   for v in verdicts:
     games.setdefault((v.lang, v.id), {})[v.candidate_slot] = v
@@ -242,9 +243,8 @@ def export(sources: Sequence[Source], out_dir: str, *, per_language: int = 100,
   raters = os.path.join(out_dir, RATERS_DIR)
   os.makedirs(raters, exist_ok=True)
   atomic_file.write(os.path.join(raters, "items.csv"), [_csv(rows)])
-  records.write(os.path.join(raters, "items.jsonl"),
-                ({c: r[c] for c in COLUMNS} for r in rows))
+  atomic_file.write_jsonl(os.path.join(raters, "items.jsonl"),
+                          ({c: r[c] for c in COLUMNS} for r in rows))
   atomic_file.write(os.path.join(raters, "README.md"), [RATER_README])
-  atomic_file.write(os.path.join(out_dir, KEY),
-                    [json.dumps(key, indent=1, ensure_ascii=False)])
+  atomic_file.write_json(os.path.join(out_dir, KEY), key)
   return key

@@ -142,7 +142,6 @@ def run(key_path: str, files: Sequence[tuple[str | None, str]], out_dir: str | N
                  unlabelled=unlabelled, labels_read=len(labels))
   out = out_dir or out_dir_for(key_path, key)
   os.makedirs(out, exist_ok=True)
-  records.write(os.path.join(out, LABELS_FILE), labels)
-  atomic_file.write(os.path.join(out, SUMMARY),
-                    [json.dumps(summary, indent=1, ensure_ascii=False)])
+  atomic_file.write_jsonl(os.path.join(out, LABELS_FILE), labels)
+  atomic_file.write_json(os.path.join(out, SUMMARY), summary)
   return summary

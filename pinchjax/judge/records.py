@@ -1,57 +1,20 @@
-"""Generations JSONL: reading, checking and pairing the records the judge compares.
+"""Pairing the generation records the judge compares, and reading any JSONL it keeps.
 
-A generation record is `{id, lang, instruction, response, run, decode_config}`; reference
-files use the same layout and may leave out `run` (then "references") and `decode_config`.
-Records stay plain dicts, so fields the judge does not know (a toy-world answer key) reach a
-verifiable checker untouched.
+The record's schema (reading, checking, writing) is pinchjax.data.generations.
 """
 from __future__ import annotations
 
-import json
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
-from pinchjax import atomic_file
-from pinchjax.data import canonical
+from pinchjax.data import canonical, generations
 
 Record = Mapping[str, Any]
-
-_REQUIRED = {"id": str, "lang": str, "instruction": str, "response": str}
-
-
-def check(record: Any, where: str, default_run: str | None = None) -> dict[str, Any]:
-  """A validated copy of one record; `where` names it in errors ("file.jsonl:12")."""
-  if not isinstance(record, Mapping):
-    raise ValueError(f"{where}: expected a JSON object, got {type(record).__name__}")
-  out = dict(record)
-  for key, kind in _REQUIRED.items():
-    if key not in out:
-      raise ValueError(f"{where}: missing key {key!r} (a generation record needs "
-                       f"{', '.join(_REQUIRED)}, run, decode_config)")
-    if not isinstance(out[key], kind):
-      raise ValueError(f"{where}: key {key!r} must be a string, got {type(out[key]).__name__}")
-  if "run" not in out:
-    if default_run is None:
-      raise ValueError(f"{where}: missing key 'run' (the name of the run that generated it)")
-    out["run"] = default_run
-  out.setdefault("decode_config", {})
-  return out
 
 
 def iter_jsonl(path: str) -> Iterator[tuple[str, Any]]:
   """("file:line", object) for every non-blank line; bad JSON is an error naming the line."""
   for number, obj in canonical.iter_json_lines(path):
     yield f"{path}:{number}", obj
-
-
-def read(path: str, default_run: str | None = None) -> list[dict[str, Any]]:
-  """All records of a generations (or references) JSONL file, checked."""
-  return [check(obj, where, default_run) for where, obj in iter_jsonl(path)]
-
-
-def write(path: str, rows: Iterable[Mapping[str, Any]]) -> None:
-  """Writes JSONL atomically (a killed writer leaves the old file or none)."""
-  atomic_file.write(path, (json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n"
-                           for row in rows))
 
 
 def pair(candidates: Sequence[Record], baselines: Sequence[Record]
@@ -66,7 +29,7 @@ def pair(candidates: Sequence[Record], baselines: Sequence[Record]
   def index(records: Sequence[Record], what: str) -> dict[tuple[str, str], dict[str, Any]]:
     out: dict[tuple[str, str], dict[str, Any]] = {}
     for i, r in enumerate(records):
-      rec = check(r, f"{what} record {i}", default_run=what)
+      rec = generations.check(r, f"{what} record {i}", default_run=what)
       key = (rec["lang"], rec["id"])
       if key in out:
         raise ValueError(f"{what}: duplicate record for lang={key[0]!r} id={key[1]!r}")

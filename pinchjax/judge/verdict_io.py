@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from pinchjax import atomic_file
 from pinchjax.judge import protocol
 from pinchjax.judge import records
 
 
 def write_verdicts(path: str, verdicts: Sequence[protocol.GameVerdict]) -> None:
-  records.write(path, (v.to_json() for v in verdicts))
+  atomic_file.write_jsonl(path, (v.to_json() for v in verdicts))
 
 
 def read_verdicts(path: str) -> list[protocol.GameVerdict]:

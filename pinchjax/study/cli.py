@@ -22,14 +22,14 @@ import os
 
 import gin
 
-from pinchjax import cli as cli_lib
+from pinchjax import gin_config
 from pinchjax.study import grid, multihost, preflight, ray_executor, report, runner
 
 RESULTS_ENV = "PINCHJAX_RESULTS"
 
 
 def _parse_study_file(path: str) -> str:
-  cli_lib.parse_gin([path], [])
+  gin_config.parse_gin([path], [])
   return path
 
 
@@ -41,12 +41,11 @@ def register(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--results", default=None,
                       help=f"results directory (default: ${RESULTS_ENV}/STUDY_NAME, else "
                       "~/pinchjax_results/STUDY_NAME)")
-  parser.add_argument("--executor", choices=ray_executor.EXECUTORS, default=None,
-                      help="how the steps run (alias of StudyExecutor.name): one after "
-                      "another here, or concurrently as Ray tasks")
-  parser.add_argument("--ray-address", default=None,
-                      help="the Ray cluster to join (alias of StudyExecutor.ray_address; "
-                      "default: start a local one)")
+  gin_config.alias(parser, "--executor", "StudyExecutor.name", choices=ray_executor.EXECUTORS,
+                   help="how the steps run: one after another here, or concurrently as Ray "
+                   "tasks")
+  gin_config.alias(parser, "--ray-address", "StudyExecutor.ray_address",
+                   help="the Ray cluster to join (default: start a local one)")
   parser.set_defaults(func=main)
 
 
@@ -65,16 +64,9 @@ def _preflight(run: runner.Runner, todo: int) -> bool:
   return not problems
 
 
-def _executor(args: argparse.Namespace) -> ray_executor.StudyExecutor:
-  for flag, field in (("executor", "name"), ("ray_address", "ray_address")):
-    if getattr(args, flag) is not None:
-      gin.bind_parameter(f"StudyExecutor.{field}", getattr(args, flag))
-  return ray_executor.StudyExecutor()
-
-
 def main(args: argparse.Namespace) -> int:
   study = grid.Study()
-  executor = _executor(args)  # read now: the preflight clears gin
+  executor = ray_executor.StudyExecutor()  # read now: the preflight clears gin
   config = gin.config_str()  # the study as run, overrides applied (the preflight clears gin)
   g = grid.expand(study, grid.study_level_gin())
   results = args.results or default_results(study.name)

@@ -11,9 +11,9 @@ directory must be on a file system every process sees.
 """
 from __future__ import annotations
 
-import json
 import os
-from pinchjax import atomic_file
+
+from pinchjax.data import generations
 
 SPMD_KINDS = ("train", "infer")  # steps every process runs; the others run on process 0
 
@@ -67,10 +67,8 @@ def part_path(out: str, index: int, count: int) -> str:
 
 def merge_parts(out: str, count: int) -> None:
   """Writes `out` from the processes' parts, ordered by (lang, id)."""
-  lines: dict[tuple[str, str], str] = {}
+  records: dict[tuple[str, str], dict] = {}
   for index in range(count):
-    with open(part_path(out, index, count), encoding="utf-8") as f:
-      for line in f:
-        r = json.loads(line)
-        lines[(r["lang"], r["id"])] = line
-  atomic_file.write(out, [lines[k] for k in sorted(lines)])
+    for r in generations.read(part_path(out, index, count)):
+      records[(r["lang"], r["id"])] = r
+  generations.write(out, [records[k] for k in sorted(records)])

@@ -31,7 +31,7 @@ from pinchjax.study import runner as runner_lib
 
 # The modules whose configurables each kind's gin files bind (as its executor imports them).
 _STAGE_MODULES = {"train": "pinchjax.train.trainer", "infer": "pinchjax.infer.run",
-                  "judge": "pinchjax.judge.cli"}
+                  "judge": "pinchjax.judge.run"}
 STUDY_LEVEL = ("bind it once at the study level (in the study file, or on the command line: "
                "--gin.{name}=...); study-level bindings reach every step")
 _SHOWN_STEPS = 3
@@ -205,7 +205,7 @@ def judge_server_problem(base_url: str, model: str, headers: dict[str, str],
                          timeout_s: float = 5.0) -> tuple[str, str] | None:
   """None when the OpenAI-compatible server at base_url lists `model` at /models."""
   url = base_url.rstrip("/") + "/models"
-  where = "OpenAICompatibleBackend.base_url in the judge's gin files (Study.judge)"
+  where = "judge/ClientConfig.base_url in the judge's gin files (Study.judge)"
   try:
     response = httpx.get(url, headers=headers, timeout=timeout_s)
     response.raise_for_status()
@@ -216,7 +216,7 @@ def judge_server_problem(base_url: str, model: str, headers: dict[str, str],
   if model not in listed:
     return (f"judge server {url} does not list model {model!r} (it lists "
             f"{', '.join(map(repr, listed)) or 'none'})",
-            f"serve {model!r} there, or set OpenAICompatibleBackend.model to a listed one")
+            f"serve {model!r} there, or set judge/ClientConfig.model to a listed one")
   return None
 
 

@@ -26,6 +26,7 @@ from typing import Sequence
 import gin
 import numpy as np
 
+from pinchjax import atomic_file
 from pinchjax import cli
 from pinchjax import languages
 
@@ -51,20 +52,19 @@ def base_accuracy(checkpoint: str, data_dir: str, out_dir: str, limit: int
   """Checker accuracy of greedy answers per language, on `limit` eval items spread evenly
   over the eval set (which is ordered by task family)."""
   # pylint: disable=import-outside-toplevel
+  from pinchjax.data import generations
   from pinchjax.data.toyworld import build, checkers
   from pinchjax.infer import run
-  from pinchjax.judge import records
   os.makedirs(out_dir, exist_ok=True)
   acc = {}
   for lang in languages.PAPER_LANGUAGES:
     with open(build.instruction_path(data_dir, "eval", lang), encoding="utf-8") as f:
       lines = f.readlines()
     src = os.path.join(out_dir, f"{lang}.input.jsonl")
-    with open(src, "w", encoding="utf-8") as f:
-      f.writelines(lines[::max(1, len(lines) // limit)][:limit])
+    atomic_file.write(src, lines[::max(1, len(lines) // limit)][:limit])
     out = os.path.join(out_dir, f"{lang}.jsonl")
     run.infer(checkpoint=checkpoint, out=out, input_path=src, run="toy_base")
-    acc[lang] = float(np.mean([checkers.check(r, r["response"]) for r in records.read(out)]))
+    acc[lang] = float(np.mean([checkers.check(r, r["response"]) for r in generations.read(out)]))
   return acc
 
 
@@ -116,8 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
   start = time.time()
   result = trainer.train()
   if fresh:
-    with open(timing, "w", encoding="utf-8") as f:
-      json.dump(time.time() - start, f)
+    atomic_file.write_json(timing, time.time() - start)
   with open(timing, encoding="utf-8") as f:
     seconds = json.load(f)
   step_dir = export_params(result.checkpoint_dir, os.path.join(args.out, "checkpoint"))
@@ -137,8 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                            if accuracy else None),
       "eval_items_per_language": args.eval_items,
   }
-  with open(os.path.join(args.out, "facts.json"), "w", encoding="utf-8") as f:
-    json.dump(facts, f, indent=1)
+  atomic_file.write_json(os.path.join(args.out, "facts.json"), facts)
   print(json.dumps(facts, indent=1))
   return 0
 

@@ -54,8 +54,7 @@ TOKENIZER_DIR = "tokenizer"
 def save_model_config(checkpoint_dir: str, cfg: ModelConfig) -> None:
   """Writes `model_config.json` (call on the primary process only)."""
   os.makedirs(checkpoint_dir, exist_ok=True)
-  with open(os.path.join(checkpoint_dir, MODEL_CONFIG), "w", encoding="utf-8") as f:
-    json.dump(dataclasses.asdict(cfg), f, indent=1)
+  atomic_file.write_json(os.path.join(checkpoint_dir, MODEL_CONFIG), dataclasses.asdict(cfg))
 
 
 def load_model_config(checkpoint_dir: str) -> ModelConfig:
@@ -75,9 +74,7 @@ def save_tokenization(checkpoint_dir: str, vocab: seqio.Vocabulary,
                             "chat_template": template.name if template is not None else None}
   if isinstance(vocab, seqio.SentencePieceVocabulary):
     path = os.path.join(checkpoint_dir, SENTENCEPIECE_FILE)
-    with open(f"{path}.tmp", "wb") as f:
-      f.write(vocab.sp_model)
-    os.replace(f"{path}.tmp", path)
+    atomic_file.write(path, [vocab.sp_model], binary=True)
     record["vocabulary"] = SENTENCEPIECE_FILE
   elif isinstance(vocab, vocab_lib.HfTokenizerVocabulary):
     source, target = os.path.dirname(vocab.path), os.path.join(checkpoint_dir, TOKENIZER_DIR)
@@ -91,7 +88,7 @@ def save_tokenization(checkpoint_dir: str, vocab: seqio.Vocabulary,
     logging.warning("%s: a %s is not saved with the checkpoint; inference will need "
                     "--gin.get_vocabulary.path", checkpoint_dir, type(vocab).__name__)
     return
-  atomic_file.write(os.path.join(checkpoint_dir, VOCABULARY), [json.dumps(record, indent=1)])
+  atomic_file.write_json(os.path.join(checkpoint_dir, VOCABULARY), record)
 
 
 def load_tokenization(checkpoint_dir: str) -> tuple[seqio.Vocabulary, str | None] | None:

@@ -13,6 +13,8 @@ import collections
 import functools
 from typing import Any, Mapping
 
+import gin
+
 from pinchjax.data.toyworld import facts, lexicon, sentences
 
 
@@ -46,6 +48,7 @@ def answer_words(text: str, lang: str) -> list[str] | None:
   return [key for key, is_content in words if is_content]
 
 
+@gin.register
 def check(record: Any, response_text: str) -> bool:
   """Whether `response_text` answers the record's item correctly in the record's language."""
   fact, lang = item(record)
@@ -59,6 +62,7 @@ def _language_of_surface() -> dict[str, str]:
   return {form: lang for lang, lex in lexicon.lexicons().items() for form in lex.surfaces}
 
 
+@gin.register
 def identify(text: str) -> str | None:
   """The toy language most of `text`'s words belong to (None if none does); ties go to
   the language of the earliest such word. For reports of which language a model answered in."""

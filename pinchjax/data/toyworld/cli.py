@@ -2,14 +2,16 @@
 
   pinchjax data toyworld --out data/toy --seed 0 --sentences-per-language 20000
 
-Flags left out fall back to gin (`--gin.build_toyworld.parallel_fraction=0.2`), then to the
-function's defaults. Prints the manifest (counts of corpus lines and items) as JSON.
+Each flag from --seed on is an alias of a gin binding of build_toyworld (--seed 1 =
+`--gin.build_toyworld.seed=1`; both together are an error); left out, gin's binding or the
+function's default holds. Prints the manifest (counts of corpus lines and items) as JSON.
 """
 from __future__ import annotations
 
 import argparse
 import json
 
+from pinchjax import gin_config
 from pinchjax.data.toyworld import build
 
 # flag -> (type, help); each maps to the build_toyworld argument of the same name.
@@ -30,12 +32,12 @@ def register(parser: argparse.ArgumentParser) -> None:
   """Adds the command's flags to `parser` and sets `func` (for a `data toyworld` subparser)."""
   parser.add_argument("--out", required=True, help="the data directory to write")
   for name, (kind, text) in _OPTIONS.items():
-    parser.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=text)
+    gin_config.alias(parser, "--" + name.replace("_", "-"), f"build_toyworld.{name}", text,
+                     type=kind)
   parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-  given = {name: getattr(args, name) for name in _OPTIONS if getattr(args, name) is not None}
-  manifest = build.build_toyworld(args.out, **given)
+  manifest = build.build_toyworld(args.out)  # the flags are gin bindings by now
   print(json.dumps({"out": args.out, **manifest}, indent=1))
   return 0

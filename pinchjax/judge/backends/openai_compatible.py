@@ -8,11 +8,11 @@ parse error.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import gin
 
-from pinchjax.clients import openai_compat as client
+from pinchjax.clients import openai_compat as oc
 from pinchjax.judge import prompts
 from pinchjax.judge import verdicts as V
 from pinchjax.judge.backends import base
@@ -20,20 +20,18 @@ from pinchjax.judge.backends import base
 
 @gin.configurable
 class OpenAICompatibleBackend(base.Backend):
-  """Args mirror pinchjax.clients.openai_compat.ClientConfig; the judge's own bindings, so a
-  study can point its translator and its judge at different servers."""
+  """`client`: the server, model and request settings, held as given. In gin it is the
+  judge's own scope of ClientConfig (gin/judges/openai_compatible.gin:
+  `OpenAICompatibleBackend.client = @judge/ClientConfig()`), so a study can point its
+  translator (`translator/ClientConfig`) and its judge at different servers. Judging is
+  greedy: a client with another temperature is refused."""
 
-  def __init__(self, base_url: str = gin.REQUIRED, model: str = gin.REQUIRED,
-               api_key_env: str | None = None, max_concurrency: int = 8,
-               max_retries: int = 4, timeout_s: float = 120.0, seed: int = 0,
-               max_tokens: int | None = 1024, extra_body: Mapping[str, Any] | None = None,
-               backoff_base_s: float = 0.5):
-    self.config = client.ClientConfig(
-        base_url=base_url, model=model, api_key_env=api_key_env,
-        max_concurrency=max_concurrency, max_retries=max_retries, timeout_s=timeout_s,
-        backoff_base_s=backoff_base_s, seed=seed, temperature=0.0, max_tokens=max_tokens,
-        extra_body=dict(extra_body or {}))
-    self._stats = client.ClientStats()
+  def __init__(self, client: oc.ClientConfig = gin.REQUIRED):
+    if client.temperature != 0.0:
+      raise ValueError(f"the judge decodes greedily: ClientConfig.temperature must be 0.0, "
+                       f"got {client.temperature}")
+    self.config = client
+    self._stats = oc.ClientStats()
 
   @property
   def judge_id(self) -> str:
@@ -46,8 +44,8 @@ class OpenAICompatibleBackend(base.Backend):
 
   def judge(self, games: Sequence[base.Game], prompt: prompts.JudgePrompt,
             on_answer: base.OnAnswer) -> None:
-    def answer(index: int, result: client.Result) -> None:
-      if isinstance(result, client.Completion):
+    def answer(index: int, result: oc.Result) -> None:
+      if isinstance(result, oc.Completion):
         parsed = V.parse(result.text, prompt.scale)
         on_answer(index, base.Answer(result.text, parsed.verdict, parsed.strength,
                                      parsed.error))
@@ -56,7 +54,7 @@ class OpenAICompatibleBackend(base.Backend):
 
     requests = [prompt.messages(g.instruction, g.response_a, g.response_b, g.lang)
                 for g in games]
-    client.run_chats(self.config, requests, on_result=answer, stats=self._stats)
+    oc.run_chats(self.config, requests, on_result=answer, stats=self._stats)
 
   def stats(self) -> dict[str, Any]:
     return self._stats.as_dict()

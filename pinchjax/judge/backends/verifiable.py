@@ -10,7 +10,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 import gin
 
-from pinchjax.judge import dotted
 from pinchjax.judge import prompts
 from pinchjax.judge import verdicts as V
 from pinchjax.judge.backends import base
@@ -23,11 +22,15 @@ class VerifiableBackend(base.Backend):
   # A checker reads answer keys the cache key does not cover, and costs nothing to rerun.
   cacheable = False
 
-  def __init__(self, checker: Checker | str = gin.REQUIRED, name: str | None = None):
-    """`checker`: a callable or its import path ('pinchjax.data.toyworld.checkers.check')."""
-    self._checker = dotted.resolve(checker)
-    self._name = name or (checker if isinstance(checker, str) else getattr(
-        checker, "__qualname__", type(checker).__name__))
+  def __init__(self, checker: Checker = gin.REQUIRED, name: str | None = None):
+    """`checker`: a callable; in gin a reference to a registered function
+    (`@pinchjax.data.toyworld.checkers.check`). `name` defaults to its import path."""
+    if not callable(checker):
+      raise ValueError(f"VerifiableBackend.checker must be a function (a gin reference such "
+                       f"as @pinchjax.data.toyworld.checkers.check), got {checker!r}")
+    self._checker = checker
+    self._name = name or (f"{checker.__module__}.{checker.__qualname__}"
+                          if hasattr(checker, "__qualname__") else type(checker).__name__)
 
   @property
   def judge_id(self) -> str:

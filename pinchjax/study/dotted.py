@@ -1,4 +1,6 @@
-"""Callables named in gin files by import path, so the judge imports no task's code."""
+"""Functions named by import path in a study's step parameters (`Study.data`'s `fn`,
+`Study.judge`'s `checker`). Step parameters are data: hashed into the step's identity and
+sent to other processes, so they name a function rather than hold a gin reference to it."""
 from __future__ import annotations
 
 import importlib
