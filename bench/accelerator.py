@@ -78,7 +78,8 @@ def train(cfg: ModelConfig, mesh, rules, batch: int, seq: int, steps: int) -> di
     start = time.perf_counter()
     shardings = jax.tree.map(lambda x: x.sharding, state)  # the state keeps its layout
     compiled = jax.jit(step.make_train_step(graphdef, tx, schedule), donate_argnums=0,
-                       out_shardings=(shardings, NamedSharding(mesh, PartitionSpec()))
+                       out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())),
+                       compiler_options=step.compiler_options()
                        ).lower(state, batch_arrays).compile()
     compile_s = time.perf_counter() - start
   holder = [state]

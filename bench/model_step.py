@@ -31,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import protocol  # pylint: disable=wrong-import-position
 from pinchjax import parallel  # pylint: disable=wrong-import-position
 from pinchjax.model.config import ModelConfig  # pylint: disable=wrong-import-position
-from pinchjax.train import flops  # pylint: disable=wrong-import-position
+from pinchjax.train import flops, step  # pylint: disable=wrong-import-position
 
 
 def pinchjax_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], None], dict]:
@@ -50,7 +50,8 @@ def pinchjax_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], No
 
   with parallel.use_mesh(mesh, rules):
     start = time.perf_counter()
-    compiled = jax.jit(jax.value_and_grad(loss)).lower(params, tokens).compile()
+    compiled = jax.jit(jax.value_and_grad(loss), compiler_options=step.compiler_options()
+                       ).lower(params, tokens).compile()  # as the trainer compiles its step
     compile_s = time.perf_counter() - start
   n = flops.matmul_params(params, cfg.vocab_size * cfg.d_model, cfg.tie_embeddings)
   return (lambda: jax.block_until_ready(compiled(params, tokens)),

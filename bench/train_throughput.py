@@ -58,7 +58,8 @@ def pinchjax_step(a: argparse.Namespace, tokens: np.ndarray):
   graphdef, params = nnx.split(Transformer(cfg, rngs=nnx.Rngs(0)))
   schedule = optax.constant_schedule(1e-4)
   tx = optimizer.make_optimizer("adamw", schedule, b2=0.999, clip_norm=None)
-  train_step = jax.jit(step.make_train_step(graphdef, tx, schedule), donate_argnums=0)
+  train_step = jax.jit(step.make_train_step(graphdef, tx, schedule), donate_argnums=0,
+                       compiler_options=step.compiler_options())  # as the trainer compiles it
   b, s = a.batch, a.seq
   batch = {"decoder_input_tokens": tokens[:, :-1], "decoder_target_tokens": tokens[:, 1:],
            "decoder_loss_weights": np.ones((b, s), np.float32),
