@@ -40,8 +40,7 @@ class Host:
     load, cpus = self.before["load_average_1_5_15"][0], self.before["cpu_count"] or 1
     if load > BUSY_FRACTION * cpus:
       out["warning"] = (f"busy host: 1-minute load {load} before the run on {cpus} CPUs "
-                        f"(> {BUSY_FRACTION} x cores): not quiet-machine figures; ratios to "
-                        "PyTorch overstate pinchjax")
+                        f"(> {BUSY_FRACTION} x cores): not quiet-machine figures")
       print(f"WARNING: {out['warning']}", file=sys.stderr)
     return out
 
