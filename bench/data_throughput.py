@@ -27,6 +27,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # pylint: disable=g-import-not-at-top
 import seqio
 
+import protocol  # pylint: disable=g-import-not-at-top
+
 from pinchjax import languages
 from pinchjax.data import chat, pipeline, registry, synthetic, vocab
 
@@ -58,6 +60,7 @@ def main() -> None:
   parser.add_argument("--batches", type=int, default=200)
   parser.add_argument("--vocab-size", type=int, default=1000)
   args = parser.parse_args()
+  host = protocol.Host()
 
   with tempfile.TemporaryDirectory() as root:
     sets = synthetic.write_parallel_set(root, "bench", args.examples, languages.PAPER_LANGUAGES)
@@ -80,9 +83,9 @@ def main() -> None:
 
   result["ratio"] = {k: round(result["pinchjax"][k] / result["seqio"][k], 2)
                      for k in ("examples_per_s", "tokens_per_s")}
-  result["config"] = {**vars(args), "machine": platform.machine(), "cpus": os.cpu_count(),
-                      "load_average_1m": round(os.getloadavg()[0], 2),
+  result["config"] = {**vars(args), "machine": platform.machine(),
                       "numpy": np.__version__, "seqio": seqio.__version__}
+  result["host"] = host.report()
   print(json.dumps(result, indent=2))
 
 

@@ -4,8 +4,8 @@ A random Llama-architecture checkpoint is written by transformers (`save_pretrai
 safetensors) and loaded by pinchjax (`load_hf`). Both decode greedily with a KV cache, from
 the same prompts, exactly `--new-tokens` tokens per row (no early stop), at each batch size.
 Each figure is the best of `--repeats` timed calls after one warm-up call (which, for
-pinchjax, compiles); the decoders' calls alternate so that other load on the host hits all
-of them. Both use the host's cores their own way: transformers runs with 1 thread and with
+pinchjax, compiles); the decoders' calls alternate (bench/protocol.py) so that other load on
+the host hits all of them, and the host's load before and after is reported. Both use the host's cores their own way: transformers runs with 1 thread and with
 torch's default thread count (one thread can win on a loaded host); pinchjax runs on one
 XLA CPU device and on one XLA CPU device per core, either with the rows split over them
 (`data` mesh; each device decodes its rows in its own loop) or with the weights split
@@ -22,12 +22,13 @@ import json
 import os
 import platform
 import tempfile
-import time
 
 import jax
 import numpy as np
 import torch
 import transformers
+
+import protocol
 
 from pinchjax import parallel
 from pinchjax.parallel import cpu_host
@@ -47,18 +48,6 @@ def make_checkpoint(directory: str, args: argparse.Namespace) -> transformers.Pr
   return model
 
 
-def best_times(fns, repeats: int) -> tuple[list[float], list[object]]:
-  """Best wall time of each function; calls alternate so load on a shared host hits all."""
-  outs = [fn() for fn in fns]  # warm-up (pinchjax compiles here)
-  best = [float("inf")] * len(fns)
-  for _ in range(repeats):
-    for i, fn in enumerate(fns):
-      start = time.perf_counter()
-      outs[i] = fn()
-      best[i] = min(best[i], time.perf_counter() - start)
-  return best, outs
-
-
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
@@ -70,6 +59,7 @@ def main() -> None:
   parser.add_argument("--layers", type=int, default=4)
   parser.add_argument("--heads", type=int, default=8)
   args = parser.parse_args()
+  host = protocol.Host()
   cpu_host.use_for_decoding()  # as `pinchjax infer` does; before JAX starts
 
   with tempfile.TemporaryDirectory() as directory:
@@ -82,7 +72,7 @@ def main() -> None:
                                                 (mesh, rules))
                for name, mesh in meshes.items()}
   # The peer at its best: one torch thread can beat several on a loaded host.
-  thread_counts = sorted({1, torch.get_num_threads()})
+  thread_counts = protocol.torch_thread_counts()
   rng = np.random.default_rng(0)
   results = {}
   for batch in args.batches:
@@ -94,8 +84,7 @@ def main() -> None:
 
     def run_transformers(threads):
       def run():
-        torch.set_num_threads(threads)
-        with torch.inference_mode():
+        with protocol.torch_threads(threads), torch.inference_mode():
           return torch_model.generate(
               torch.as_tensor(prompts),
               attention_mask=torch.ones(prompts.shape, dtype=torch.long), max_new_tokens=n,
@@ -105,8 +94,10 @@ def main() -> None:
 
     ours = {"1_device": run_pinchjax(model, None)}
     ours.update({name: run_pinchjax(m, sharding) for name, (m, sharding) in sharded.items()})
-    times, outs = best_times(list(ours.values()) +
-                             [run_transformers(t) for t in thread_counts], args.repeats)
+    fns = list(ours.values()) + [run_transformers(t) for t in thread_counts]
+    outs = [fn() for fn in fns]  # warm-up (pinchjax compiles here); outputs compared below
+    rounds = protocol.alternate(dict(enumerate(fns)), args.repeats, warmup=0)
+    times = [min(rounds[i]) for i in range(len(fns))]
     theirs = outs[-1][:, args.prompt_len:].tolist()
     same = {k: sum(o.tokens == t for o, t in zip(out, theirs))
             for k, out in zip(ours, outs)}
@@ -134,8 +125,8 @@ def main() -> None:
       "host": {"cpu_count": os.cpu_count(), "machine": platform.machine(),
                "jax": jax.__version__, "jax_devices": [str(d) for d in jax.devices()],
                "xla_flags": os.environ.get("XLA_FLAGS", ""),
-               "torch": torch.__version__, "load_average": os.getloadavg(),
-               "transformers": transformers.__version__},
+               "torch": torch.__version__, "transformers": transformers.__version__,
+               **host.report()},
   }, indent=1))
 
 

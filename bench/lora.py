@@ -21,6 +21,8 @@ import time
 
 import numpy as np
 
+import protocol
+
 
 def parse_args() -> argparse.Namespace:
   p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
@@ -99,7 +101,7 @@ def main() -> None:
   if a.one is not None:
     print(json.dumps(one_setting(a, a.one)))
     return
-  load_before = os.getloadavg()
+  host = protocol.Host()
   settings = []
   for rank in [0] + list(a.ranks):
     args = [sys.executable, os.path.abspath(__file__), "--one", str(rank)] + [
@@ -117,8 +119,7 @@ def main() -> None:
                 "kv_heads": a.kv_heads, "mlp": a.mlp, "vocab": a.vocab, "dtype": "float32",
                 "lora_targets": "q,k,v,o,gate,up,down"},
       "batch": a.batch, "seq": a.seq, "rounds": a.rounds, "steps_per_round": a.steps_per_round,
-      "cpu_count": os.cpu_count(), "load_average_before": load_before,
-      "load_average_after": os.getloadavg(), "settings": settings}, indent=1))
+      "settings": settings, "host": host.report()}, indent=1))
 
 
 if __name__ == "__main__":

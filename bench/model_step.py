@@ -7,8 +7,10 @@ Prints one JSON object. FLOP convention (pinchjax.train.flops, PaLM appendix B):
 6 * N + 12 * layers * heads * head_dim * seq_len, N = parameters used in matmuls (the input
 embedding counts only when tied to the output), every position a token, causal mask ignored.
 The step is value_and_grad of the mean next-token cross-entropy (no optimizer update), jitted,
-parameters placed by sharded_init on a data-parallel mesh over all local devices. The three
-measurements alternate round by round and report medians, so a busy machine slows them alike.
+parameters placed by sharded_init on a data-parallel mesh over all local devices. The
+measurements alternate round by round (bench/protocol.py) and report medians, so a busy
+machine slows them alike; the peer runs at 1 torch thread and at torch's default, and the
+faster counts. The host's load before and after is reported, with a warning when it was busy.
 """
 from __future__ import annotations
 
@@ -26,15 +28,10 @@ import numpy as np
 from flax import nnx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import protocol  # pylint: disable=wrong-import-position
 from pinchjax import parallel  # pylint: disable=wrong-import-position
 from pinchjax.model.config import ModelConfig  # pylint: disable=wrong-import-position
-from pinchjax.train import flops  # pylint: disable=wrong-import-position
-
-
-def _seconds(fn) -> float:
-  start = time.perf_counter()
-  fn()
-  return time.perf_counter() - start
+from pinchjax.train import flops, step  # pylint: disable=wrong-import-position
 
 
 def pinchjax_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], None], dict]:
@@ -53,7 +50,8 @@ def pinchjax_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], No
 
   with parallel.use_mesh(mesh, rules):
     start = time.perf_counter()
-    compiled = jax.jit(jax.value_and_grad(loss)).lower(params, tokens).compile()
+    compiled = jax.jit(jax.value_and_grad(loss), compiler_options=step.compiler_options()
+                       ).lower(params, tokens).compile()  # as the trainer compiles its step
     compile_s = time.perf_counter() - start
   n = flops.matmul_params(params, cfg.vocab_size * cfg.d_model, cfg.tie_embeddings)
   return (lambda: jax.block_until_ready(compiled(params, tokens)),
@@ -65,7 +63,6 @@ def torch_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], None]
   """The same architecture in transformers (PyTorch, CPU, SDPA attention): the peer."""
   import torch
   import transformers
-  torch.set_num_threads(os.cpu_count() or 1)
   config = transformers.AutoConfig.for_model(**cfg.to_hf_config())
   config._attn_implementation = "sdpa"
   model = transformers.AutoModelForCausalLM.from_config(config).float()
@@ -77,7 +74,7 @@ def torch_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], None]
     out.loss.backward()
 
   return run, (f"transformers {transformers.__version__} {type(model).__name__} "
-               f"(PyTorch {torch.__version__}, {torch.get_num_threads()} threads)")
+               f"(PyTorch {torch.__version__})")
 
 
 def matmul_step(size: int) -> Callable[[], None]:
@@ -104,17 +101,14 @@ def main() -> None:
   rng = np.random.default_rng(0)
   tokens = rng.integers(0, cfg.vocab_size, (args.batch_size, args.seq_len + 1), dtype=np.int32)
 
+  host = protocol.Host()
   ours, facts = pinchjax_step(cfg, tokens)
   runs = {"pinchjax": ours, "matmul": matmul_step(args.matmul_size)}
   if not args.no_peer:
-    runs["peer"], peer_name = torch_step(cfg, tokens)
-  # Rounds interleave the three, so load from other processes hits them alike; medians.
-  times: dict[str, list[float]] = {k: [] for k in runs}
-  for round_ in range(args.steps + 1):
-    for name, run in runs.items():
-      seconds = _seconds(run)
-      if round_:  # round 0 warms up
-        times[name].append(seconds)
+    peer, peer_name = torch_step(cfg, tokens)
+    runs.update({f"pytorch_threads_{n}": protocol.with_torch_threads(peer, n)
+                 for n in protocol.torch_thread_counts()})
+  times = protocol.alternate(runs, args.steps)
   seconds = {k: float(np.median(v)) for k, v in times.items()}
 
   tokens_per_step = args.batch_size * args.seq_len
@@ -144,11 +138,16 @@ def main() -> None:
       "flop_convention": "6*N*tokens + 12*layers*heads*head_dim*seq_len*tokens (PaLM), N = "
                          "matmul parameters; forward+backward, no optimizer update",
   }
-  if "peer" in seconds:
-    peer_tokens = tokens_per_step / seconds["peer"]
-    result["peer"] = {"name": peer_name, "seconds_per_step": seconds["peer"],
-                      "tokens_per_s": peer_tokens}
+  if not args.no_peer:
+    by_threads = {k: v for k, v in seconds.items() if k.startswith("pytorch_threads_")}
+    best = min(by_threads, key=by_threads.get)
+    peer_tokens = tokens_per_step / seconds[best]
+    result["peer"] = {"name": peer_name, "threads": int(best.rsplit("_", 1)[1]),
+                      "seconds_per_step": seconds[best], "tokens_per_s": peer_tokens,
+                      "tokens_per_s_by_threads": {k.rsplit("_", 1)[1]: tokens_per_step / v
+                                                  for k, v in by_threads.items()}}
     result["speedup_vs_peer"] = result["tokens_per_s"] / peer_tokens
+  result["host"] = host.report()
   print(json.dumps(result, indent=1))
 
 

@@ -19,11 +19,13 @@ import sys
 import tempfile
 import time
 
+import protocol
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_study(study: str, results: str, workers: int, gin: list[str]) -> dict:
-  before = os.getloadavg()
+  host = protocol.Host()
   start = time.perf_counter()
   proc = subprocess.run(
       [sys.executable, "-m", "pinchjax.cli", "study", study, "--results", results,
@@ -40,7 +42,7 @@ def run_study(study: str, results: str, workers: int, gin: list[str]) -> dict:
     per_kind[e["kind"]] += e["seconds"]
   return {"workers": workers, "wall_s": round(wall, 1), "steps": len(steps),
           "step_seconds_by_kind": {k: round(v, 1) for k, v in sorted(per_kind.items())},
-          "loadavg_before": before, "loadavg_after": os.getloadavg()}
+          "host": host.report()}
 
 
 def main() -> None:

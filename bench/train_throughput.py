@@ -5,19 +5,22 @@
 Both sides train the same Llama-architecture decoder (RMSNorm, RoPE, SwiGLU, tied
 embeddings, float32) with AdamW on the same random token batch: pinchjax's jitted train step
 (pinchjax.train.step) against `LlamaForCausalLM` + `torch.optim.AdamW` (SDPA attention).
-Steps are timed in alternating rounds so both see the same machine load; tokens/s is that of
-each side's fastest round (the mean over rounds is reported too). Prints JSON with tokens/s of
-each, their ratio, and MFU against this machine's peak measured float32 matmul rate.
+Steps are timed in alternating rounds (bench/protocol.py) so both see the same machine load,
+PyTorch at 1 thread and at its default; tokens/s is that of each side's fastest round (PyTorch
+at its faster thread setting; medians are reported too). Prints JSON with tokens/s of each,
+their ratio, MFU against this machine's peak measured float32 matmul rate, and the host's
+load before and after (with a warning when it was busy).
 FLOP convention: 6 * N + 12 * L * H * Dh * S per token (pinchjax.train.flops).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 
 import numpy as np
+
+import protocol
 
 
 def parse_args() -> argparse.Namespace:
@@ -55,7 +58,8 @@ def pinchjax_step(a: argparse.Namespace, tokens: np.ndarray):
   graphdef, params = nnx.split(Transformer(cfg, rngs=nnx.Rngs(0)))
   schedule = optax.constant_schedule(1e-4)
   tx = optimizer.make_optimizer("adamw", schedule, b2=0.999, clip_norm=None)
-  train_step = jax.jit(step.make_train_step(graphdef, tx, schedule), donate_argnums=0)
+  train_step = jax.jit(step.make_train_step(graphdef, tx, schedule), donate_argnums=0,
+                       compiler_options=step.compiler_options())  # as the trainer compiles it
   b, s = a.batch, a.seq
   batch = {"decoder_input_tokens": tokens[:, :-1], "decoder_target_tokens": tokens[:, 1:],
            "decoder_loss_weights": np.ones((b, s), np.float32),
@@ -76,7 +80,6 @@ def torch_step(a: argparse.Namespace, tokens: np.ndarray):
   import transformers  # pylint: disable=import-outside-toplevel
 
   torch.manual_seed(0)
-  torch.set_num_threads(os.cpu_count() or 1)
   hf = transformers.LlamaConfig(
       vocab_size=a.vocab, hidden_size=a.d_model, intermediate_size=a.mlp,
       num_hidden_layers=a.layers, num_attention_heads=a.heads, num_key_value_heads=a.kv_heads,
@@ -116,18 +119,15 @@ def matmul_rate(size: int = 1024, repeats: int = 7) -> dict[str, float]:
 
 def main() -> None:
   a = parse_args()
+  host = protocol.Host()
   tokens = make_batch(a)
   jax_run, cfg = pinchjax_step(a, tokens)
   torch_run = torch_step(a, tokens)
   first = {"pinchjax": jax_run(), "pytorch": torch_run()}  # compile / warm up
-  jax_run(), torch_run()
-  rounds: dict[str, list[float]] = {"pinchjax": [], "pytorch": []}
-  for _ in range(a.rounds):
-    for name, run in (("pinchjax", jax_run), ("pytorch", torch_run)):
-      start = time.perf_counter()
-      for _ in range(a.steps_per_round):
-        run()
-      rounds[name].append(time.perf_counter() - start)
+  runs = {"pinchjax": jax_run}
+  runs.update({f"pytorch_threads_{n}": protocol.with_torch_threads(torch_run, n)
+               for n in protocol.torch_thread_counts()})
+  rounds = protocol.alternate(runs, a.rounds, a.steps_per_round)
   from pinchjax.train import flops  # pylint: disable=import-outside-toplevel
   fpt = flops.flops_per_token(cfg.num_params(), cfg.num_layers, cfg.num_heads, cfg.head_dim,
                               a.seq)  # tied embeddings: every parameter is in a matmul
@@ -138,18 +138,27 @@ def main() -> None:
                    "params": cfg.num_params(), "tied_embeddings": True, "dtype": "float32"},
          "batch": a.batch, "seq": a.seq, "rounds": a.rounds,
          "steps_per_round": a.steps_per_round,
+         "timing": "fastest of alternating rounds after a warm-up step each; PyTorch at its "
+                   "faster thread setting",
          "flop_convention": "6*N + 12*L*H*Dh*S per token, N = all parameters (tied embedding)",
-         "flops_per_token": fpt, "matmul_flops_per_sec": peak, "cpu_count": os.cpu_count()}
-  tokens = a.batch * a.seq * a.steps_per_round
-  for name, times in rounds.items():
-    rate = tokens / min(times)  # the fastest round: least disturbed by other load
-    out[name] = {"tokens_per_sec": rate, "mean_tokens_per_sec": tokens * len(times) / sum(times),
-                 "step_time_s": min(times) / a.steps_per_round,
-                 "mfu": rate * fpt / best_peak, "first_loss": first[name]}
+         "flops_per_token": fpt, "matmul_flops_per_sec": peak}
+  tokens_per_step = a.batch * a.seq
+
+  def side(times: list[float], loss: float) -> dict[str, float]:
+    rate = tokens_per_step / min(times)  # the fastest round: least disturbed by other load
+    return {"tokens_per_sec": rate, "median_tokens_per_sec": tokens_per_step /
+            float(np.median(times)), "step_time_s": min(times), "mfu": rate * fpt / best_peak,
+            "first_loss": loss}
+  out["pinchjax"] = side(rounds["pinchjax"], first["pinchjax"])
+  best, _ = protocol.best_torch(rounds)
+  out["pytorch"] = side(rounds[best], first["pytorch"])
+  out["pytorch"]["threads"] = int(best.rsplit("_", 1)[1])
+  out["pytorch_tokens_per_sec_by_threads"] = {
+      k.rsplit("_", 1)[1]: tokens_per_step / min(v) for k, v in rounds.items() if k != "pinchjax"}
   out["ratio_pinchjax_over_pytorch"] = out["pinchjax"]["tokens_per_sec"] / \
       out["pytorch"]["tokens_per_sec"]
+  out["host"] = host.report()
   print(json.dumps(out, indent=1))
-
 
 if __name__ == "__main__":
   main()

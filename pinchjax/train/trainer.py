@@ -294,7 +294,7 @@ def train(
                                      seed if cfg.lora_dropout else None),
             in_shardings=(setup.state_shardings, setup.batch_sharding, frozen_shardings),
             out_shardings=(setup.state_shardings, NamedSharding(setup.mesh, PartitionSpec())),
-            donate_argnums=0)
+            donate_argnums=0, compiler_options=step_lib.compiler_options())
         print("compiling the train step", flush=True)
         # Compiled ahead of the loop (the loop's calls reuse it) so that compilation is a set-up
         # phase with its own stop point rather than part of the first step.
