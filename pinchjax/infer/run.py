@@ -13,6 +13,7 @@ import gin
 import jax
 import seqio
 
+from pinchjax.checkpoints import load
 from pinchjax.data import canonical, registry
 from pinchjax.infer import loading
 from pinchjax.infer.writer import DecodeConfig, Stats, existing_keys, write_generations
@@ -76,7 +77,8 @@ def infer(checkpoint: str, out: str, task: str | None = None, mixture: str | Non
   # An unset template leaves gin's `load_generator.template` (or the family's) in force.
   generator = loading.load_generator(
       checkpoint, **({"template": template} if template else {}),
-      **({"mesh": loading.default_mesh(checkpoint, jax.local_devices())} if count > 1 else {}))
+      **({"partitioner": load.default_partitioner(checkpoint, jax.local_devices())}
+         if count > 1 else {}))
   stats = write_generations(generator, records, out, run, decode_config, batch_size)
   logging.info("%s: wrote %d, skipped %d already written, %.1f new tokens/s", out,
                stats.written, stats.skipped, stats.tokens_per_s)

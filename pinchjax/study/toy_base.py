@@ -36,13 +36,13 @@ VOCAB_SIZE = 2048
 def export_params(checkpoint_dir: str, out: str) -> str:
   """A run's checkpoints directory reduced to its latest step's `params` item and the
   model_config.json beside it (what tuning and inference load); returns the step directory."""
-  from pinchjax.train import load  # pylint: disable=import-outside-toplevel
+  from pinchjax.checkpoints import metadata  # pylint: disable=import-outside-toplevel
   steps = sorted(int(d) for d in os.listdir(checkpoint_dir) if d.isdigit())
   dst = os.path.join(out, str(steps[-1]))
   shutil.rmtree(out, ignore_errors=True)
   shutil.copytree(os.path.join(checkpoint_dir, str(steps[-1])), dst,
                   ignore=shutil.ignore_patterns("optimizer", "data"))
-  shutil.copy(os.path.join(checkpoint_dir, load.MODEL_CONFIG), out)
+  shutil.copy(os.path.join(checkpoint_dir, metadata.MODEL_CONFIG), out)
   return dst
 
 
