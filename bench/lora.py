@@ -46,7 +46,8 @@ def one_setting(a: argparse.Namespace, rank: int) -> dict:
   from flax import nnx  # pylint: disable=import-outside-toplevel
   from pinchjax.model.config import ModelConfig  # pylint: disable=import-outside-toplevel
   from pinchjax.model.transformer import init_model  # pylint: disable=import-outside-toplevel
-  from pinchjax.train import adapters, optimizer, step  # pylint: disable=import-outside-toplevel
+  from pinchjax.checkpoints import adapters  # pylint: disable=import-outside-toplevel
+  from pinchjax.train import optimizer, step  # pylint: disable=import-outside-toplevel
 
   cfg = ModelConfig(family="llama", vocab_size=a.vocab, d_model=a.d_model, num_layers=a.layers,
                     num_heads=a.heads, num_kv_heads=a.kv_heads, head_dim=a.d_model // a.heads,

@@ -27,6 +27,7 @@ from flax import nnx
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from pinchjax import parallel  # pylint: disable=wrong-import-position
+from pinchjax.model import hf_config  # pylint: disable=wrong-import-position
 from pinchjax.model.config import ModelConfig  # pylint: disable=wrong-import-position
 from pinchjax.train import flops  # pylint: disable=wrong-import-position
 
@@ -40,8 +41,8 @@ def _seconds(fn) -> float:
 def pinchjax_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], None], dict]:
   """(one blocking step, facts): value_and_grad of next-token cross-entropy, jitted."""
   mesh = parallel.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
-  rules = parallel.logical_axis_rules()
-  model, _ = parallel.sharded_init(cfg, mesh, rules, seed=0)
+  partitioner = parallel.Partitioner.create(mesh)
+  model, _ = parallel.sharded_init(cfg, partitioner, seed=0)
   graphdef, params = nnx.split(model, nnx.Param)
   batch, length = tokens.shape
   positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (batch, length))
@@ -51,7 +52,7 @@ def pinchjax_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], No
     logp = jax.nn.log_softmax(logits)
     return -jnp.mean(jnp.take_along_axis(logp, tokens[:, 1:, None], -1))
 
-  with parallel.use_mesh(mesh, rules):
+  with partitioner.activate():
     start = time.perf_counter()
     compiled = jax.jit(jax.value_and_grad(loss)).lower(params, tokens).compile()
     compile_s = time.perf_counter() - start
@@ -66,7 +67,7 @@ def torch_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], None]
   import torch
   import transformers
   torch.set_num_threads(os.cpu_count() or 1)
-  config = transformers.AutoConfig.for_model(**cfg.to_hf_config())
+  config = transformers.AutoConfig.for_model(**hf_config.hf_from_fields(cfg))
   config._attn_implementation = "sdpa"
   model = transformers.AutoModelForCausalLM.from_config(config).float()
   ids = torch.tensor(tokens, dtype=torch.long)

@@ -9,7 +9,7 @@ Every subcommand lives in the module of its stage and registers itself through a
 
 `--gin_file` is repeatable and files are applied in order; `--gin.BINDING=value` overrides
 are applied after all files. Gin files are looked up relative to the working directory, then
-the repository root, so `include 'gin/models/x.gin'` works from anywhere.
+the repository root, so `include 'gin/models/x.gin'` works from anywhere (pinchjax.gin_config).
 
 Two more flags work anywhere on every command: `--languages FILE.tsv|FILE.json`
 (repeatable) registers the languages of the file for the run, an alias of the gin binding
@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import sys
 import traceback
 from typing import Callable, Sequence
 
-import gin
-
 from pinchjax import errors, languages
+from pinchjax.gin_config import REPO_ROOT, parse_gin, split_gin_args  # noqa: F401 (API)
 
 # command name -> module that defines `register(subparsers)` for it.
 COMMANDS: dict[str, str] = {
@@ -45,31 +43,6 @@ COMMANDS: dict[str, str] = {
     "study": "pinchjax.study.cli",
     "report": "pinchjax.study.report_cli",
 }
-
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def split_gin_args(argv: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
-  """Separates `--gin_file=F` / `--gin_file F` and `--gin.X=Y` from the other arguments."""
-  files, bindings, rest = [], [], []
-  it = iter(argv)
-  for arg in it:
-    if arg == "--gin_file":
-      try:
-        files.append(next(it))
-      except StopIteration:
-        raise SystemExit("--gin_file needs a file name") from None
-    elif arg.startswith("--gin_file="):
-      files.append(arg.split("=", 1)[1])
-    elif arg.startswith("--gin."):
-      binding = arg[len("--gin."):]
-      if "=" not in binding:
-        raise SystemExit(f"gin override {arg!r} must look like --gin.NAME=VALUE")
-      bindings.append(binding)
-    else:
-      rest.append(arg)
-  return files, bindings, rest
-
 
 LANGUAGE_FILE_SUFFIXES = (".tsv", ".json")
 
@@ -95,15 +68,6 @@ def split_global_flags(argv: Sequence[str]) -> tuple[bool, list[str], list[str]]
       rest.append(arg)
     i += 1
   return debug, language_files, rest
-
-
-def parse_gin(files: Sequence[str], bindings: Sequence[str]) -> None:
-  """Applies gin files then bindings, with the repository root on the search path, then
-  registers the languages they configure (languages.register_all)."""
-  for path in (os.getcwd(), REPO_ROOT):
-    gin.add_config_file_search_path(path)
-  gin.parse_config_files_and_bindings(list(files), list(bindings), finalize_config=False)
-  languages.register_all()
 
 
 def build_parser(commands: dict[str, str] | None = None) -> argparse.ArgumentParser:

@@ -7,7 +7,7 @@ import sentencepiece as spm
 from flax import nnx
 
 from pinchjax import cli
-from pinchjax.train import load
+from pinchjax.checkpoints import load
 
 BASE = os.path.join(cli.REPO_ROOT, "toy_base")
 

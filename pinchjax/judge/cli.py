@@ -15,26 +15,14 @@ hand judged pairs to human raters and measure judge-human agreement (pinchjax.ju
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from typing import Any
 
 import gin
 
-from pinchjax import atomic_file
 from pinchjax import cli as root_cli
-from pinchjax.judge import dotted
-from pinchjax.judge import fidelity
 from pinchjax.judge import human_cli
-from pinchjax.judge import records
-from pinchjax.judge import runner
-from pinchjax.judge import scoring
 from pinchjax.judge import table
-from pinchjax.judge import verdict_io
-from pinchjax.judge.backends import base
-# Registered with gin so judge files can name them.
-from pinchjax.judge.backends import openai_compatible  # pylint: disable=unused-import
-from pinchjax.judge.backends import verifiable  # pylint: disable=unused-import
+from pinchjax.judge.runner import judge_run  # and the backends judge files name
 
 JUDGES_DIR = os.path.join(root_cli.REPO_ROOT, "gin", "judges")
 
@@ -49,37 +37,6 @@ def _judge_file(spec: str) -> str:
   gin.add_config_file_search_path(root_cli.REPO_ROOT)
   gin.parse_config_file(path)
   return path
-
-
-@gin.configurable
-def judge_run(candidate: str, out_dir: str, baseline: str | None = None,
-              references: str | None = None, cache: str | None = None, *,
-              backend: base.Backend = gin.REQUIRED, prompt: str = "sxs-v1",
-              wrong_language_loses: bool = False,
-              language_of: str | fidelity.LanguageOf | None = None, n_boot: int = 1000,
-              seed: int = 0, progress: bool = True) -> dict[str, Any]:
-  """Judges one generations file against a baseline run's or reference responses.
-
-  `language_of` identifies response languages for fidelity (default py3langid); toy-world
-  languages need the toy world's own, 'pinchjax.data.toyworld.checkers.identify'.
-  """
-  if (baseline is None) == (references is None):
-    raise ValueError("give exactly one of baseline (a run's generations) or references")
-  cands = records.read(candidate)
-  bases = (records.read(baseline) if baseline is not None
-           else records.read(references, default_run="references"))
-  os.makedirs(out_dir, exist_ok=True)
-  verdicts = runner.judge_pairs(
-      cands, bases, backend, prompt=prompt, wrong_language_loses=wrong_language_loses,
-      language_of=dotted.resolve(language_of) if language_of is not None else None,
-      cache=cache or os.path.join(out_dir, "judge_cache.sqlite"), progress=progress)
-  verdict_io.write_verdicts(os.path.join(out_dir, "verdicts.jsonl"), verdicts)
-  scores = scoring.score(verdicts, n_boot=n_boot, seed=seed)
-  scores["calls"] = backend.stats()
-  scores["inputs"] = {"candidate": candidate, "baseline": baseline, "references": references}
-  atomic_file.write(os.path.join(out_dir, "scores.json"),
-                    [json.dumps(scores, indent=2, ensure_ascii=False)])
-  return scores
 
 
 def register(parser: argparse.ArgumentParser) -> None:

@@ -53,7 +53,8 @@ def export_main(args: argparse.Namespace) -> int:
     raise SystemExit("export-human needs --judged DIR (repeatable) or --study RESULTS_DIR")
   sources = [human_export.judged_dir(d) for d in args.judged]
   if args.study:
-    sources += human_export.study_dir(args.study)
+    from pinchjax.study import results  # pylint: disable=import-outside-toplevel
+    sources += results.judged_steps(args.study)
   for name in ("per_language", "seed"):
     if getattr(args, name) is not None:
       gin.bind_parameter(f"export_human.{name}", getattr(args, name))

@@ -1,6 +1,7 @@
 """Judging a candidate run against a baseline: games built, cache consulted, backend asked.
 
     verdicts = judge_pairs(candidate_records, baseline_records, backend, cache="judge.db")
+    scores = judge_run("gen_fi.jsonl", "judged/", baseline="base_fi.jsonl")  # files, gin
 
 Every instruction yields two games (candidate in slot A, then in slot B). Games that need no
 judge are settled here: identical responses tie; with `wrong_language_loses`, a response not
@@ -10,17 +11,28 @@ the cache, then (deduplicated by key) to the backend, each answer cached as it a
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import sys
 import time
-from typing import Sequence
+from typing import Any, Sequence
 
+import gin
+
+from pinchjax import atomic_file
 from pinchjax.judge import cache as cache_lib
+from pinchjax.judge import dotted
 from pinchjax.judge import fidelity
 from pinchjax.judge import prompts
 from pinchjax.judge import protocol
 from pinchjax.judge import records
+from pinchjax.judge import scoring
+from pinchjax.judge import verdict_io
 from pinchjax.judge import verdicts as V
 from pinchjax.judge.backends import base
+# Registered with gin so judge files can name them.
+from pinchjax.judge.backends import openai_compatible  # pylint: disable=unused-import
+from pinchjax.judge.backends import verifiable  # pylint: disable=unused-import
 
 
 class _Progress:
@@ -157,3 +169,34 @@ def _judge(pairs: Sequence[tuple[dict, dict]], fids: Sequence[fidelity.Fidelity]
     raise RuntimeError(f"backend {backend.judge_id} answered {len(answered)} of "
                        f"{len(to_ask)} games")
   return out
+
+
+@gin.configurable
+def judge_run(candidate: str, out_dir: str, baseline: str | None = None,
+              references: str | None = None, cache: str | None = None, *,
+              backend: base.Backend = gin.REQUIRED, prompt: str = "sxs-v1",
+              wrong_language_loses: bool = False,
+              language_of: str | fidelity.LanguageOf | None = None, n_boot: int = 1000,
+              seed: int = 0, progress: bool = True) -> dict[str, Any]:
+  """Judges one generations file against a baseline run's or reference responses.
+
+  `language_of` identifies response languages for fidelity (default py3langid); toy-world
+  languages need the toy world's own, 'pinchjax.data.toyworld.checkers.identify'.
+  """
+  if (baseline is None) == (references is None):
+    raise ValueError("give exactly one of baseline (a run's generations) or references")
+  cands = records.read(candidate)
+  bases = (records.read(baseline) if baseline is not None
+           else records.read(references, default_run="references"))
+  os.makedirs(out_dir, exist_ok=True)
+  verdicts = judge_pairs(
+      cands, bases, backend, prompt=prompt, wrong_language_loses=wrong_language_loses,
+      language_of=dotted.resolve(language_of) if language_of is not None else None,
+      cache=cache or os.path.join(out_dir, "judge_cache.sqlite"), progress=progress)
+  verdict_io.write_verdicts(os.path.join(out_dir, "verdicts.jsonl"), verdicts)
+  scores = scoring.score(verdicts, n_boot=n_boot, seed=seed)
+  scores["calls"] = backend.stats()
+  scores["inputs"] = {"candidate": candidate, "baseline": baseline, "references": references}
+  atomic_file.write(os.path.join(out_dir, "scores.json"),
+                    [json.dumps(scores, indent=2, ensure_ascii=False)])
+  return scores

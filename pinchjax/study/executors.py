@@ -23,7 +23,7 @@ from typing import Sequence
 import gin
 import numpy as np
 
-from pinchjax import cli
+from pinchjax import gin_config
 from pinchjax.study import grid as grid_lib
 from pinchjax.study import multihost, results, runner
 
@@ -37,7 +37,7 @@ def configure(step: grid_lib.Step, inputs: dict[str, dict[str, str]],
   if grid_lib.DATA in inputs:
     bindings.append(f"DATA_DIR = {inputs[grid_lib.DATA]['dir']!r}")
   gin.clear_config()
-  cli.parse_gin([runner.find_file(f) for f in step.params.get("gin_files", ())],
+  gin_config.parse_gin([runner.find_file(f) for f in step.params.get("gin_files", ())],
                 bindings + list(extra))
 
 
@@ -100,13 +100,13 @@ def _accuracy(checker: str | None, generations: str) -> float | None:
 def judge(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
           ) -> dict[str, str]:
   # pylint: disable=import-outside-toplevel
-  from pinchjax.judge import cli as judge_cli
+  from pinchjax.judge import runner as judge_runner
   from pinchjax.judge import verdict_io
   p = step.params
   candidate = inputs[f"infer/{p['model']}/{p['lang']}"]["generations"]
   baseline = inputs[f"infer/{p['baseline']}/{p['lang']}"]["generations"]
   configure(step, inputs)
-  scores = judge_cli.judge_run(candidate, out_dir, baseline=baseline, progress=False)
+  scores = judge_runner.judge_run(candidate, out_dir, baseline=baseline, progress=False)
   verdicts = verdict_io.read_verdicts(os.path.join(out_dir, "verdicts.jsonl"))
   cell = results.write_cell(out_dir, p["model"], p["lang"], p["baseline"], verdicts, scores,
                             _accuracy(p.get("checker"), candidate))

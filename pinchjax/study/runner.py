@@ -31,7 +31,7 @@ import traceback
 from typing import Any, Callable, Mapping
 
 from pinchjax import atomic_file
-from pinchjax import cli
+from pinchjax import gin_config
 from pinchjax.study import grid as grid_lib
 from pinchjax.study import multihost
 
@@ -56,9 +56,9 @@ def read_json(path: str) -> Any:
 
 
 def find_file(path: str) -> str:
-  """A path as `pinchjax.cli` finds gin files: relative to the working directory, then the
+  """A path as `pinchjax.gin_config` finds gin files: relative to the working directory, then the
   repository root (so studies name `gin/runs/tune.gin` or `toy_base/...` from anywhere)."""
-  return path if os.path.exists(path) else os.path.join(cli.REPO_ROOT, path)
+  return path if os.path.exists(path) else os.path.join(gin_config.REPO_ROOT, path)
 
 
 _INCLUDE = re.compile(r"""^\s*include\s+['"]([^'"]+)['"]""", re.MULTILINE)
