@@ -5,7 +5,7 @@
 Each setting (full tuning, then LoRA at each rank on q/k/v/o/gate/up/down) runs in its own
 subprocess, so its peak resident memory (getrusage maxrss) is its own: the same Llama-shaped
 float32 model, AdamW, the same random token batch, pinchjax's jitted train step with the
-base frozen (pinchjax.train.step, the trainer's split of pinchjax.train.adapters). tokens/s is
+base frozen (pinchjax.train.step, the trainer's split of pinchjax.checkpoints.adapters). tokens/s is
 the fastest of the timed rounds. Prints JSON with the 1-minute load average before and after:
 the figures of a loaded host are noisy, memory and state sizes are not.
 """

@@ -160,7 +160,8 @@ def test_inverse_frequencies_are_transformers_float32_ones(theta, head_dim, scal
 def test_rope_settings_without_a_transformers_equivalent_are_errors():
   qwen = ModelConfig(family="qwen2", qkv_bias=True, rope_theta=1e6, sliding_window=WINDOW,
                      layer_pattern=("global", "local"))
-  assert hf_config.hf_from_fields(qwen)["rope_parameters"] == {"rope_type": "default", "rope_theta": 1e6}
+  assert hf_config.hf_from_fields(qwen)["rope_parameters"] == {"rope_type": "default",
+                                                               "rope_theta": 1e6}
   with pytest.raises(ValueError, match="local_rope_theta must be None"):
     hf_config.hf_from_fields(qwen.replace(local_rope_theta=1e4))
   gemma = ModelConfig(family="gemma3", activation="gelu_tanh", rope_theta=1e6,

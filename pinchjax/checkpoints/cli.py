@@ -6,12 +6,13 @@
   pinchjax convert hf-to-pinchjax PEFT_ADAPTER_DIR OUT_DIR --adapter [--base BASE_DIR]
 
 A pinchjax checkpoint directory is what the trainer writes (pinchjax.train): model_config.json
-and the vocabulary (vocabulary.json, pinchjax.checkpoints.metadata) next to orbax step directories whose
-`params` item holds the parameters. A converted HF model is step 0 of such a directory, with
+and the vocabulary (vocabulary.json, pinchjax.checkpoints.metadata) next to orbax step
+directories whose `params` item holds the parameters. A converted HF model is step 0 of such a directory, with
 the HF tokenizer and its own chat template, so `train --gin.train.init_checkpoint_dir=OUT_DIR`
 and `infer` take it like any run's checkpoints. pinchjax-to-hf copies the run's own Hugging
 Face tokenizer files unless --tokenizer_dir names others. LoRA runs export as a peft adapter
-(--adapter) or as weights with the adapters merged in (--merge); see pinchjax.checkpoints.lora_convert.
+(--adapter) or as weights with the adapters merged in (--merge); see
+pinchjax.checkpoints.lora_convert.
 """
 from __future__ import annotations
 

@@ -91,7 +91,8 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
     stop_token_ids: ids that end a row (EOS, end-of-turn); not part of the output.
     pad_batch: round the batch up to a power of two to reuse compiled programs.
     on_step: called from inside the decode loop with each step's tokens (for streaming).
-    sharding: the partitioner (mesh and rules) to decode on; the model's parameters should live on that mesh.
+    sharding: the partitioner (mesh and rules) to decode on; the model's parameters should
+      live on that mesh.
     stop_sequences: per row, token sequences that end it when its newest tokens spell one;
       the sequence is not part of the output.
     logprobs: one k for all rows or one per row: each new token's logprob (of the raw
