@@ -17,7 +17,6 @@ from pinchjax import parallel
 from pinchjax.checkpoints import hf
 from pinchjax.model import hf_config
 from pinchjax.model import init_cache
-from pinchjax.model.config import ModelConfig
 from pinchjax.checkpoints.safetensors_io import SafetensorsFile, write_file
 
 LENGTH = 12  # longer than the sliding windows below
