@@ -78,8 +78,8 @@ def test_killed_run_resumes_to_the_uninterrupted_file(tmp_path):
   assert rows[:len(killed)] == killed
 
   reference = tmp_path / "reference.jsonl"
-  generator = loading.load_generator(str(ckpt), vocabulary=str(tok),
-                                     mesh=parallel.make_mesh(devices=jax.devices()[:1]))
+  one_device = parallel.Partitioner.create(parallel.make_mesh(devices=jax.devices()[:1]))
+  generator = loading.load_generator(str(ckpt), vocabulary=str(tok), partitioner=one_device)
   write_generations(generator, [{k: r[k] for k in ("id", "lang", "instruction")}
                                 for r in RECORDS], str(reference), "tiny",
                     DecodeConfig(max_new_tokens=NEW), batch_size=5)
