@@ -46,3 +46,12 @@ def parse_gin(files: Sequence[str], bindings: Sequence[str]) -> None:
     gin.add_config_file_search_path(path)
   gin.parse_config_files_and_bindings(list(files), list(bindings), finalize_config=False)
   languages.register_all()
+
+
+def binds(parameter: str) -> bool:
+  """Whether the gin config binds `parameter` (e.g. "make_mesh.shape")."""
+  try:
+    gin.query_parameter(parameter)
+  except ValueError:  # not bound
+    return False
+  return True

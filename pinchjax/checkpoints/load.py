@@ -10,15 +10,13 @@ mesh for either kind.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Sequence
 
-import gin
 import jax
 from flax import nnx
 
+from pinchjax import gin_config
 from pinchjax.checkpoints import adapters, checkpointer, hf, metadata
-from pinchjax.model import hf_config
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.sharding import Partitioner
 from pinchjax.model.transformer import Transformer
@@ -27,34 +25,14 @@ from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.parallel import partition
 
 
-def is_hf_dir(path: str) -> bool:
-  return os.path.isfile(os.path.join(path, "config.json"))
-
-
-def model_config(checkpoint: str) -> ModelConfig:
-  """The ModelConfig of a Hugging Face directory or of a run's checkpoints directory."""
-  if is_hf_dir(checkpoint):
-    return hf_config.from_hf(checkpoint)
-  return metadata.load_model_config(checkpoint)
-
-
 def default_partitioner(checkpoint: str, devices: Sequence[jax.Device] | None = None
                         ) -> Partitioner:
   """gin's rules on gin's `make_mesh()`; on a CPU-only host whose gin config binds no
   `make_mesh.shape`, on `cpu_host.decode_mesh` of the checkpoint's model (weights split over
   the cores). `devices`: those to use (default: all of the run's)."""
-  if gin_binds("make_mesh.shape") or jax.default_backend() != "cpu":
+  if gin_config.binds("make_mesh.shape") or jax.default_backend() != "cpu":
     return Partitioner.create(mesh_lib.make_mesh(devices=devices))
-  return Partitioner.create(cpu_host.decode_mesh(model_config(checkpoint), devices))
-
-
-def gin_binds(parameter: str) -> bool:
-  """Whether the gin config binds `parameter` (e.g. "make_mesh.shape")."""
-  try:
-    gin.query_parameter(parameter)
-  except ValueError:  # not bound
-    return False
-  return True
+  return Partitioner.create(cpu_host.decode_mesh(metadata.model_config(checkpoint), devices))
 
 
 def abstract_params(cfg: ModelConfig, partitioner: Partitioner) -> Any:

@@ -51,7 +51,7 @@ def export_merged(checkpoint_dir: str, out_dir: str, step: int | None = None,
 
 def _base_config(base: str) -> tuple[ModelConfig, dict]:
   """(config, reference) of a base: an HF directory or a pinchjax checkpoints directory."""
-  if load.is_hf_dir(base):
+  if metadata.is_hf_dir(base):
     return hf_config.from_hf(base), adapters.base_reference(None, base, None)
   ckpt = checkpointer.Checkpointer(base, read_only=True)
   step = ckpt.latest_step()

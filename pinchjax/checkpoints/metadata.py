@@ -30,6 +30,7 @@ from pinchjax import atomic_file
 from pinchjax.checkpoints.hf import TOKENIZER_FILES
 from pinchjax.data import chat
 from pinchjax.data import vocab as vocab_lib
+from pinchjax.model import hf_config
 from pinchjax.model.config import ModelConfig
 
 MODEL_CONFIG = "model_config.json"
@@ -96,3 +97,15 @@ def load_tokenization(checkpoint_dir: str) -> tuple[seqio.Vocabulary, str | None
     return vocab, record["chat_template"]
   except KeyError as e:
     raise ValueError(f"{path}: field {e.args[0]!r} is missing") from None
+
+
+def is_hf_dir(path: str) -> bool:
+  """Whether `path` is a Hugging Face directory (config.json) rather than a run's."""
+  return os.path.isfile(os.path.join(path, "config.json"))
+
+
+def model_config(checkpoint: str) -> ModelConfig:
+  """The ModelConfig of a Hugging Face directory or of a run's checkpoints directory."""
+  if is_hf_dir(checkpoint):
+    return hf_config.from_hf(checkpoint)
+  return load_model_config(checkpoint)

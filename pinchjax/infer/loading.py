@@ -19,7 +19,8 @@ import gin
 import seqio
 
 import pinchjax
-from pinchjax.checkpoints import hf, load, metadata
+from pinchjax import gin_config
+from pinchjax.checkpoints import hf, metadata
 from pinchjax.data import chat
 from pinchjax.data import vocab as vocab_lib
 from pinchjax.infer.jax_generator import JaxGenerator
@@ -35,7 +36,7 @@ def _vocabulary(checkpoint: str, vocabulary: str | seqio.Vocabulary | None,
     return vocabulary
   if saved is not None:
     return saved
-  if load.gin_binds("get_vocabulary.path"):
+  if gin_config.binds("get_vocabulary.path"):
     return vocab_lib.get_vocabulary()
   raise pinchjax.UsageError(
       f"{checkpoint} holds no vocabulary (vocabulary.json; runs before it was saved lack it): "
@@ -54,7 +55,10 @@ def load_generator(checkpoint: str, template: str | None = None,
   adapters go on the base its lora_base.json names, or on `lora_base` (moved there)."""
   if not os.path.isdir(checkpoint):
     raise FileNotFoundError(f"checkpoint {checkpoint!r} is not a directory")
-  hf_dir = load.is_hf_dir(checkpoint)
+  # Imported here: orbax, under it, installs a root logging handler when imported, which
+  # would make a command's later logging.basicConfig a no-op.
+  from pinchjax.checkpoints import load  # pylint: disable=import-outside-toplevel
+  hf_dir = metadata.is_hf_dir(checkpoint)
   if hf_dir:
     vocab = _vocabulary(checkpoint, vocabulary or checkpoint, None)
     own_template = chat.TOKENIZER if chat.tokenizer_template(vocab) is not None else None

@@ -13,7 +13,6 @@ import gin
 import jax
 import seqio
 
-from pinchjax.checkpoints import load
 from pinchjax.data import canonical, registry
 from pinchjax.infer import loading
 from pinchjax.infer.writer import DecodeConfig, Stats, existing_keys, write_generations
@@ -74,6 +73,7 @@ def infer(checkpoint: str, out: str, task: str | None = None, mixture: str | Non
   done = existing_keys(out, run, decode_config)
   if all((r["lang"], r["id"]) in done for r in records):  # finished: no model to load
     return Stats(skipped=len(records))
+  from pinchjax.checkpoints import load  # pylint: disable=import-outside-toplevel (loading's why)
   # An unset template leaves gin's `load_generator.template` (or the family's) in force.
   generator = loading.load_generator(
       checkpoint, **({"template": template} if template else {}),
