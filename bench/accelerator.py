@@ -35,7 +35,6 @@ import protocol  # pylint: disable=wrong-import-position
 from pinchjax import parallel  # pylint: disable=wrong-import-position
 from pinchjax.infer import decode  # pylint: disable=wrong-import-position
 from pinchjax.model.config import ModelConfig  # pylint: disable=wrong-import-position
-from pinchjax.parallel import rules as rules_lib  # pylint: disable=wrong-import-position
 from pinchjax.train import flops, optimizer, step  # pylint: disable=wrong-import-position
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -56,9 +55,10 @@ def model_config(name: str, tiny: bool) -> ModelConfig:
   return cfg
 
 
-def train(cfg: ModelConfig, mesh, rules, batch: int, seq: int, steps: int) -> dict:
+def train(cfg: ModelConfig, partitioner: parallel.Partitioner, batch: int, seq: int,
+          steps: int) -> dict:
   """Tokens/s and FLOPs per token of the AdamW train step on random tokens."""
-  model, _ = parallel.sharded_init(cfg, mesh, rules, seed=0)
+  model, _ = parallel.sharded_init(cfg, partitioner, seed=0)
   graphdef, params = nnx.split(model, nnx.Param)
   params = nnx.to_pure_dict(params)
   schedule = optax.constant_schedule(1e-4)
@@ -70,15 +70,14 @@ def train(cfg: ModelConfig, mesh, rules, batch: int, seq: int, steps: int) -> di
                 "decoder_segment_ids": np.ones((batch, seq), np.int32),
                 "decoder_positions": np.broadcast_to(np.arange(seq, dtype=np.int32),
                                                      (batch, seq))}
-  batch_arrays = jax.device_put(host_batch,
-                                rules_lib.named_sharding(mesh, rules, ("batch", "length")))
-  with parallel.use_mesh(mesh, rules):
+  batch_arrays = jax.device_put(host_batch, partitioner.sharding(("batch", "length")))
+  with partitioner.activate():
     state = jax.jit(lambda p: step.init_state(p, tx))(params)
     del params, model
     start = time.perf_counter()
     shardings = jax.tree.map(lambda x: x.sharding, state)  # the state keeps its layout
     compiled = jax.jit(step.make_train_step(graphdef, tx, schedule), donate_argnums=0,
-                       out_shardings=(shardings, NamedSharding(mesh, PartitionSpec())),
+                       out_shardings=(shardings, NamedSharding(partitioner.mesh, PartitionSpec())),
                        compiler_options=step.compiler_options()
                        ).lower(state, batch_arrays).compile()
     compile_s = time.perf_counter() - start
@@ -98,17 +97,17 @@ def train(cfg: ModelConfig, mesh, rules, batch: int, seq: int, steps: int) -> di
                                                    cfg.head_dim, seq)}
 
 
-def decode_rates(cfg: ModelConfig, mesh, rules, batches: list[int], prompt_len: int,
+def decode_rates(cfg: ModelConfig, partitioner: parallel.Partitioner, batches: list[int], prompt_len: int,
                  new_tokens: int, repeats: int) -> dict:
   """Greedy decoding tokens/s (new tokens only) at each batch size."""
-  model, _ = parallel.sharded_init(cfg, mesh, rules, seed=0)
+  model, _ = parallel.sharded_init(cfg, partitioner, seed=0)
   rng = np.random.default_rng(0)
   out = {}
   for b in batches:
     prompts = rng.integers(3, cfg.vocab_size, (b, prompt_len)).tolist()
 
     def run(prompts=prompts):
-      return decode.generate(model, prompts, new_tokens, sharding=(mesh, rules))
+      return decode.generate(model, prompts, new_tokens, sharding=partitioner)
     seconds = protocol.alternate({"decode": run}, repeats)["decode"]
     out[f"batch_{b}"] = {"tokens_per_s": b * new_tokens / min(seconds),
                          "seconds": min(seconds)}
@@ -136,7 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
   new_tokens = a.new_tokens or (8 if a.tiny else 128)
   host = protocol.Host()
   mesh = parallel.make_mesh({"fsdp": -1})
-  rules = parallel.logical_axis_rules()
+  partitioner = parallel.Partitioner.create(mesh)
   if a.peak_tflops:
     peak, peak_source = a.peak_tflops * 1e12, "--peak-tflops"
   else:
@@ -148,14 +147,14 @@ def main(argv: list[str] | None = None) -> dict:
             "models": {}}
   for name in a.models:
     cfg = model_config(name, a.tiny)
-    tr = train(cfg, mesh, rules, per_device * mesh.size, seq, a.steps)
+    tr = train(cfg, partitioner, per_device * mesh.size, seq, a.steps)
     tr["mfu"] = tr["tokens_per_s"] * tr["flops_per_token"] / (peak * mesh.size)
     result["models"][name] = {
         "config": {k: getattr(cfg, k) for k in ("vocab_size", "d_model", "num_layers",
                                                 "num_heads", "num_kv_heads", "head_dim",
                                                 "mlp_dim", "dtype", "param_dtype")},
         "params": cfg.num_params(), "train": tr,
-        "decode": decode_rates(cfg, mesh, rules, a.decode_batches, prompt_len, new_tokens,
+        "decode": decode_rates(cfg, partitioner, a.decode_batches, prompt_len, new_tokens,
                                a.repeats)}
   result["host"] = host.report()
   print(json.dumps(result, indent=1))

@@ -33,7 +33,7 @@ import protocol
 from pinchjax import parallel
 from pinchjax.parallel import cpu_host
 from pinchjax.infer import decode
-from pinchjax.model import hf
+from pinchjax.checkpoints import hf
 
 
 def make_checkpoint(directory: str, args: argparse.Namespace) -> transformers.PreTrainedModel:
@@ -65,12 +65,11 @@ def main() -> None:
   with tempfile.TemporaryDirectory() as directory:
     torch_model = make_checkpoint(directory, args)
     model = hf.load_hf_model(directory)
-    rules = parallel.logical_axis_rules()
     meshes = {"rows_split": parallel.make_mesh({"data": -1}),
               "weights_split": cpu_host.decode_mesh(model.cfg)}
-    sharded = {f"{mesh.size}_devices_{name}": (hf.load_hf_model(directory, mesh, rules),
-                                                (mesh, rules))
-               for name, mesh in meshes.items()}
+    partitioners = {name: parallel.Partitioner.create(mesh) for name, mesh in meshes.items()}
+    sharded = {f"{p.mesh.size}_devices_{name}": (hf.load_hf_model(directory, p), p)
+               for name, p in partitioners.items()}
   # The peer at its best: one torch thread can beat several on a loaded host.
   thread_counts = protocol.torch_thread_counts()
   rng = np.random.default_rng(0)

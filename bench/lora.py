@@ -5,7 +5,7 @@
 Each setting (full tuning, then LoRA at each rank on q/k/v/o/gate/up/down) runs in its own
 subprocess, so its peak resident memory (getrusage maxrss) is its own: the same Llama-shaped
 float32 model, AdamW, the same random token batch, pinchjax's jitted train step with the
-base frozen (pinchjax.train.step, the trainer's split of pinchjax.train.adapters). tokens/s is
+base frozen (pinchjax.train.step, the trainer's split of pinchjax.checkpoints.adapters). tokens/s is
 the fastest of the timed rounds. Prints JSON with the 1-minute load average before and after:
 the figures of a loaded host are noisy, memory and state sizes are not.
 """
@@ -48,7 +48,8 @@ def one_setting(a: argparse.Namespace, rank: int) -> dict:
   from flax import nnx  # pylint: disable=import-outside-toplevel
   from pinchjax.model.config import ModelConfig  # pylint: disable=import-outside-toplevel
   from pinchjax.model.transformer import init_model  # pylint: disable=import-outside-toplevel
-  from pinchjax.train import adapters, optimizer, step  # pylint: disable=import-outside-toplevel
+  from pinchjax.checkpoints import adapters  # pylint: disable=import-outside-toplevel
+  from pinchjax.train import optimizer, step  # pylint: disable=import-outside-toplevel
 
   cfg = ModelConfig(family="llama", vocab_size=a.vocab, d_model=a.d_model, num_layers=a.layers,
                     num_heads=a.heads, num_kv_heads=a.kv_heads, head_dim=a.d_model // a.heads,

@@ -30,6 +30,7 @@ from flax import nnx
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import protocol  # pylint: disable=wrong-import-position
 from pinchjax import parallel  # pylint: disable=wrong-import-position
+from pinchjax.model import hf_config  # pylint: disable=wrong-import-position
 from pinchjax.model.config import ModelConfig  # pylint: disable=wrong-import-position
 from pinchjax.train import flops, step  # pylint: disable=wrong-import-position
 
@@ -37,8 +38,8 @@ from pinchjax.train import flops, step  # pylint: disable=wrong-import-position
 def pinchjax_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], None], dict]:
   """(one blocking step, facts): value_and_grad of next-token cross-entropy, jitted."""
   mesh = parallel.make_mesh({"data": -1, "fsdp": 1, "tensor": 1})
-  rules = parallel.logical_axis_rules()
-  model, _ = parallel.sharded_init(cfg, mesh, rules, seed=0)
+  partitioner = parallel.Partitioner.create(mesh)
+  model, _ = parallel.sharded_init(cfg, partitioner, seed=0)
   graphdef, params = nnx.split(model, nnx.Param)
   batch, length = tokens.shape
   positions = jnp.broadcast_to(jnp.arange(length, dtype=jnp.int32), (batch, length))
@@ -48,7 +49,7 @@ def pinchjax_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], No
     logp = jax.nn.log_softmax(logits)
     return -jnp.mean(jnp.take_along_axis(logp, tokens[:, 1:, None], -1))
 
-  with parallel.use_mesh(mesh, rules):
+  with partitioner.activate():
     start = time.perf_counter()
     compiled = jax.jit(jax.value_and_grad(loss), compiler_options=step.compiler_options()
                        ).lower(params, tokens).compile()  # as the trainer compiles its step
@@ -63,7 +64,7 @@ def torch_step(cfg: ModelConfig, tokens: np.ndarray) -> tuple[Callable[[], None]
   """The same architecture in transformers (PyTorch, CPU, SDPA attention): the peer."""
   import torch
   import transformers
-  config = transformers.AutoConfig.for_model(**cfg.to_hf_config())
+  config = transformers.AutoConfig.for_model(**hf_config.hf_from_fields(cfg))
   config._attn_implementation = "sdpa"
   model = transformers.AutoModelForCausalLM.from_config(config).float()
   ids = torch.tensor(tokens, dtype=torch.long)

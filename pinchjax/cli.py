@@ -40,7 +40,7 @@ from pinchjax.gin_config import alias_bindings, conflict
 COMMANDS: dict[str, str] = {
     "data": "pinchjax.data.cli",
     "vocab": "pinchjax.data.vocab_cli",
-    "convert": "pinchjax.model.cli",
+    "convert": "pinchjax.checkpoints.cli",
     "train": "pinchjax.train.cli",
     "infer": "pinchjax.infer.cli",
     "serve": "pinchjax.infer.server_cli",

@@ -101,3 +101,12 @@ def alias_bindings(parser: argparse.ArgumentParser, args: argparse.Namespace,
       parser.error(why)
     out.append(f"{binding} = {given if value is _FROM_FLAG else value!r}")
   return out
+
+
+def binds(parameter: str) -> bool:
+  """Whether the gin config binds `parameter` (e.g. "make_mesh.shape")."""
+  try:
+    gin.query_parameter(parameter)
+  except ValueError:  # not bound
+    return False
+  return True

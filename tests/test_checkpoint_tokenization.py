@@ -14,7 +14,7 @@ import pytest
 
 from pinchjax.data import vocab as vocab_lib
 from pinchjax.infer import loading, server_cli
-from pinchjax.train import load
+from pinchjax.checkpoints import metadata
 from test_train_support import REPO, subprocess_env, tiny_data, train_in_process  # noqa: F401
 
 
@@ -32,10 +32,10 @@ def _pinchjax(*args, timeout=240, **kwargs):
 
 
 def test_run_saves_vocabulary_and_template(run_checkpoints, tiny_data):
-  with open(os.path.join(run_checkpoints, load.VOCABULARY), encoding="utf-8") as f:
+  with open(os.path.join(run_checkpoints, metadata.VOCABULARY), encoding="utf-8") as f:
     record = json.load(f)
   assert record == {"extra_ids": 0, "chat_template": "toy", "vocabulary": "vocab.model"}
-  vocab, template = load.load_tokenization(run_checkpoints)
+  vocab, template = metadata.load_tokenization(run_checkpoints)
   assert vocab.sp_model == vocab_lib.get_vocabulary(tiny_data["vocab"]).sp_model
   assert template == "toy"
   gin.clear_config()  # nothing bound: the checkpoint alone
@@ -76,9 +76,9 @@ def test_old_layout_takes_the_gin_flag_or_fails_in_one_line(run_checkpoints, tin
                                                              tmp_path):
   old = tmp_path / "old"
   shutil.copytree(run_checkpoints, old)
-  os.remove(old / load.VOCABULARY)
-  os.remove(old / load.SENTENCEPIECE_FILE)
-  assert load.load_tokenization(str(old)) is None
+  os.remove(old / metadata.VOCABULARY)
+  os.remove(old / metadata.SENTENCEPIECE_FILE)
+  assert metadata.load_tokenization(str(old)) is None
   gin.clear_config()
   try:
     gin.bind_parameter("get_vocabulary.path", tiny_data["vocab"])

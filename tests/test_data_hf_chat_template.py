@@ -139,8 +139,8 @@ def test_hugging_face_directory_serves_with_its_own_template(tmp_path):
                                     num_key_value_heads=1, max_position_embeddings=128)
   torch.manual_seed(0)
   transformers.Qwen2ForCausalLM(config).save_pretrained(directory)
-  generator = loading.load_generator(directory,
-                                     mesh=parallel.make_mesh(devices=jax.devices()[:1]))
+  one_device = parallel.Partitioner.create(parallel.make_mesh(devices=jax.devices()[:1]))
+  generator = loading.load_generator(directory, partitioner=one_device)
   assert isinstance(generator.template, hf_chat_template.HfTemplate)
   hf = AutoTokenizer.from_pretrained(directory)
   for messages in ([USER], [SYSTEM, USER]):
@@ -152,5 +152,4 @@ def test_hugging_face_directory_serves_with_its_own_template(tmp_path):
   assert generator.stop_token_ids == (vocab_lib.get_vocabulary(directory).encode("<|im_end|>")[0],)
   # An explicit family template still wins.
   assert loading.load_generator(directory, template="chatml",
-                                mesh=parallel.make_mesh(devices=jax.devices()[:1])
-                                ).template.name == "chatml"
+                                partitioner=one_device).template.name == "chatml"

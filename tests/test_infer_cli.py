@@ -17,7 +17,7 @@ from pinchjax.infer import loading
 from pinchjax.infer.writer import DecodeConfig, write_generations
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.transformer import Transformer
-from pinchjax.train import checkpoint, load
+from pinchjax.checkpoints import checkpointer as checkpoint, metadata
 from test_infer_writer import write_tokenizer
 
 WORDS = ["the quick brown fox", "jumps over", "the lazy dog", "hyvää huomenta", "buongiorno",
@@ -35,7 +35,7 @@ def _save_run_checkpoint(directory) -> None:
   ckpt = checkpoint.Checkpointer(str(directory), async_save=False)
   ckpt.save({"step": jnp.int32(3), "params": params, "opt_state": {}}, {"train": {}})
   ckpt.close()
-  load.save_model_config(str(directory), cfg)
+  metadata.save_model_config(str(directory), cfg)
 
 
 def _command(ckpt, tok, data, out):
@@ -78,8 +78,8 @@ def test_killed_run_resumes_to_the_uninterrupted_file(tmp_path):
   assert rows[:len(killed)] == killed
 
   reference = tmp_path / "reference.jsonl"
-  generator = loading.load_generator(str(ckpt), vocabulary=str(tok),
-                                     mesh=parallel.make_mesh(devices=jax.devices()[:1]))
+  one_device = parallel.Partitioner.create(parallel.make_mesh(devices=jax.devices()[:1]))
+  generator = loading.load_generator(str(ckpt), vocabulary=str(tok), partitioner=one_device)
   write_generations(generator, [{k: r[k] for k in ("id", "lang", "instruction")}
                                 for r in RECORDS], str(reference), "tiny",
                     DecodeConfig(max_new_tokens=NEW), batch_size=5)

@@ -123,10 +123,9 @@ def test_sharded_decoding_equals_single_device(shape, monkeypatch):
   runs one loop per device, with no cross-device traffic at all."""
   model = tiny_model("gemma3")
   mesh = parallel.make_mesh(shape)
-  rules = parallel.logical_axis_rules()
+  partitioner = parallel.Partitioner.create(mesh)
   graphdef, state = nnx.split(model)
-  placed = nnx.merge(graphdef, jax.device_put(state, parallel.state_shardings(state, mesh,
-                                                                               rules)))
+  placed = nnx.merge(graphdef, jax.device_put(state, partitioner.shardings(state)))
   assert len(nnx.state(placed)["embed"][...].sharding.device_set) == 8
   # 8 rows, one per device on the row-split mesh; rows stop at different steps.
   prompts = PROMPTS * 2
@@ -137,15 +136,15 @@ def test_sharded_decoding_equals_single_device(shape, monkeypatch):
   calls, jitted = [], decode._generate_jit
   monkeypatch.setattr(decode, "_generate_jit",
                       lambda *a, **k: calls.append((a, k)) or jitted(*a, **k))
-  got = decode.generate(placed, prompts, limits, settings, sharding=(mesh, rules))
+  got = decode.generate(placed, prompts, limits, settings, sharding=partitioner)
   assert [g.tokens for g in got] == [w.tokens for w in want]
   assert [len(g.tokens) for g in got] == limits
   (args, kwargs), = calls
-  with parallel.use_mesh(mesh, rules):
+  with partitioner.activate():
     collectives = cross_device_ops(jitted.lower(*args, **kwargs).compile().as_text())
   assert bool(collectives) == ("tensor" in shape), collectives  # tensor: split weights
   np.testing.assert_allclose(
-      decode.score_next_token_logprobs(placed, PROMPTS[:3], [1, 2], sharding=(mesh, rules)),
+      decode.score_next_token_logprobs(placed, PROMPTS[:3], [1, 2], sharding=partitioner),
       decode.score_next_token_logprobs(model, PROMPTS[:3], [1, 2]), atol=1e-5)
 
 

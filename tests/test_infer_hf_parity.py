@@ -5,7 +5,7 @@ import torch
 import transformers
 
 from pinchjax.infer import decode
-from pinchjax.model import hf
+from pinchjax.checkpoints import hf
 
 VOCAB, STEPS, WINDOW = 97, 10, 4
 COMMON = dict(vocab_size=VOCAB, hidden_size=32, intermediate_size=64, num_hidden_layers=2,

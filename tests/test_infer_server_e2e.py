@@ -66,7 +66,7 @@ def server(checkpoint, tmp_path_factory):
 @pytest.fixture(scope="module")
 def reference(checkpoint):
   mesh = parallel.make_mesh(devices=jax.devices()[:1])
-  return load_generator(checkpoint, mesh=mesh)
+  return load_generator(checkpoint, partitioner=parallel.Partitioner.create(mesh))
 
 
 def _client(base, key=KEY):

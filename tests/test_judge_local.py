@@ -17,7 +17,7 @@ from pinchjax.judge.backends import base
 from pinchjax.judge.backends.local import LocalBackend, local_backend
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.transformer import Transformer
-from pinchjax.train import checkpoint, load
+from pinchjax.checkpoints import checkpointer as checkpoint, metadata
 
 
 def tiny_model(vocab):
@@ -164,7 +164,7 @@ def test_local_judge_from_a_saved_checkpoint_on_a_mesh(generator, tmp_path):
   ckpt.save({"step": jnp.asarray(1, jnp.int32), "opt_state": {},
              "params": nnx.to_pure_dict(nnx.state(model, nnx.Param))}, {"batches": 1})
   ckpt.close()
-  load.save_model_config(str(tmp_path), model.cfg)
+  metadata.save_model_config(str(tmp_path), model.cfg)
   gin.clear_config()
   try:
     gin.bind_parameter("load_generator.vocabulary", vocab)  # a run does not copy its vocab

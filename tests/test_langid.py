@@ -1,4 +1,4 @@
-from pinchjax.judge import langid
+from pinchjax.data import langid
 
 SAMPLES = {
     "ar": "مرحبا، كيف حالك اليوم؟ أتمنى أن تكون بخير.",

@@ -7,8 +7,8 @@ import transformers
 from flax import nnx
 
 from pinchjax import cli
-from pinchjax.model import hf
-from pinchjax.train import load
+from pinchjax.checkpoints import hf
+from pinchjax.checkpoints import load, metadata
 from chat_template_fixtures import FAMILIES, write_tokenizer
 
 
@@ -28,7 +28,7 @@ def test_convert_both_ways(tmp_path, capsys):
   for a, b in zip(jax.tree.leaves(nnx.state(model)), jax.tree.leaves(params)):
     np.testing.assert_array_equal(a, b)
 
-  vocab, template = load.load_tokenization(str(tmp_path / "pj"))
+  vocab, template = metadata.load_tokenization(str(tmp_path / "pj"))
   assert template == "tokenizer" and vocab.eos_token == "<|eot_id|>"
   assert (tmp_path / "pj" / "tokenizer" / "chat_template.jinja").read_text() == \
       FAMILIES["llama3.2"][0]

@@ -6,6 +6,7 @@ from flax import nnx
 
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.transformer import Transformer
+from pinchjax.model import hf_config
 
 # Parameter counts published for the released checkpoints (Gemma 3 4B: its text decoder).
 PUBLISHED = {
@@ -58,10 +59,10 @@ def test_real_model_files(name):
   assert cfg.num_params() == PUBLISHED[name]
   assert (cfg.dtype, cfg.param_dtype) == ("bfloat16", "float32")
   # Export writes a config.json that reads back as the same architecture.
-  assert ModelConfig.from_hf_config(cfg.to_hf_config()) == cfg.replace(param_dtype="float32",
+  assert hf_config.from_hf(hf_config.hf_from_fields(cfg)) == cfg.replace(param_dtype="float32",
                                                                        dtype="float32")
   if name in CONFIG_JSON:
-    assert ModelConfig.from_hf_config(CONFIG_JSON[name], param_dtype="float32") == cfg
+    assert hf_config.from_hf(CONFIG_JSON[name], param_dtype="float32") == cfg
 
 
 def test_toy_files_and_required_macro():

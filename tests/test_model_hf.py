@@ -14,9 +14,10 @@ from flax import nnx
 from jax.sharding import PartitionSpec as P
 
 from pinchjax import parallel
-from pinchjax.model import hf, init_cache
-from pinchjax.model.config import ModelConfig
-from pinchjax.model.safetensors_io import SafetensorsFile, write_file
+from pinchjax.checkpoints import hf
+from pinchjax.model import hf_config
+from pinchjax.model import init_cache
+from pinchjax.checkpoints.safetensors_io import SafetensorsFile, write_file
 
 LENGTH = 12  # longer than the sliding windows below
 COMMON = dict(vocab_size=96, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
@@ -114,17 +115,17 @@ def test_sharded_scanned_load_and_export(checkpoints, tmp_path):
   without a KV cache, and exporting the stacked layout gives back the checkpoint."""
   path, _, expected = checkpoints["gemma3"]
   mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
-  rules = parallel.logical_axis_rules()
-  cfg, params = hf.load_hf(path, mesh=mesh, rules=rules, scan_layers=True)
+  partitioner = parallel.Partitioner.create(mesh)
+  cfg, params = hf.load_hf(path, partitioner, scan_layers=True)
   specs = {tuple(p): v.get_value().sharding.spec for p, v in nnx.to_flat_state(params)}
   assert specs[("layers", "attn", "q")] == P(None, "fsdp", "tensor", None)
   assert specs[("embed",)] == P("tensor", "fsdp")
   tokens, positions = _inputs()
   graphdef, _ = parallel.abstract_model(cfg)
-  with parallel.use_mesh(mesh, rules):
+  with partitioner.activate():
     logits = _pinchjax_logits(cfg, params, tokens, positions)
     cached, _ = jax.jit(lambda p, c: nnx.merge(graphdef, p)(tokens, positions, None, c))(
-        params, init_cache(cfg, 2, 16, mesh=mesh, rules=rules))
+        params, init_cache(cfg, 2, 16, partitioner=partitioner))
   assert np.max(np.abs(logits - expected)) <= 1e-4
   assert np.max(np.abs(np.asarray(cached) - expected)) <= 1e-4
 
@@ -186,7 +187,7 @@ def test_bfloat16_checkpoints_load_and_export(checkpoints, tmp_path):
 
 
 def test_from_hf_config_reads_transformers_4_layouts():
-  gemma = ModelConfig.from_hf_config({
+  gemma = hf_config.from_hf({
       "model_type": "gemma3", "tie_word_embeddings": True,
       # As released: vocab_size, head_dim, ... are left to Gemma3TextConfig's defaults.
       "text_config": {"model_type": "gemma3_text", "hidden_size": 2560,
@@ -199,7 +200,7 @@ def test_from_hf_config_reads_transformers_4_layouts():
   assert (gemma.vocab_size, gemma.head_dim, gemma.num_heads, gemma.num_kv_heads) == (
       262208, 256, 8, 4)
   assert gemma.num_params() == 3_880_263_168  # the published size of the text decoder
-  llama = ModelConfig.from_hf_config({
+  llama = hf_config.from_hf({
       "model_type": "llama", "vocab_size": 128256, "hidden_size": 2048,
       "intermediate_size": 8192, "num_hidden_layers": 16, "num_attention_heads": 32,
       "num_key_value_heads": 8, "rope_theta": 500000.0, "tie_word_embeddings": True,
@@ -208,7 +209,7 @@ def test_from_hf_config_reads_transformers_4_layouts():
   assert (llama.head_dim, llama.rope_scaling, llama.rope_factor) == (64, "llama3", 32.0)
   assert llama.layer_pattern == ("global",) and not llama.qkv_bias
   with pytest.raises(ValueError, match="model_type='mistral'"):
-    ModelConfig.from_hf_config({"model_type": "mistral"})
+    hf_config.from_hf({"model_type": "mistral"})
   with pytest.raises(ValueError, match="rope type 'yarn'"):
-    ModelConfig.from_hf_config({**FAMILIES["llama"]().to_dict(),
+    hf_config.from_hf({**FAMILIES["llama"]().to_dict(),
                                 "rope_parameters": {"rope_type": "yarn", "factor": 4.0}})

@@ -15,7 +15,8 @@ from flax import nnx
 from jax.sharding import PartitionSpec as P
 
 from pinchjax import parallel
-from pinchjax.model import hf, lora
+from pinchjax.checkpoints import hf
+from pinchjax.model import lora
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.transformer import Transformer, init_model
 from test_model_hf import save_random_model
@@ -70,7 +71,7 @@ def test_untrained_adapters_leave_the_base_unchanged_and_merge_is_exact(scan):
 def test_adapters_shard_like_the_weights_they_adapt():
   mesh = parallel.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
   cfg = CFG.replace(**LORA, scan_layers=True)
-  model, _ = parallel.sharded_init(cfg, mesh, parallel.logical_axis_rules())
+  model, _ = parallel.sharded_init(cfg, parallel.Partitioner.create(mesh))
   attn, mlp = model.layers.attn, model.layers.mlp
   specs = {name: var.get_value().sharding.spec for name, var in (
       ("q.a", attn.q_lora.a), ("q.b", attn.q_lora.b), ("o.a", attn.o_lora.a),

@@ -14,7 +14,8 @@ import transformers
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
 from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
 
-from pinchjax.model import hf
+from pinchjax.checkpoints import hf
+from pinchjax.model import hf_config
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.layers import rope_inv_freq
 from test_model_hf import _pinchjax_logits, save_random_model
@@ -129,7 +130,7 @@ def test_transformers_4_layout_reads_as_5(name, tmp_path):
   new_hf, old_hf = (transformers.AutoConfig.from_pretrained(tmp_path / v) for v in "54")
   for key in ("layer_types", "rope_parameters", "sliding_window"):
     assert getattr(old_hf, key, None) == getattr(new_hf, key, None), key
-  assert ModelConfig.from_hf_config(tmp_path / "4") == ModelConfig.from_hf_config(tmp_path / "5")
+  assert hf_config.from_hf(tmp_path / "4") == hf_config.from_hf(tmp_path / "5")
 
 
 # The RoPE settings the supported checkpoints publish: (rope_theta, head_dim, rope dict).
@@ -150,7 +151,7 @@ def test_inverse_frequencies_are_transformers_float32_ones(theta, head_dim, scal
   init = ROPE_INIT_FUNCTIONS.get((scaling or {}).get("rope_type"),
                                  LlamaRotaryEmbedding.compute_default_rope_parameters)
   expected = init(config)[0].numpy()
-  ours = rope_inv_freq(ModelConfig.from_hf_config(config.to_dict()), "global")
+  ours = rope_inv_freq(hf_config.from_hf(config.to_dict()), "global")
   assert ours.dtype == np.float32
   ulps = ours.view(np.int32).astype(np.int64) - expected.view(np.int32)
   assert np.abs(ulps).max() <= 1 and np.count_nonzero(ulps) <= 1, ulps
@@ -159,17 +160,18 @@ def test_inverse_frequencies_are_transformers_float32_ones(theta, head_dim, scal
 def test_rope_settings_without_a_transformers_equivalent_are_errors():
   qwen = ModelConfig(family="qwen2", qkv_bias=True, rope_theta=1e6, sliding_window=WINDOW,
                      layer_pattern=("global", "local"))
-  assert qwen.to_hf_config()["rope_parameters"] == {"rope_type": "default", "rope_theta": 1e6}
+  assert hf_config.hf_from_fields(qwen)["rope_parameters"] == {"rope_type": "default",
+                                                               "rope_theta": 1e6}
   with pytest.raises(ValueError, match="local_rope_theta must be None"):
-    qwen.replace(local_rope_theta=1e4).to_hf_config()
+    hf_config.hf_from_fields(qwen.replace(local_rope_theta=1e4))
   gemma = ModelConfig(family="gemma3", activation="gelu_tanh", rope_theta=1e6,
                       rope_scaling="linear", rope_factor=8.0, sliding_window=WINDOW,
                       layer_pattern=("local", "global"))
   with pytest.raises(ValueError, match="unscaled RoPE: set local_rope_theta"):
-    gemma.to_hf_config()
-  assert gemma.replace(local_rope_theta=1e4).to_hf_config()["rope_parameters"] == {
+    hf_config.hf_from_fields(gemma)
+  assert hf_config.hf_from_fields(gemma.replace(local_rope_theta=1e4))["rope_parameters"] == {
       "full_attention": {"rope_type": "linear", "rope_theta": 1e6, "factor": 8.0},
       "sliding_attention": {"rope_type": "default", "rope_theta": 1e4}}
   with pytest.raises(ValueError, match="one entry per layer type"):
-    ModelConfig.from_hf_config({**_gemma3(None).to_dict(),
+    hf_config.from_hf({**_gemma3(None).to_dict(),
                                 "rope_parameters": {"rope_type": "default", "rope_theta": 1e6}})

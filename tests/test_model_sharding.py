@@ -24,7 +24,7 @@ def mesh():
 
 @pytest.fixture(scope="module")
 def sharded(mesh):
-  return parallel.sharded_init(CFG, mesh, parallel.logical_axis_rules(), seed=0)
+  return parallel.sharded_init(CFG, parallel.Partitioner.create(mesh), seed=0)
 
 
 def _loss(graphdef, params, tokens, positions):
@@ -104,7 +104,7 @@ def test_sharded_forward_and_gradient_equal_single_device(mesh, sharded):
 def test_sharded_cache_prefill_equals_single_device(mesh, sharded):
   model, _ = sharded
   rules = parallel.logical_axis_rules()
-  cache = init_cache(CFG, 4, 16, mesh=mesh, rules=rules)
+  cache = init_cache(CFG, 4, 16, partitioner=parallel.Partitioner(mesh, rules))
   assert cache.layers[1].k.sharding.spec == P(("data", "fsdp"), "tensor", None, None)
   assert cache.layers[0].pos.sharding.spec == P(("data", "fsdp"), None)
   tokens = jax.random.randint(jax.random.key(1), (4, 6), 0, 64)
@@ -124,7 +124,8 @@ def test_batch_sharded_cache_writes_need_no_collectives():
   the cache: a cached step compiles to a program with no cross-device traffic at all."""
   mesh = parallel.make_mesh({"data": 8})
   rules = parallel.logical_axis_rules()
-  model, _ = parallel.sharded_init(CFG, mesh, rules, seed=0)
+  partitioner = parallel.Partitioner(mesh, rules)
+  model, _ = parallel.sharded_init(CFG, partitioner, seed=0)
   graphdef, params = nnx.split(model)
   rows = jax.sharding.NamedSharding(mesh, P(("data", "fsdp")))
   step = jax.jit(lambda p, c, t, pos: nnx.merge(graphdef, p)(t, pos, None, c))
@@ -132,7 +133,7 @@ def test_batch_sharded_cache_writes_need_no_collectives():
     tokens = jax.device_put(jnp.ones((8, length), jnp.int32), rows)
     positions = jax.device_put(jnp.broadcast_to(jnp.arange(length), (8, length)), rows)
     with parallel.use_mesh(mesh, rules):
-      hlo = step.lower(params, init_cache(CFG, 8, 16, mesh=mesh, rules=rules), tokens,
+      hlo = step.lower(params, init_cache(CFG, 8, 16, partitioner=partitioner), tokens,
                        positions).compile().as_text()
     found = cross_device_ops(hlo)
     assert not found, f"length {length}: {found}"
@@ -143,7 +144,7 @@ def test_colliding_or_unknown_rules_raise(mesh):
       [(n, "fsdp" if n == "heads" else a) for n, a in parallel.DEFAULT_RULES])
   with pytest.raises(ValueError, match=r"layers\.0\.attn\.o: logical axes 'heads' and 'embed' "
                      r"both map to mesh axis 'fsdp'"):
-    parallel.sharded_init(CFG, mesh, colliding)
+    parallel.sharded_init(CFG, parallel.Partitioner(mesh, colliding))
   with pytest.raises(ValueError, match="'batch' and 'act_embed' both map to mesh axis 'data'"):
     parallel.check_rules(parallel.logical_axis_rules([("batch", "data"), ("act_embed", "data")]),
                          {"x": ("batch", "act_embed")})
@@ -154,7 +155,7 @@ def test_colliding_or_unknown_rules_raise(mesh):
   missing = parallel.logical_axis_rules([(n, a) for n, a in parallel.DEFAULT_RULES
                                          if n != "mlp"])
   with pytest.raises(ValueError, match="logical axis 'mlp' has no rule"):
-    parallel.sharded_init(CFG, mesh, missing)
+    parallel.sharded_init(CFG, parallel.Partitioner(mesh, missing))
   with pytest.raises(ValueError, match="two rules"):
     parallel.logical_axis_rules([("embed", "fsdp"), ("embed", None)])
 
@@ -163,7 +164,7 @@ def test_undivisible_axes_stay_replicated_with_a_warning(mesh, caplog):
   mqa = CFG.replace(num_kv_heads=1)  # one KV head cannot be split over tensor=2
   _, abstract = parallel.abstract_model(mqa)
   shardings = dict(nnx.to_flat_state(
-      parallel.state_shardings(abstract, mesh, parallel.logical_axis_rules())))
+      parallel.Partitioner.create(mesh).shardings(abstract)))
   assert shardings[("layers", 0, "attn", "k")].get_value().spec == P("fsdp", None, None)
   assert shardings[("layers", 0, "attn", "q")].get_value().spec == P("fsdp", "tensor", None)
   assert "layers.0.attn.k (32, 1, 8): mesh axes do not divide the shape" in caplog.text

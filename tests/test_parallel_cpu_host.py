@@ -9,7 +9,8 @@ import gin
 import jax
 import pytest
 
-from pinchjax.infer import loading
+from pinchjax.checkpoints import load
+from pinchjax.model import hf_config
 from pinchjax.model.config import ModelConfig
 from pinchjax.parallel import cpu_host
 
@@ -69,13 +70,13 @@ def test_decode_mesh_splits_weights_as_far_as_the_model_divides(cfg, devices, sh
 
 def test_default_mesh_of_a_checkpoint_unless_gin_names_one(tmp_path):
   with open(tmp_path / "config.json", "w", encoding="utf-8") as f:
-    json.dump(_cfg().to_hf_config(), f)
-  assert dict(loading.default_mesh(str(tmp_path)).shape) == {"data": 2, "fsdp": 1,
-                                                              "tensor": 4}
+    json.dump(hf_config.hf_from_fields(_cfg()), f)
+  assert dict(load.default_partitioner(str(tmp_path)).mesh.shape) == {"data": 2, "fsdp": 1,
+                                                                       "tensor": 4}
   with gin.unlock_config():
     gin.bind_parameter("make_mesh.shape", {"data": -1})
   try:
-    assert dict(loading.default_mesh(str(tmp_path)).shape) == {"data": 8, "fsdp": 1,
-                                                                "tensor": 1}
+    assert dict(load.default_partitioner(str(tmp_path)).mesh.shape) == {
+        "data": 8, "fsdp": 1, "tensor": 1}
   finally:
     gin.clear_config()

@@ -14,10 +14,10 @@ import sentencepiece as spm
 from flax import nnx
 
 from pinchjax import cli, languages
+from pinchjax.checkpoints import load
 from pinchjax.data.toyworld import checkers, concepts, facts, sentences, tasks
 from pinchjax.infer import run
 from pinchjax.infer.writer import DecodeConfig
-from pinchjax.train import load
 
 BASE = os.path.join(cli.REPO_ROOT, "toy_base")
 CHECKPOINT = os.path.join(BASE, "checkpoint")

@@ -9,7 +9,9 @@ import pytest
 
 from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.data import pipeline
-from pinchjax.train import load, trainer
+from pinchjax.checkpoints import load
+from pinchjax.model.sharding import Partitioner
+from pinchjax.train import trainer
 from test_train_support import read_metrics, tiny_data, train_in_process  # noqa: F401
 
 
@@ -65,8 +67,8 @@ def test_checkpoint_from_2x2x2_mesh_restores_on_4_devices(tiny_data, tmp_path):
   ckpt_dir = os.path.join(model_dir, "checkpoints")
   mesh8 = mesh_lib.make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
   mesh4 = mesh_lib.make_mesh({"data": 1, "fsdp": 2, "tensor": 2}, devices=jax.devices()[:4])
-  on8, _ = load.load_model(ckpt_dir, mesh8)
-  on4, cfg = load.load_model(ckpt_dir, mesh4)
+  on8, _ = load.load_model(ckpt_dir, Partitioner.create(mesh8))
+  on4, cfg = load.load_model(ckpt_dir, Partitioner.create(mesh4))
   assert cfg.d_model == 32
   leaves8, leaves4 = jax.tree.leaves(on8), jax.tree.leaves(on4)
   assert len(leaves4) == len(leaves8) > 0

@@ -16,8 +16,8 @@ from flax import nnx
 from pinchjax import cli
 from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.parallel import partition
-from pinchjax.parallel import rules as rules_lib
-from pinchjax.train import adapters, checkpoint, load
+from pinchjax.model.sharding import Partitioner
+from pinchjax.checkpoints import adapters, checkpointer as checkpoint, load, metadata
 from test_train_support import read_metrics, tiny_data, train_in_process  # noqa: F401
 
 LORA = dict(lora_rank=4, lora_alpha=8.0, lora_dropout=0.1)
@@ -46,8 +46,8 @@ def _flat(tree) -> dict:
 
 
 def _base_params(base_dir):
-  cfg = load.load_model_config(base_dir)
-  target = load.abstract_params(cfg, mesh_lib.make_mesh(), rules_lib.logical_axis_rules())
+  cfg = metadata.load_model_config(base_dir)
+  target = load.abstract_params(cfg, Partitioner.create(mesh_lib.make_mesh()))
   return cfg, checkpoint.load_params(base_dir, target)
 
 
@@ -80,7 +80,7 @@ def _shapes(tree) -> dict[str, tuple[int, ...]]:
 
 def test_checkpoint_and_optimizer_hold_only_adapters(lora_run):
   ckpt_dir = lora_run["result"].checkpoint_dir
-  _, abstract = partition.abstract_model(load.load_model_config(ckpt_dir))
+  _, abstract = partition.abstract_model(metadata.load_model_config(ckpt_dir))
   adapter_tree, base_tree = adapters.split(nnx.to_pure_dict(abstract),
                                            adapters.trainable_mask(abstract))
   adapter_shapes, base_shapes = _shapes(adapter_tree), _shapes(base_tree)
@@ -169,7 +169,7 @@ def test_convert_adapter_to_peft_merge_and_back(lora_run, base_dir, tmp_path):
                             nnx.to_flat_state(nnx.state(model)), strict=True):
     np.testing.assert_array_equal(np.asarray(a.get_value()), np.asarray(b.get_value()),
                                   err_msg=str(p))
-  assert load.load_tokenization(back) is not None
+  assert metadata.load_tokenization(back) is not None
   # without --adapter/--merge a LoRA run cannot become plain HF weights
   assert cli.main(["convert", "pinchjax-to-hf", run, str(tmp_path / "plain")]) == 1
 
@@ -192,7 +192,7 @@ def test_infer_loads_base_and_adapters(lora_run, base_dir, tmp_path):
 
 
 def test_lora_on_a_hugging_face_base(tiny_data, base_dir, tmp_path):
-  from pinchjax.model import hf  # pylint: disable=import-outside-toplevel
+  from pinchjax.checkpoints import hf  # pylint: disable=import-outside-toplevel
   hf_base = str(tmp_path / "hf_base")
   assert cli.main(["convert", "pinchjax-to-hf", base_dir, hf_base]) == 0
   result = train_in_process(tiny_data, str(tmp_path / "run"), 2, init_hf_dir=hf_base,

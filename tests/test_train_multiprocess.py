@@ -9,7 +9,7 @@ import time
 import jax
 import numpy as np
 
-from pinchjax.train import checkpoint, load
+from pinchjax.checkpoints import checkpointer as checkpoint, load
 from test_train_support import (REFERENCE_STEPS, REPO, cli_command, read_metrics,  # noqa: F401
                                 reference_run, subprocess_env, tiny_data)
 

@@ -7,7 +7,8 @@ import signal
 import threading
 import time
 
-from pinchjax.train import checkpoint, distributed
+from pinchjax.checkpoints import checkpointer as checkpoint
+from pinchjax.train import distributed
 from test_train_support import read_metrics, tiny_data, train_in_process  # noqa: F401
 
 

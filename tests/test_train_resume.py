@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from pinchjax.train import checkpoint
+from pinchjax.checkpoints import checkpointer as checkpoint
 from test_train_support import (REFERENCE_STEPS, REPO, cli_command, read_metrics,  # noqa: F401
                                 reference_run, subprocess_env, tiny_data, train_in_process)
 

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from pinchjax.train import load
+from pinchjax.checkpoints import load
 from test_train_support import REPO, subprocess_env, tiny_data  # noqa: F401
 
 STEPS = 20

@@ -11,7 +11,10 @@ import pytest
 from flax import nnx
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
-from pinchjax.train import checkpoint, flops, loss, optimizer, schedules, step as step_lib
+from pinchjax.checkpoints import checkpointer as checkpoint
+
+
+from pinchjax.train import flops, loss, optimizer, schedules, step as step_lib
 
 
 class BigramStandIn(nnx.Module):

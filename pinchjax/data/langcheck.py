@@ -1,6 +1,6 @@
 """Is an imported file in the language it is imported as? A vote over its records.
 
-Each record's text is identified on its own (pinchjax.judge.langid over all of py3langid's
+Each record's text is identified on its own (pinchjax.data.langid over all of py3langid's
 languages) and the file's majority language is the one most records get. A record with fewer than
 MIN_LETTERS letters does not vote (when none has that many, all texts together cast one
 vote, and with fewer letters than that in all the file is not checked); one short record may
@@ -31,7 +31,7 @@ def check(path: str, records: Sequence[Record], text: Callable[[Record], str]
   Raises RecordError naming the file, its detected majority language and that language's
   share when the majority is not the records' language.
   """
-  from pinchjax.judge import langid  # pylint: disable=import-outside-toplevel
+  from pinchjax.data import langid  # pylint: disable=import-outside-toplevel
   by_lang: dict[str, list[Record]] = collections.defaultdict(list)
   for r in records:
     by_lang[r.lang].append(r)

@@ -12,7 +12,7 @@ step count to the caller's `step_buckets` when given; stop sequences padded to o
 greedy-or-sampled and new tokens' logprobs are runtime conditions, so a stream of batches
 reuses a handful of compiled programs (pinchjax.infer.warmup compiles them all up front).
 
-Sharding: given a `Sharding` (mesh + logical axis rules), rows are split by the `batch` rule
+Sharding: given a `Partitioner` (mesh + logical axis rules), rows are split by the `batch` rule
 and the cache by its own `cache_*` axes (pinchjax.model.kv_cache), and the model's activation
 constraints apply; the batch is rounded up to a multiple of the devices rows are split over.
 """
@@ -30,14 +30,13 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 from jax.experimental import io_callback
-from jax.sharding import Mesh
 
 from pinchjax.infer import logprobs as logprobs_lib
 from pinchjax.infer.logprobs import Scored
 from pinchjax.infer.sampling import (SamplingParams, greedy_tokens, row_keys, sample_tokens,
                                     stack_params)
 from pinchjax.model import kv_cache
-from pinchjax.parallel import rules as rules_lib
+from pinchjax.model import sharding as rules_lib
 
 MIN_BUCKET = 8
 # The stop-sequence layout every batch shares: a server's request stops (at most 4, plus the
@@ -45,7 +44,7 @@ MIN_BUCKET = 8
 STOP_SEQUENCES = 8
 STOP_TOKENS = 16
 # Where decoding runs: a mesh and the rules mapping logical axes onto it (None: one device).
-Sharding = tuple[Mesh, rules_lib.Rules] | None
+Sharding = rules_lib.Partitioner | None
 # (step, tokens [rows], active [rows], scores): the tokens of one step; active rows were still
 # going; with logprobs asked for, scores = (logprob [rows], top logprobs [rows, k], their ids
 # [rows, k]) of the step's tokens, else None.
@@ -92,7 +91,8 @@ def generate(model: nnx.Module, prompts: Sequence[Sequence[int]],
     stop_token_ids: ids that end a row (EOS, end-of-turn); not part of the output.
     pad_batch: round the batch up to a power of two to reuse compiled programs.
     on_step: called from inside the decode loop with each step's tokens (for streaming).
-    sharding: (mesh, rules) to decode on; the model's parameters should live on that mesh.
+    sharding: the partitioner (mesh and rules) to decode on; the model's parameters should
+      live on that mesh.
     stop_sequences: per row, token sequences that end it when its newest tokens spell one;
       the sequence is not part of the output.
     logprobs: one k for all rows or one per row: each new token's logprob (of the raw
@@ -207,7 +207,7 @@ def _rows(rows: int, sharding: Sharding) -> int:
   """`rows` rounded up to a multiple of the devices the `batch` rule splits rows over."""
   if sharding is None:
     return rows
-  mesh, rules = sharding
+  mesh, rules = sharding.mesh, sharding.rules
   split = int(np.prod([mesh.shape[a] for a in rules_lib.mesh_axes_of(("batch",), rules)[0]]))
   return -(-rows // split) * split
 
@@ -223,7 +223,7 @@ def _pad(prompts: Sequence[Sequence[int]], rows: int) -> tuple[np.ndarray, np.nd
 
 
 def _mesh_context(sharding: Sharding):
-  return contextlib.nullcontext() if sharding is None else rules_lib.use_mesh(*sharding)
+  return contextlib.nullcontext() if sharding is None else sharding.activate()
 
 
 def _place(sharding: Sharding, *arrays):
@@ -231,11 +231,9 @@ def _place(sharding: Sharding, *arrays):
   mesh)."""
   if sharding is None:
     return arrays
-  mesh, rules = sharding
 
   def put(x):
-    axes = ("batch",) + (None,) * (x.ndim - 1)
-    return jax.device_put(x, rules_lib.named_sharding(mesh, rules, axes, x.shape))
+    return sharding.place(x, ("batch",) + (None,) * (x.ndim - 1))
   return jax.tree.map(put, arrays)
 
 
@@ -260,7 +258,7 @@ def _generate_jit(graphdef, state, tokens, lengths, limits, params, sequences, s
   # loop of its own, stopping when they are done, with no per-step cross-device traffic.
   rows = jax.sharding.PartitionSpec(split)
   local = jax.shard_map(
-      lambda *a: decode_rows(*a, sharding=None), mesh=sharding[0],
+      lambda *a: decode_rows(*a, sharding=None), mesh=sharding.mesh,
       in_specs=(jax.sharding.PartitionSpec(), rows, rows, rows, rows, rows, rows,
                 jax.sharding.PartitionSpec(), jax.sharding.PartitionSpec()),
       out_specs=rows, check_vma=False)
@@ -274,7 +272,7 @@ def _row_parallel_axes(sharding: Sharding) -> tuple[str, ...] | None:
   device, e.g. a `data`-only mesh); None otherwise (e.g. FSDP or tensor parallelism)."""
   if sharding is None:
     return None
-  mesh, rules = sharding
+  mesh, rules = sharding.mesh, sharding.rules
   split = rules_lib.mesh_axes_of(("batch",), rules)[0]
   others = {a for name, axes in rules if name not in ("batch", "cache_batch") for a in axes}
   if any(mesh.shape[a] > 1 for a in others):
@@ -294,7 +292,7 @@ def _decode_rows(graphdef, state, tokens, lengths, limits, params, sequences, sc
   rows, prompt_len = tokens.shape
   cache = kv_cache.init_cache(model.cfg, rows, prompt_len + steps, model.cfg.jnp_dtype)
   if sharding is not None:
-    cache = jax.lax.with_sharding_constraint(cache, cache.shardings(*sharding))
+    cache = jax.lax.with_sharding_constraint(cache, cache.shardings(sharding))
   # Prefill all but each prompt's last token; the loop's first step feeds that token. Unless
   # prompt logprobs are asked for, only the cache of the prefill is used, so its logits (a
   # [rows, length, vocab] product) are never computed.

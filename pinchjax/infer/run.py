@@ -74,10 +74,12 @@ def infer(checkpoint: str, out: str, task: str | None = None, mixture: str | Non
   done = existing_keys(out, run, decode_config)
   if all((r["lang"], r["id"]) in done for r in records):  # finished: no model to load
     return Stats(skipped=len(records))
+  from pinchjax.checkpoints import load  # pylint: disable=import-outside-toplevel (loading's why)
   # An unset template leaves gin's `load_generator.template` (or the family's) in force.
   generator = loading.load_generator(
       checkpoint, **({"template": template} if template else {}),
-      **({"mesh": loading.default_mesh(checkpoint, jax.local_devices())} if count > 1 else {}))
+      **({"partitioner": load.default_partitioner(checkpoint, jax.local_devices())}
+         if count > 1 else {}))
   stats = write_generations(generator, records, out, run, decode_config, batch_size)
   logging.info("%s: wrote %d, skipped %d already written, %.1f new tokens/s", out,
                stats.written, stats.skipped, stats.tokens_per_s)

@@ -1,7 +1,7 @@
 """Response-language fidelity: is a response written in its instruction's language?
 
 The paper checked this by hand; here every response is identified automatically
-(`pinchjax.judge.langid`, choosing among the study's languages). A language the identifier
+(`pinchjax.data.langid`, choosing among the study's languages). A language the identifier
 does not know (a toy-world language) is "unmeasured" rather than guessed; pass your own
 `language_of` for such languages.
 """
@@ -12,7 +12,7 @@ import dataclasses
 from typing import Callable, Iterable, Sequence
 
 from pinchjax import languages
-from pinchjax.judge import langid
+from pinchjax.data import langid
 
 LanguageOf = Callable[[str], "str | None"]
 

@@ -57,7 +57,8 @@ def export_main(args: argparse.Namespace) -> int:
     raise SystemExit("export-human needs --judged DIR (repeatable) or --study RESULTS_DIR")
   sources = [human_export.judged_dir(d) for d in args.judged]
   if args.study:
-    sources += human_export.study_dir(args.study)
+    from pinchjax.study import results  # pylint: disable=import-outside-toplevel
+    sources += results.judged_steps(args.study)
   key = human_export.export(sources, args.out, study=args.study)
   for lang, s in key["sampling"].items():
     print(f"{lang}: sampled {s['sample']} of {s['population']} judge-decided pairs")

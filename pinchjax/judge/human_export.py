@@ -93,31 +93,6 @@ def judged_dir(path: str) -> Source:
                 inputs["references"] if refs else inputs["baseline"], refs)
 
 
-def study_dir(results_dir: str) -> list[Source]:
-  """Every finished judge step of a study's results directory."""
-  from pinchjax.study import runner  # pylint: disable=import-outside-toplevel
-  manifest = runner.read_json(os.path.join(results_dir, runner.MANIFEST))
-  steps = manifest["steps"]
-
-  def output(step_id: str, name: str) -> str:
-    entry = steps.get(step_id)
-    if entry is None or entry["status"] != "done" or name not in entry["outputs"]:
-      raise ValueError(f"{results_dir}: step {step_id} has no finished {name!r} output")
-    return os.path.join(results_dir, "steps", *step_id.split("/"), entry["outputs"][name])
-
-  out = []
-  for step_id, entry in sorted(steps.items()):
-    if entry["kind"] != "judge" or entry["status"] != "done":
-      continue
-    cell = runner.read_json(output(step_id, "cell"))
-    out.append(Source(step_id, output(step_id, "verdicts"),
-                      output(f"infer/{cell['model']}/{cell['lang']}", "generations"),
-                      output(f"infer/{cell['baseline']}/{cell['lang']}", "generations")))
-  if not out:
-    raise ValueError(f"{results_dir}: no finished judge steps in {runner.MANIFEST}")
-  return out
-
-
 @dataclasses.dataclass(frozen=True)
 class Pair:
   source: str

@@ -16,7 +16,7 @@ from pinchjax.model import lora
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.kv_cache import LayerCache
 from pinchjax.model.layers import RMSNorm, apply_rope, fan_in_init, param, rope_inv_freq
-from pinchjax.parallel.rules import constrain
+from pinchjax.model.sharding import constrain
 
 # Finite, so a query with no visible key (a pad) gets a uniform average, not NaN.
 MASK_VALUE = -0.7 * float(np.finfo(np.float32).max)

@@ -3,14 +3,12 @@
 Every architectural switch the three families differ in is a field here, so the transformer
 has no family-specific branches; `family` only tells chat templates and the Hugging Face
 converter which dialect to speak. Gin binds the fields (`ModelConfig.d_model = 64`); real
-models come from `ModelConfig.from_hf_config(checkpoint_dir)`.
+models come from `pinchjax.model.hf_config.from_hf(checkpoint_dir)`.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-from typing import Any, Mapping
+from typing import Any
 
 import gin
 import jax.numpy as jnp
@@ -165,32 +163,6 @@ class ModelConfig:
     block = attn + 3 * self.d_model * self.mlp_dim + norms
     embed = self.vocab_size * self.d_model * (1 if self.tie_embeddings else 2)
     return self.num_layers * block + embed + self.d_model
-
-  @classmethod
-  def from_hf_config(cls, path_or_dict: str | os.PathLike | Mapping[str, Any],
-                     **overrides: Any) -> "ModelConfig":
-    """Builds the config of a Hugging Face checkpoint.
-
-    Args:
-      path_or_dict: a checkpoint directory, a config.json path, or its parsed dict.
-        Multimodal Gemma 3 configs are read through their `text_config`.
-      **overrides: fields to set on top (e.g. dtype="bfloat16").
-    """
-    from pinchjax.model import hf_config  # the HF dialects live next to the converter
-    if isinstance(path_or_dict, Mapping):
-      hf = dict(path_or_dict)
-    else:
-      path = os.fspath(path_or_dict)
-      if os.path.isdir(path):
-        path = os.path.join(path, "config.json")
-      with open(path) as f:
-        hf = json.load(f)
-    return cls(**{**hf_config.fields_from_hf(hf), **overrides})
-
-  def to_hf_config(self) -> dict[str, Any]:
-    """The config.json transformers needs to load an exported checkpoint."""
-    from pinchjax.model import hf_config
-    return hf_config.hf_from_fields(self)
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -7,10 +7,11 @@ naming the key, never a silently different model.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+import json
+import os
+from typing import Any, Mapping
 
-if TYPE_CHECKING:
-  from pinchjax.model.config import ModelConfig
+from pinchjax.model.config import ModelConfig
 
 _FAMILY_OF_MODEL_TYPE = {"llama": "llama", "qwen2": "qwen2", "gemma3_text": "gemma3",
                          "gemma3": "gemma3"}
@@ -27,6 +28,26 @@ _GEMMA3_TEXT_DEFAULTS = {
 _ARCHITECTURES = {"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
                   "gemma3": "Gemma3ForCausalLM"}
 _MODEL_TYPES = {"llama": "llama", "qwen2": "qwen2", "gemma3": "gemma3_text"}
+
+
+def from_hf(path_or_dict: str | os.PathLike | Mapping[str, Any],
+            **overrides: Any) -> ModelConfig:
+  """Builds the config of a Hugging Face checkpoint.
+
+  Args:
+    path_or_dict: a checkpoint directory, a config.json path, or its parsed dict.
+      Multimodal Gemma 3 configs are read through their `text_config`.
+    **overrides: fields to set on top (e.g. dtype="bfloat16").
+  """
+  if isinstance(path_or_dict, Mapping):
+    hf = dict(path_or_dict)
+  else:
+    path = os.fspath(path_or_dict)
+    if os.path.isdir(path):
+      path = os.path.join(path, "config.json")
+    with open(path) as f:
+      hf = json.load(f)
+  return ModelConfig(**{**fields_from_hf(hf), **overrides})
 
 
 def fields_from_hf(hf: Mapping[str, Any]) -> dict[str, Any]:
@@ -83,7 +104,7 @@ def fields_from_hf(hf: Mapping[str, Any]) -> dict[str, Any]:
   return fields
 
 
-def hf_from_fields(cfg: "ModelConfig") -> dict[str, Any]:
+def hf_from_fields(cfg: ModelConfig) -> dict[str, Any]:
   """A transformers 5.x config.json for cfg. Toy models are written as Llama models."""
   family = "llama" if cfg.family == "toy" else cfg.family
   gemma = family == "gemma3"
@@ -142,7 +163,7 @@ def hf_from_fields(cfg: "ModelConfig") -> dict[str, Any]:
   return hf
 
 
-def _gemma_local_rope(cfg: "ModelConfig") -> dict[str, Any]:
+def _gemma_local_rope(cfg: ModelConfig) -> dict[str, Any]:
   """transformers' Gemma 3 never scales the RoPE of its sliding-window layers."""
   if cfg.local_rope_theta is not None:
     return {"rope_type": "default", "rope_theta": cfg.local_rope_theta}
@@ -246,7 +267,7 @@ def _period(kinds: list[str]) -> int:
               if all(kinds[i] == kinds[i % p] for i in range(n)))
 
 
-def _hf_rope(cfg: "ModelConfig") -> dict[str, Any]:
+def _hf_rope(cfg: ModelConfig) -> dict[str, Any]:
   rope: dict[str, Any] = {"rope_type": "default", "rope_theta": cfg.rope_theta}
   if cfg.rope_scaling == "linear":
     rope.update(rope_type="linear", factor=cfg.rope_factor)

@@ -12,10 +12,9 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
-from jax.sharding import Mesh
 
 from pinchjax.model.config import ModelConfig
-from pinchjax.parallel import rules as rules_lib
+from pinchjax.model.sharding import Partitioner
 
 KV_AXES = ("cache_batch", "cache_kv_heads", "cache_length", "head_dim")
 POS_AXES = ("cache_batch", "cache_length")
@@ -44,11 +43,11 @@ class KVCache:
   pos (see `shardings`)."""
   layers: tuple[LayerCache, ...]
 
-  def shardings(self, mesh: Mesh, rules: rules_lib.Rules) -> "KVCache":
+  def shardings(self, partitioner: Partitioner) -> "KVCache":
     """A KVCache of NamedShardings (for jit in/out_shardings or device_put)."""
     def layer(c: LayerCache) -> LayerCache:
-      kv = rules_lib.named_sharding(mesh, rules, KV_AXES, c.k.shape, "kv_cache.k")
-      pos = rules_lib.named_sharding(mesh, rules, POS_AXES, c.pos.shape, "kv_cache.pos")
+      kv = partitioner.sharding(KV_AXES, c.k.shape, "kv_cache.k")
+      pos = partitioner.sharding(POS_AXES, c.pos.shape, "kv_cache.pos")
       return LayerCache(kv, kv, pos)
     return KVCache(tuple(layer(c) for c in self.layers))
 
@@ -61,8 +60,8 @@ def cache_slots(cfg: ModelConfig, layer: int, max_len: int) -> int:
 
 
 def init_cache(cfg: ModelConfig, batch_size: int, max_len: int,
-               dtype: jnp.dtype | str | None = None, mesh: Mesh | None = None,
-               rules: rules_lib.Rules | None = None) -> KVCache:
+               dtype: jnp.dtype | str | None = None,
+               partitioner: Partitioner | None = None) -> KVCache:
   """An empty cache for positions 0 .. max_len - 1.
 
   Args:
@@ -71,7 +70,7 @@ def init_cache(cfg: ModelConfig, batch_size: int, max_len: int,
     max_len: one more than the largest position that will be written; tokens at positions
       >= max_len are not stored (the decode loop must stop before).
     dtype: of k and v (default cfg.dtype).
-    mesh, rules: when given, the buffers are created sharded by `KV_AXES` / `POS_AXES`.
+    partitioner: when given, the buffers are created sharded by `KV_AXES` / `POS_AXES`.
   """
   dtype = jnp.dtype(dtype or cfg.dtype)
 
@@ -83,7 +82,7 @@ def init_cache(cfg: ModelConfig, batch_size: int, max_len: int,
       layers.append(LayerCache(kv, kv, jnp.full((batch_size, slots), -1, jnp.int32)))
     return KVCache(tuple(layers))
 
-  if mesh is None:
+  if partitioner is None:
     return make()
-  shardings = jax.eval_shape(make).shardings(mesh, rules or rules_lib.logical_axis_rules())
+  shardings = jax.eval_shape(make).shardings(partitioner)
   return jax.jit(make, out_shardings=shardings)()

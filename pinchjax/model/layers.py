@@ -11,7 +11,7 @@ from flax import nnx
 
 from pinchjax.model import lora
 from pinchjax.model.config import ModelConfig
-from pinchjax.parallel.rules import LogicalAxes, constrain
+from pinchjax.model.sharding import LogicalAxes, constrain
 
 Initializer = Callable[[jax.Array, tuple[int, ...], jnp.dtype], jax.Array]
 

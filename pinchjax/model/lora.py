@@ -25,7 +25,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from pinchjax.model.config import LORA_TARGETS, ModelConfig
-from pinchjax.parallel.rules import LogicalAxes
+from pinchjax.model.sharding import LogicalAxes
 
 TARGETS = LORA_TARGETS  # peft's `target_modules` names of Llama / Qwen 2 / Gemma 3
 

@@ -33,7 +33,7 @@ from pinchjax.model.attention import Attention
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.kv_cache import KVCache, LayerCache
 from pinchjax.model.layers import MLP, RMSNorm, param
-from pinchjax.parallel.rules import constrain
+from pinchjax.model.sharding import constrain
 
 _REMAT_POLICIES = {
     "full": jax.checkpoint_policies.nothing_saveable,

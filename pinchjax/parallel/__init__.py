@@ -1,15 +1,15 @@
-"""Meshes, logical axis rules and sharded state.
+"""Meshes, the partitioner and sharded model state.
 
-`make_mesh` and the rules are imported eagerly; `sharded_init`, `state_shardings` and
-`sharding_report` load pinchjax.parallel.partition (and the model) on first use, which keeps
-model code free to import the rules.
+The rules and the `Partitioner` live in pinchjax.model.sharding (model code names the
+logical axes); they are re-exported here with the mesh helpers. `sharded_init`,
+`sharding_report`, `logical_axes` and `abstract_model` load pinchjax.parallel.partition (and
+the model) on first use, which keeps `import pinchjax.parallel` cheap.
 """
-from pinchjax.parallel.mesh import make_mesh
-from pinchjax.parallel.rules import (DEFAULT_RULES, Rules, check_rules, constrain,
+from pinchjax.model.sharding import (DEFAULT_RULES, Partitioner, Rules, check_rules, constrain,
                                      logical_axis_rules, partition_spec, use_mesh)
+from pinchjax.parallel.mesh import make_mesh
 
-_LAZY = ("sharded_init", "state_shardings", "sharding_report", "logical_axes",
-         "abstract_model")
+_LAZY = ("sharded_init", "sharding_report", "logical_axes", "abstract_model")
 
 
 def __getattr__(name: str):

@@ -1,61 +1,35 @@
-"""Sharded model state: logical axes -> shardings -> jitted init; the sharding report.
+"""The Transformer's sharded state (through `Partitioner.init`) and the sharding report.
 
 State is created abstractly first (`nnx.eval_shape`), its shardings are derived from the
-parameters' logical axes, and only then is it materialised, by `jax.jit(init,
-out_shardings=...)`, so no device ever holds an unsharded copy. Checkpoint restores and the
-Hugging Face loader target the same abstract, sharded state.
+parameters' logical axes, and only then is it materialised, so no device ever holds an
+unsharded copy. Checkpoint restores and the Hugging Face loader target the same abstract,
+sharded state (`abstract_model` + `Partitioner.shardings`).
 """
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-import jax
 import numpy as np
 from flax import nnx
-from jax.sharding import Mesh, NamedSharding
+from jax.sharding import NamedSharding
 
+from pinchjax.model import sharding as sharding_lib
 from pinchjax.model.config import ModelConfig
 from pinchjax.model.transformer import Transformer
-from pinchjax.parallel import rules as rules_lib
 
 log = logging.getLogger(__name__)
 
 
-def _is_var(x: Any) -> bool:
-  return isinstance(x, nnx.Variable)
-
-
-def _path_name(path: tuple[Any, ...]) -> str:
-  return ".".join(str(getattr(k, "key", k)) for k in path)
-
-
-def logical_axes(state: nnx.State) -> dict[str, rules_lib.LogicalAxes]:
+def logical_axes(state: nnx.State) -> dict[str, sharding_lib.LogicalAxes]:
   """Dotted parameter name -> logical axes (each Variable's `logical_axes` metadata)."""
   out = {}
   for path, var in nnx.to_flat_state(state):
     axes = var.get_metadata().get("logical_axes")
     if axes is None:
-      raise ValueError(f"parameter {_path_name(path)} has no logical axes")
-    out[_path_name(path)] = tuple(axes)
+      raise ValueError(f"parameter {sharding_lib.path_name(path)} has no logical axes")
+    out[sharding_lib.path_name(path)] = tuple(axes)
   return out
-
-
-def state_shardings(state: nnx.State, mesh: Mesh, rules: rules_lib.Rules) -> nnx.State:
-  """A State of the same structure whose Variables hold NamedShardings.
-
-  Raises ValueError (naming the parameter) if the rules make two axes of one parameter
-  share a mesh axis or a logical axis has no rule.
-  """
-  def one(path: tuple[Any, ...], var: nnx.Variable) -> nnx.Variable:
-    axes, name = tuple(var.get_metadata().get("logical_axes")), _path_name(path)
-    sharding = rules_lib.named_sharding(mesh, rules, axes, var.shape, name)
-    wanted = rules_lib.partition_spec(axes, rules, what=name)
-    if sharding.spec != wanted:
-      log.warning("%s %s: mesh axes do not divide the shape; %s instead of %s", name,
-                  var.shape, sharding.spec, wanted)
-    return var.replace(sharding)
-  return jax.tree.map_with_path(one, state, is_leaf=_is_var)
 
 
 def abstract_model(cfg: ModelConfig, seed: int = 0) -> tuple[nnx.GraphDef, nnx.State]:
@@ -64,28 +38,19 @@ def abstract_model(cfg: ModelConfig, seed: int = 0) -> tuple[nnx.GraphDef, nnx.S
   return nnx.split(model)
 
 
-def sharded_init(cfg: ModelConfig, mesh: Mesh, rules: rules_lib.Rules | None = None,
+def sharded_init(cfg: ModelConfig, partitioner: sharding_lib.Partitioner,
                  seed: int = 0) -> tuple[Transformer, nnx.State]:
   """A Transformer whose parameters are created directly in their shardings.
 
   Args:
     cfg: the architecture.
-    mesh: from `make_mesh`.
-    rules: from `logical_axis_rules` (default: the gin-configured rules).
+    partitioner: the mesh and rules to create it on.
     seed: parameter init seed; the values do not depend on the mesh.
   Returns:
     (model, shardings): shardings is an nnx.State mirroring `nnx.state(model)` whose
     Variables hold NamedShardings, usable as jit in/out_shardings for the parameters.
   """
-  rules = rules if rules is not None else rules_lib.logical_axis_rules()
-  graphdef, abstract = abstract_model(cfg, seed)
-  shardings = state_shardings(abstract, mesh, rules)
-
-  def init() -> nnx.State:
-    return nnx.state(Transformer(cfg, rngs=nnx.Rngs(seed)))
-
-  state = jax.jit(init, out_shardings=shardings)()
-  return nnx.merge(graphdef, state), shardings
+  return partitioner.init(lambda: Transformer(cfg, rngs=nnx.Rngs(seed)))
 
 
 def sharding_report(state: nnx.State, shardings: nnx.State | None = None,
@@ -117,7 +82,7 @@ def sharding_report(state: nnx.State, shardings: nnx.State | None = None,
     if shard_bytes < nbytes:
       sharded += nbytes
     else:
-      replicated.append((nbytes, _path_name(path)))
+      replicated.append((nbytes, sharding_lib.path_name(path)))
     for device in sharding.device_set:
       per_device[device] = per_device.get(device, 0) + shard_bytes
   report = {

@@ -93,7 +93,7 @@ def model_dir_problem(path: str, source: str, needs_tokenizer: bool
   A Hugging Face directory holds config.json, *.safetensors and (`needs_tokenizer`: the
   stage reads its vocabulary there) tokenizer.json; a pinchjax checkpoint directory holds
   model_config.json and numbered step directories (its vocabulary is gin's)."""
-  from pinchjax.train import load  # pylint: disable=import-outside-toplevel
+  from pinchjax.checkpoints import metadata  # pylint: disable=import-outside-toplevel
   fix = (f"point {source} at a complete model directory (a Hugging Face download, or "
          "`pinchjax convert` output)")
   where = f"model directory {path} ({source})"
@@ -103,11 +103,11 @@ def model_dir_problem(path: str, source: str, needs_tokenizer: bool
     missing = [] if glob.glob(os.path.join(path, "*.safetensors")) else ["*.safetensors weights"]
     if needs_tokenizer and not os.path.isfile(os.path.join(path, "tokenizer.json")):
       missing.append("tokenizer.json")
-  elif os.path.isfile(os.path.join(path, load.MODEL_CONFIG)):
+  elif os.path.isfile(os.path.join(path, metadata.MODEL_CONFIG)):
     steps = [d for d in os.listdir(path) if d.isdigit() and os.path.isdir(os.path.join(path, d))]
     missing = [] if steps else ["a checkpoint step directory (weights)"]
   else:
-    return (f"{where} has no config.json (Hugging Face) or {load.MODEL_CONFIG} (pinchjax "
+    return (f"{where} has no config.json (Hugging Face) or {metadata.MODEL_CONFIG} (pinchjax "
             "checkpoint)", fix)
   return (f"{where} has no {' and no '.join(missing)}", fix) if missing else None
 

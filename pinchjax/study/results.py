@@ -25,6 +25,7 @@ import numpy as np
 
 from pinchjax.judge import bootstrap
 from pinchjax.judge import health as health_lib
+from pinchjax.judge import human_export
 from pinchjax.judge import protocol
 from pinchjax.judge import scoring
 from pinchjax.study import runner
@@ -198,3 +199,29 @@ class Results:
     """`accuracy` or `fidelity` of a config in a language, averaged over seeds (0..1)."""
     values = [c[name] for c in self.cells.get((config, lang), []) if c.get(name) is not None]
     return float(np.mean(values)) if values else None
+
+
+def judged_steps(results_dir: str) -> list[human_export.Source]:
+  """Every finished judge step of a study's results directory, as a source of pairs for
+  human raters (pinchjax.judge.human_export)."""
+  manifest = runner.read_json(os.path.join(results_dir, runner.MANIFEST))
+  steps = manifest["steps"]
+
+  def output(step_id: str, name: str) -> str:
+    entry = steps.get(step_id)
+    if entry is None or entry["status"] != "done" or name not in entry["outputs"]:
+      raise ValueError(f"{results_dir}: step {step_id} has no finished {name!r} output")
+    return os.path.join(results_dir, "steps", *step_id.split("/"), entry["outputs"][name])
+
+  out = []
+  for step_id, entry in sorted(steps.items()):
+    if entry["kind"] != "judge" or entry["status"] != "done":
+      continue
+    cell = runner.read_json(output(step_id, "cell"))
+    out.append(human_export.Source(
+        step_id, output(step_id, "verdicts"),
+        output(f"infer/{cell['model']}/{cell['lang']}", "generations"),
+        output(f"infer/{cell['baseline']}/{cell['lang']}", "generations")))
+  if not out:
+    raise ValueError(f"{results_dir}: no finished judge steps in {runner.MANIFEST}")
+  return out

@@ -27,7 +27,7 @@ import gin
 import numpy as np
 
 from pinchjax import atomic_file
-from pinchjax import cli
+from pinchjax import gin_config
 from pinchjax import languages
 
 PRETRAIN_GIN = "gin/studies/toy_pretrain.gin"
@@ -37,13 +37,13 @@ VOCAB_SIZE = 2048
 def export_params(checkpoint_dir: str, out: str) -> str:
   """A run's checkpoints directory reduced to its latest step's `params` item and the
   model_config.json beside it (what tuning and inference load); returns the step directory."""
-  from pinchjax.train import load  # pylint: disable=import-outside-toplevel
+  from pinchjax.checkpoints import metadata  # pylint: disable=import-outside-toplevel
   steps = sorted(int(d) for d in os.listdir(checkpoint_dir) if d.isdigit())
   dst = os.path.join(out, str(steps[-1]))
   shutil.rmtree(out, ignore_errors=True)
   shutil.copytree(os.path.join(checkpoint_dir, str(steps[-1])), dst,
                   ignore=shutil.ignore_patterns("optimizer", "data"))
-  shutil.copy(os.path.join(checkpoint_dir, load.MODEL_CONFIG), out)
+  shutil.copy(os.path.join(checkpoint_dir, metadata.MODEL_CONFIG), out)
   return dst
 
 
@@ -90,7 +90,7 @@ def _size(path: str) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  files, bindings, rest = cli.split_gin_args(sys.argv[1:] if argv is None else argv)
+  files, bindings, rest = gin_config.split_gin_args(sys.argv[1:] if argv is None else argv)
   parser = argparse.ArgumentParser(prog="python -m pinchjax.study.toy_base")
   parser.add_argument("--out", default="toy_base", help="where the shipped files go")
   parser.add_argument("--work", default="results/toy_base_run", help="data and the full run")
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
   run_dir = os.path.join(args.work, "pretrain")
   # Parsed first: the gin files may also configure the world (build_toyworld.*).
-  cli.parse_gin([PRETRAIN_GIN, *files], [f"MODEL_DIR = {run_dir!r}", *bindings])
+  gin_config.parse_gin([PRETRAIN_GIN, *files], [f"MODEL_DIR = {run_dir!r}", *bindings])
   data_dir = os.path.join(args.work, "data")
   world = build.build_toyworld(data_dir, seed=0)
   os.makedirs(args.out, exist_ok=True)

@@ -17,7 +17,7 @@ import optax
 from flax import nnx
 
 from pinchjax.model import lora
-from pinchjax.train import adapters
+from pinchjax.checkpoints import adapters
 from pinchjax.train import loss as loss_lib
 
 Batch = dict[str, jax.Array]

@@ -6,14 +6,14 @@
 Every argument is gin-configurable (`train.num_steps = 300`; see gin/runs/tune.gin). A run
 lives in `model_dir`:
   checkpoints/<step>/   orbax checkpoints (params, optimizer, data position), last K kept
-  checkpoints/model_config.json   the architecture (pinchjax.train.load.load_model reads it)
+  checkpoints/model_config.json   the architecture (pinchjax.checkpoints.load.load_model reads it)
   checkpoints/vocabulary.json     the vocabulary (copied beside it) and chat template
   metrics.jsonl         one line per train step and per evaluation (pinchjax.train.metrics)
   events.out.tfevents.*  TensorBoard event files (clu metric writers)
   config.gin            the gin configuration the run was started with
 With `lora_rank` > 0 only LoRA adapters are trained and checkpointed, on a frozen base
 (init_checkpoint_dir or init_hf_dir) that `checkpoints/lora_base.json` names (see
-pinchjax.train.adapters). Running `train` again on the same `model_dir` resumes from the
+pinchjax.checkpoints.adapters). Running `train` again on the same `model_dir` resumes from the
 latest checkpoint, with the data stream at the same position, and reproduces the
 uninterrupted run's losses exactly;
 metrics.jsonl is cut back to the restored step first, so it reads as one uninterrupted run.
@@ -38,13 +38,15 @@ from flax import nnx
 from jax.sharding import NamedSharding, PartitionSpec
 
 from pinchjax import atomic_file
+from pinchjax.checkpoints import adapters, checkpointer, hf, load, metadata
 from pinchjax.data import features, pipeline
+from pinchjax.model import hf_config
 from pinchjax.model.config import ModelConfig
+from pinchjax.model.sharding import Partitioner
 from pinchjax.model.transformer import Transformer
 from pinchjax.parallel import mesh as mesh_lib
 from pinchjax.parallel import partition
-from pinchjax.parallel import rules as rules_lib
-from pinchjax.train import adapters, checkpoint, distributed, evaluation, flops, load
+from pinchjax.train import distributed, evaluation, flops
 from pinchjax.train import metrics as metrics_lib
 from pinchjax.train import optimizer, preemption, schedules, step as step_lib
 
@@ -69,9 +71,8 @@ class TrainResult:
 
 @dataclasses.dataclass
 class _Setup:
-  """What the loop needs: mesh, rules, the state's shardings and the jitted steps."""
-  mesh: jax.sharding.Mesh
-  rules: rules_lib.Rules
+  """What the loop needs: the partitioner, the state's shardings and the jitted steps."""
+  partitioner: Partitioner
   graphdef: nnx.GraphDef
   state_shardings: dict[str, Any]  # params: the trained ones (LoRA: the adapters)
   target: dict[str, Any]  # abstract state with shardings (restore target)
@@ -81,15 +82,15 @@ class _Setup:
 
 
 def _setup(cfg: ModelConfig, tx: optax.GradientTransformation, seed: int) -> _Setup:
-  mesh, rules = mesh_lib.make_mesh(), rules_lib.logical_axis_rules()
+  partitioner = Partitioner.create(mesh_lib.make_mesh())
   graphdef, abstract_params = partition.abstract_model(cfg, seed)
   mask = (adapters.trainable_mask(abstract_params) if cfg.lora_rank
           else jax.tree.map(lambda _: True, nnx.to_pure_dict(abstract_params)))
   param_shardings, frozen_shardings = adapters.split(
-      nnx.to_pure_dict(partition.state_shardings(abstract_params, mesh, rules)), mask)
+      nnx.to_pure_dict(partitioner.shardings(abstract_params)), mask)
   abstract_params, abstract_frozen = adapters.split(nnx.to_pure_dict(abstract_params), mask)
   abstract_state = jax.eval_shape(lambda p: step_lib.init_state(p, tx), abstract_params)
-  replicated = NamedSharding(mesh, PartitionSpec())
+  replicated = NamedSharding(partitioner.mesh, PartitionSpec())
   # Optimiser slots shaped like their parameter share its sharding; the rest (counts,
   # Adafactor's factored rows/columns) is small and replicated.
   opt_shardings = optax.tree_map_params(
@@ -99,18 +100,19 @@ def _setup(cfg: ModelConfig, tx: optax.GradientTransformation, seed: int) -> _Se
   shardings = {"step": replicated, "params": param_shardings, "opt_state": opt_shardings}
   target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                         abstract_state, shardings)
-  batch_sharding = rules_lib.named_sharding(mesh, rules, ("batch", "length"))
+  batch_sharding = partitioner.sharding(("batch", "length"))
   frozen_target = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
                                abstract_frozen, frozen_shardings)
-  return _Setup(mesh, rules, graphdef, shardings, target, batch_sharding, mask, frozen_target)
+  return _Setup(partitioner, graphdef, shardings, target, batch_sharding, mask, frozen_target)
 
 
 def _check_batch(setup: _Setup, batch_size: int, microbatches: int) -> None:
   """Each microbatch must split evenly over the mesh axes the batch is sharded on."""
-  shards = math.prod(setup.mesh.shape[a] for a in dict(setup.rules).get("batch", ()))
+  mesh = setup.partitioner.mesh
+  shards = math.prod(mesh.shape[a] for a in dict(setup.partitioner.rules).get("batch", ()))
   if batch_size % microbatches or (batch_size // microbatches) % shards:
     raise ValueError(f"batch_size {batch_size} / microbatches {microbatches} must be a whole "
-                     f"multiple of the {shards} batch shards of mesh {dict(setup.mesh.shape)}")
+                     f"multiple of the {shards} batch shards of mesh {dict(mesh.shape)}")
 
 
 def _initial_params(cfg: ModelConfig, setup: _Setup, seed: int, init_checkpoint_dir: str | None,
@@ -124,14 +126,13 @@ def _initial_params(cfg: ModelConfig, setup: _Setup, seed: int, init_checkpoint_
       return adapters.split(nnx.to_pure_dict(nnx.state(model)), setup.mask)[0]
     return jax.jit(init, out_shardings=setup.state_shardings["params"])()
   if init_checkpoint_dir:
-    return checkpoint.load_params(init_checkpoint_dir, setup.target["params"])
+    return checkpointer.load_params(init_checkpoint_dir, setup.target["params"])
   if init_hf_dir:
-    from pinchjax.model import hf  # pylint: disable=import-outside-toplevel
     # The run's layout (stacked when scanning) decides how the HF tensors are arranged.
-    _, params = hf.load_hf(init_hf_dir, setup.mesh, setup.rules, dtype=cfg.param_dtype,
+    _, params = hf.load_hf(init_hf_dir, setup.partitioner, dtype=cfg.param_dtype,
                            scan_layers=cfg.scan_layers)
     return nnx.to_pure_dict(params)
-  model, _ = partition.sharded_init(cfg, setup.mesh, setup.rules, seed)
+  model, _ = partition.sharded_init(cfg, setup.partitioner, seed)
   return nnx.to_pure_dict(nnx.state(model))
 
 
@@ -148,7 +149,7 @@ def _lora_base(checkpoint_dir: str, init_checkpoint_dir: str | None, init_hf_dir
     return ref
   step = None
   if init_checkpoint_dir:
-    base = checkpoint.Checkpointer(init_checkpoint_dir, read_only=True)
+    base = checkpointer.Checkpointer(init_checkpoint_dir, read_only=True)
     step = base.latest_step()
     base.close()
   ref = adapters.base_reference(init_checkpoint_dir, init_hf_dir, step)
@@ -157,7 +158,7 @@ def _lora_base(checkpoint_dir: str, init_checkpoint_dir: str | None, init_hf_dir
   return ref
 
 
-def _check_finite(step: int, m: dict[str, Any], ckpt: checkpoint.Checkpointer) -> None:
+def _check_finite(step: int, m: dict[str, Any], ckpt: checkpointer.Checkpointer) -> None:
   bad = [k for k in ("loss", "grad_norm") if not np.isfinite(m[k])]
   if bad or not m["params_finite"]:
     what = ", ".join(f"{k} = {m[k]}" for k in bad) or "the updated parameters are not finite"
@@ -245,7 +246,7 @@ def train(
     distributed.initialize()
     cfg = model_config or ModelConfig()
     if init_hf_dir and model_config is None:
-      cfg = ModelConfig.from_hf_config(init_hf_dir, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
+      cfg = hf_config.from_hf(init_hf_dir, dtype=cfg.dtype, param_dtype=cfg.param_dtype)
     if cfg.lora_rank:
       raise ValueError("the base model config has lora_rank set; LoRA is a train setting "
                        "(train.lora_rank) on a full base")
@@ -262,12 +263,12 @@ def train(
       if cfg.lora_rank:
         ref = _lora_base(ckpt.directory, init_checkpoint_dir, init_hf_dir,
                          jax.process_index() == 0)
-        frozen = load.load_base(ref, cfg, setup.frozen_target, setup.mesh, setup.rules)
+        frozen = load.load_base(ref, cfg, setup.frozen_target, setup.partitioner)
       print(f"loading {mixture_or_task_name}", flush=True)
       data = pipeline.get_dataset(mixture_or_task_name, "train", sequence_length, batch_size, seed,
                                   shard_index=jax.process_index(), num_shards=jax.process_count())
       if jax.process_index() == 0:  # the vocabulary and chat template: checkpoints need no flags
-        load.save_tokenization(ckpt.directory, data.vocabulary, data.chat_template)
+        metadata.save_tokenization(ckpt.directory, data.vocabulary, data.chat_template)
       _stop_point(guard)
       if ckpt.latest_step() is not None:
         print(f"restoring step {ckpt.latest_step()} from {ckpt.directory}", flush=True)
@@ -288,12 +289,13 @@ def train(
             f"({peak_source}) x {jax.device_count()} devices", flush=True)
       frozen_shardings = jax.tree.map(lambda a: a.sharding, setup.frozen_target)
       # The model's activation sharding constraints apply while steps are traced in here.
-      with rules_lib.use_mesh(setup.mesh, setup.rules):
+      with setup.partitioner.activate():
         train_step = jax.jit(
             step_lib.make_train_step(setup.graphdef, tx, schedule, z_loss, microbatches,
                                      seed if cfg.lora_dropout else None),
             in_shardings=(setup.state_shardings, setup.batch_sharding, frozen_shardings),
-            out_shardings=(setup.state_shardings, NamedSharding(setup.mesh, PartitionSpec())),
+            out_shardings=(setup.state_shardings,
+                           NamedSharding(setup.partitioner.mesh, PartitionSpec())),
             donate_argnums=0, compiler_options=step_lib.compiler_options())
         print("compiling the train step", flush=True)
         # Compiled ahead of the loop (the loop's calls reuse it) so that compilation is a set-up
@@ -340,7 +342,7 @@ def _stop_point(guard: preemption.PreemptionGuard) -> None:
 
 def _open_run(model_dir: str, cfg: ModelConfig, checkpoint_every: int,
               keep_checkpoints: int | None, async_checkpointing: bool
-              ) -> checkpoint.Checkpointer:
+              ) -> checkpointer.Checkpointer:
   """Creates the run directory (config.gin, model_config.json) and its Checkpointer.
 
   Comes first, so an unwritable or blocked `model_dir` fails in seconds, naming the path.
@@ -349,17 +351,17 @@ def _open_run(model_dir: str, cfg: ModelConfig, checkpoint_every: int,
     try:
       os.makedirs(model_dir, exist_ok=True)
       atomic_file.write(os.path.join(model_dir, "config.gin"), [gin.config_str()])
-      load.save_model_config(os.path.join(model_dir, "checkpoints"), cfg)
+      metadata.save_model_config(os.path.join(model_dir, "checkpoints"), cfg)
     except OSError as e:
       raise RunDirectoryError(e.errno, f"cannot write the run directory train.model_dir "
                               f"({e.strerror})", e.filename or model_dir) from e
-  return checkpoint.Checkpointer(os.path.join(model_dir, "checkpoints"), checkpoint_every,
+  return checkpointer.Checkpointer(os.path.join(model_dir, "checkpoints"), checkpoint_every,
                                  keep_checkpoints, async_checkpointing)
 
 
 def _loop(state: dict[str, Any], frozen: dict[str, Any], data: pipeline.DatasetIterator,
           train_step: step_lib.StepFn,
-          evaluate: evaluation.Evaluator | None, ckpt: checkpoint.Checkpointer,
+          evaluate: evaluation.Evaluator | None, ckpt: checkpointer.Checkpointer,
           log: metrics_lib.MetricsLogger, batch_sharding: NamedSharding,
           guard: preemption.PreemptionGuard, *, num_steps: int,
           log_every: int, eval_every: int, preemption_sync_every: int, tokens_per_step: int,

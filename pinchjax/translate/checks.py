@@ -11,7 +11,7 @@ import dataclasses
 import gin
 
 from pinchjax import languages
-from pinchjax.judge import langid
+from pinchjax.data import langid
 from pinchjax.translate import segment
 
 EMPTY = "empty"

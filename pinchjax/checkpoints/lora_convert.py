@@ -14,13 +14,12 @@ import json
 import os
 import shutil
 
-import orbax.checkpoint as ocp
 from flax import nnx
 
-from pinchjax.model import hf, lora
+from pinchjax.checkpoints import adapters, checkpointer, hf, load, metadata
+from pinchjax.model import hf_config, lora
 from pinchjax.model.config import ModelConfig
 from pinchjax.parallel import partition
-from pinchjax.train import adapters, checkpoint, load
 
 
 def _lora_model(checkpoint_dir: str, step: int | None, lora_base: str | None):
@@ -52,12 +51,12 @@ def export_merged(checkpoint_dir: str, out_dir: str, step: int | None = None,
 
 def _base_config(base: str) -> tuple[ModelConfig, dict]:
   """(config, reference) of a base: an HF directory or a pinchjax checkpoints directory."""
-  if os.path.isfile(os.path.join(base, "config.json")):
-    return ModelConfig.from_hf_config(base), adapters.base_reference(None, base, None)
-  ckpt = checkpoint.Checkpointer(base, read_only=True)
+  if metadata.is_hf_dir(base):
+    return hf_config.from_hf(base), adapters.base_reference(None, base, None)
+  ckpt = checkpointer.Checkpointer(base, read_only=True)
   step = ckpt.latest_step()
   ckpt.close()
-  return load.load_model_config(base), adapters.base_reference(base, None, step)
+  return metadata.load_model_config(base), adapters.base_reference(base, None, step)
 
 
 def import_adapter(adapter_dir: str, out_dir: str, base: str | None = None,
@@ -75,16 +74,11 @@ def import_adapter(adapter_dir: str, out_dir: str, base: str | None = None,
     base_cfg = base_cfg.replace(scan_layers=scan_layers)
   cfg = hf.read_adapter_config(adapter_dir, base_cfg)
   params = hf.load_adapter(adapter_dir, cfg)
-  manager = ocp.CheckpointManager(out_dir, item_names=("params",),
-                                  options=ocp.CheckpointManagerOptions(create=True))
-  manager.save(0, args=ocp.args.Composite(params=ocp.args.StandardSave(
-      nnx.to_pure_dict(params))))
-  manager.wait_until_finished()
-  manager.close()
-  load.save_model_config(out_dir, cfg)
+  checkpointer.save_params(out_dir, nnx.to_pure_dict(params))
+  metadata.save_model_config(out_dir, cfg)
   adapters.save_reference(out_dir, ref)
   if ref["kind"] == "pinchjax":  # the base's vocabulary files, as a run would have them
-    for name in (load.VOCABULARY, load.SENTENCEPIECE_FILE, load.TOKENIZER_DIR):
+    for name in (metadata.VOCABULARY, metadata.SENTENCEPIECE_FILE, metadata.TOKENIZER_DIR):
       src = os.path.join(base, name)
       if os.path.isdir(src):
         shutil.copytree(src, os.path.join(out_dir, name), dirs_exist_ok=True)
@@ -93,5 +87,5 @@ def import_adapter(adapter_dir: str, out_dir: str, base: str | None = None,
   elif os.path.isfile(os.path.join(base, "tokenizer.json")):
     from pinchjax.data import chat, vocab as vocab_lib  # pylint: disable=import-outside-toplevel
     vocab = vocab_lib.get_vocabulary(base)
-    load.save_tokenization(out_dir, vocab, chat.tokenizer_template(vocab))
+    metadata.save_tokenization(out_dir, vocab, chat.tokenizer_template(vocab))
   return cfg

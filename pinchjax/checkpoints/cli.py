@@ -6,12 +6,13 @@
   pinchjax convert hf-to-pinchjax PEFT_ADAPTER_DIR OUT_DIR --adapter [--base BASE_DIR]
 
 A pinchjax checkpoint directory is what the trainer writes (pinchjax.train): model_config.json
-and the vocabulary (vocabulary.json, pinchjax.train.load) next to orbax step directories whose
-`params` item holds the parameters. A converted HF model is step 0 of such a directory, with
+and the vocabulary (vocabulary.json, pinchjax.checkpoints.metadata) next to orbax step
+directories whose `params` item holds the parameters. A converted HF model is step 0 of such a directory, with
 the HF tokenizer and its own chat template, so `train --gin.train.init_checkpoint_dir=OUT_DIR`
 and `infer` take it like any run's checkpoints. pinchjax-to-hf copies the run's own Hugging
 Face tokenizer files unless --tokenizer_dir names others. LoRA runs export as a peft adapter
-(--adapter) or as weights with the adapters merged in (--merge); see pinchjax.train.lora_convert.
+(--adapter) or as weights with the adapters merged in (--merge); see
+pinchjax.checkpoints.lora_convert.
 """
 from __future__ import annotations
 
@@ -19,42 +20,34 @@ import argparse
 import json
 import os
 
-import orbax.checkpoint as ocp
 from flax import nnx
 
 
 def hf_to_pinchjax(args: argparse.Namespace) -> int:
+  from pinchjax.checkpoints import checkpointer, hf, metadata
   from pinchjax.data import chat, vocab as vocab_lib
-  from pinchjax.model import hf
-  from pinchjax.train import load
   if args.adapter:
-    from pinchjax.train import lora_convert
+    from pinchjax.checkpoints import lora_convert
     cfg = lora_convert.import_adapter(args.hf_dir, args.out_dir, args.base,
                                       args.scan_layers or None)
     print(json.dumps({"out_dir": args.out_dir, "family": cfg.family, "lora_rank": cfg.lora_rank,
                       "lora_targets": list(cfg.lora_targets)}))
     return 0
   cfg, params = hf.load_hf(args.hf_dir, dtype=args.dtype, scan_layers=args.scan_layers)
-  manager = ocp.CheckpointManager(args.out_dir, item_names=("params",),
-                                  options=ocp.CheckpointManagerOptions(create=True))
-  manager.save(0, args=ocp.args.Composite(params=ocp.args.StandardSave(
-      nnx.to_pure_dict(params))))
-  manager.wait_until_finished()
-  manager.close()
-  load.save_model_config(args.out_dir, cfg)
+  checkpointer.save_params(args.out_dir, nnx.to_pure_dict(params))
+  metadata.save_model_config(args.out_dir, cfg)
   if os.path.isfile(os.path.join(args.hf_dir, "tokenizer.json")):
     vocab = vocab_lib.get_vocabulary(args.hf_dir)
-    load.save_tokenization(args.out_dir, vocab, chat.tokenizer_template(vocab))
+    metadata.save_tokenization(args.out_dir, vocab, chat.tokenizer_template(vocab))
   print(json.dumps({"out_dir": args.out_dir, "family": cfg.family,
                     "num_params": cfg.num_params(), "dtype": cfg.param_dtype}))
   return 0
 
 
 def pinchjax_to_hf(args: argparse.Namespace) -> int:
-  from pinchjax.model import hf
-  from pinchjax.train import load, lora_convert
+  from pinchjax.checkpoints import hf, load, lora_convert, metadata
   tokenizer_dir = args.tokenizer_dir
-  own = os.path.join(args.checkpoint_dir, load.TOKENIZER_DIR)
+  own = os.path.join(args.checkpoint_dir, metadata.TOKENIZER_DIR)
   if tokenizer_dir is None and os.path.isdir(own):
     tokenizer_dir = own
   export = dict(tokenizer_dir=tokenizer_dir, max_shard_bytes=int(args.max_shard_gb * 2**30))
@@ -67,7 +60,7 @@ def pinchjax_to_hf(args: argparse.Namespace) -> int:
   else:
     model, cfg = load.load_model(args.checkpoint_dir, step=args.step, lora_base=args.lora_base)
     written = hf.export_hf(cfg, model, args.out_dir, **export)
-  family = load.load_model_config(args.checkpoint_dir).family
+  family = metadata.load_model_config(args.checkpoint_dir).family
   print(json.dumps({"out_dir": args.out_dir, "family": family, "files": written}))
   return 0
 

@@ -32,14 +32,14 @@ import jax
 import ml_dtypes
 import numpy as np
 from flax import nnx
-from jax.sharding import Mesh, SingleDeviceSharding
+from jax.sharding import SingleDeviceSharding
 
-from pinchjax.model import lora
+from pinchjax.checkpoints.safetensors_io import SafetensorsFile, write_file
+from pinchjax.model import hf_config, lora
 from pinchjax.model.config import ModelConfig
-from pinchjax.model.safetensors_io import SafetensorsFile, write_file
+from pinchjax.model.sharding import Partitioner
 from pinchjax.model.transformer import Transformer
 from pinchjax.parallel import partition
-from pinchjax.parallel import rules as rules_lib
 
 log = logging.getLogger(__name__)
 
@@ -171,16 +171,15 @@ def _checkpoint_files(checkpoint_dir: str) -> dict[str, SafetensorsFile]:
   return files
 
 
-def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
-            rules: rules_lib.Rules | None = None, dtype: str | None = None,
+def load_hf(checkpoint_dir: str | os.PathLike, partitioner: Partitioner | None = None,
+            dtype: str | None = None,
             **overrides: Any) -> tuple[ModelConfig, nnx.State]:
   """Loads a Hugging Face checkpoint into pinchjax parameters.
 
   Args:
     checkpoint_dir: directory with config.json and model.safetensors, or an index
       (model.safetensors.index.json) and its shards.
-    mesh: place parameters sharded over this mesh (default: the first device).
-    rules: logical axis rules for the mesh (default: the gin-configured ones).
+    partitioner: place parameters sharded by it (default: on the first device).
     dtype: parameter dtype to load into (default: the checkpoint's); the activation dtype
       stays the checkpoint's (e.g. float32 master weights, bfloat16 compute).
     **overrides: further ModelConfig fields, e.g. scan_layers=True (stacked layout) or
@@ -192,7 +191,7 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
     ValueError naming the tensor when one is missing, unknown or wrongly shaped.
   """
   checkpoint_dir = os.fspath(checkpoint_dir)
-  cfg = ModelConfig.from_hf_config(checkpoint_dir, **overrides,
+  cfg = hf_config.from_hf(checkpoint_dir, **overrides,
                                    **({"param_dtype": dtype} if dtype else {}))
   files = _checkpoint_files(checkpoint_dir)
   maps = {m.hf_name: m for m in tensor_maps(cfg)}
@@ -235,23 +234,22 @@ def load_hf(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
                time.perf_counter() - progress["start"])
 
   _, abstract = partition.abstract_model(cfg)
-  return cfg, _fill(abstract, groups, read, mesh, rules, loaded)
+  return cfg, _fill(abstract, groups, read, partitioner, loaded)
 
 
 def _fill(abstract: nnx.State,
           groups: dict[tuple[str | int, ...], list[TensorMap]],
-          read: Callable[[TensorMap, tuple[int, ...]], np.ndarray], mesh: Mesh | None,
-          rules: rules_lib.Rules | None,
+          read: Callable[[TensorMap, tuple[int, ...]], np.ndarray],
+          partitioner: Partitioner | None,
           loaded: Callable[[np.ndarray], None] = lambda _: None) -> nnx.State:
   """`abstract` with each Variable holding its tensors (`read`, stacked over the layers for
-  scan_layers), placed by its sharding on `mesh` (default: the first device)."""
-  if mesh is not None:
-    rules = rules if rules is not None else rules_lib.logical_axis_rules()
-    shardings = dict(nnx.to_flat_state(partition.state_shardings(abstract, mesh, rules)))
+  scan_layers), placed by `partitioner` (default: on the first device)."""
+  if partitioner is not None:
+    shardings = dict(nnx.to_flat_state(partitioner.shardings(abstract)))
 
   def load(path: tuple[Any, ...], var: nnx.Variable) -> nnx.Variable:
     sources = groups[_plain(path)]
-    sharding = (shardings[_plain(path)].get_value() if mesh is not None
+    sharding = (shardings[_plain(path)].get_value() if partitioner is not None
                 else SingleDeviceSharding(jax.devices()[0]))
     if len(sources) == 1 and sources[0].path == _plain(path):
       array = read(sources[0], var.shape)
@@ -264,11 +262,10 @@ def _fill(abstract: nnx.State,
   return jax.tree.map_with_path(load, abstract, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
-def load_hf_model(checkpoint_dir: str | os.PathLike, mesh: Mesh | None = None,
-                  rules: rules_lib.Rules | None = None, dtype: str | None = None,
-                  **overrides: Any) -> Transformer:
+def load_hf_model(checkpoint_dir: str | os.PathLike, partitioner: Partitioner | None = None,
+                  dtype: str | None = None, **overrides: Any) -> Transformer:
   """`load_hf`, merged into a Transformer."""
-  cfg, params = load_hf(checkpoint_dir, mesh, rules, dtype, **overrides)
+  cfg, params = load_hf(checkpoint_dir, partitioner, dtype, **overrides)
   return nnx.merge(partition.abstract_model(cfg)[0], params)
 
 
@@ -291,7 +288,7 @@ def export_hf(cfg: ModelConfig, params: nnx.State | Transformer, out_dir: str | 
   """
   out_dir = os.fspath(out_dir)
   os.makedirs(out_dir, exist_ok=True)
-  hf_config = cfg.to_hf_config()
+  config = hf_config.hf_from_fields(cfg)
   flat = _flat_params(params)
   maps = tensor_maps(cfg)
   unknown = sorted(".".join(map(str, p)) for p in set(flat) - set(_group_by_parameter(cfg, maps)))
@@ -318,7 +315,7 @@ def export_hf(cfg: ModelConfig, params: nnx.State | Transformer, out_dir: str | 
       json.dump({"metadata": {"total_size": total}, "weight_map": weight_map}, f, indent=2)
     written.append(INDEX_FILE)
   with open(os.path.join(out_dir, "config.json"), "w") as f:
-    json.dump(hf_config, f, indent=2)
+    json.dump(config, f, indent=2)
   written.append("config.json")
   if tokenizer_dir is not None:
     for name in TOKENIZER_FILES:
@@ -400,8 +397,8 @@ def read_adapter_config(adapter_dir: str | os.PathLike, base: ModelConfig) -> Mo
                       lora_targets=tuple(t for t in lora.TARGETS if t in targets))
 
 
-def load_adapter(adapter_dir: str | os.PathLike, cfg: ModelConfig, mesh: Mesh | None = None,
-                 rules: rules_lib.Rules | None = None) -> nnx.State:
+def load_adapter(adapter_dir: str | os.PathLike, cfg: ModelConfig,
+                 partitioner: Partitioner | None = None) -> nnx.State:
   """The adapters (an nnx.State of the LoRA model `cfg`'s nnx.LoRAParams) of a peft adapter
   directory; cfg from `read_adapter_config`. Strict like `load_hf`."""
   path = os.path.join(os.fspath(adapter_dir), ADAPTER_WEIGHTS)
@@ -423,7 +420,7 @@ def load_adapter(adapter_dir: str | os.PathLike, cfg: ModelConfig, mesh: Mesh | 
 
   _, abstract, _ = nnx.split(nnx.eval_shape(lambda: Transformer(cfg, rngs=nnx.Rngs(0))),
                              nnx.LoRAParam, ...)
-  return _fill(abstract, _group_by_parameter(cfg, maps.values()), read, mesh, rules)
+  return _fill(abstract, _group_by_parameter(cfg, maps.values()), read, partitioner)
 
 
 def _parameter_of(cfg: ModelConfig, path: tuple[str | int, ...]

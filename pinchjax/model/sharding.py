@@ -1,4 +1,4 @@
-"""Logical axis names -> mesh axes.
+"""Logical axis names -> mesh axes, and the partitioner that owns a mesh and its rules.
 
 Model code names the axes of every parameter and main activation with logical names
 (`embed`, `mlp`, `heads`, ...); a rule list, configured in gin, maps each name to zero or more
@@ -9,16 +9,26 @@ activations' batch dimension uses the same mesh axis.
 Rules are strict, unlike Flax's: a logical name with no rule is an error (a typo would
 otherwise silently replicate), and two axes of one array that land on the same mesh axis are
 an error (`check_rules`) instead of one of them being dropped.
+
+`Partitioner` (after T5X's PjitPartitioner) holds a mesh and the rules placed on it; it is
+what travels through loading, initialisation, training and decoding instead of a
+(mesh, rules) pair. The module sits in `model` because model code names the logical axes
+(`constrain`); it imports nothing else of pinchjax.
 """
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator, Mapping, Sequence
+import dataclasses
+import logging
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import gin
 import jax
+from flax import nnx
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+log = logging.getLogger(__name__)
 
 # A logical axis maps to a mesh axis, a tuple of them (sharded over their product), or None.
 MeshAxes = str | tuple[str, ...] | None
@@ -146,3 +156,66 @@ def constrain(x: jax.Array, axes: LogicalAxes) -> jax.Array:
     return x
   mesh, rules = active
   return jax.lax.with_sharding_constraint(x, named_sharding(mesh, rules, axes, x.shape))
+
+
+def path_name(path: tuple[Any, ...]) -> str:
+  """The dotted name of an nnx state path, e.g. `layers.0.attn.q`."""
+  return ".".join(str(getattr(k, "key", k)) for k in path)
+
+
+@dataclasses.dataclass(frozen=True)
+class Partitioner:
+  """A mesh and the logical axis rules that place arrays on it.
+
+  Hashable, so a jitted function can take it as a static argument (one trace per mesh).
+  Build it with `Partitioner.create(mesh)` for the gin-configured rules.
+  """
+  mesh: Mesh
+  rules: Rules
+
+  @classmethod
+  def create(cls, mesh: Mesh, rules: Rules | None = None) -> "Partitioner":
+    return cls(mesh, rules if rules is not None else logical_axis_rules())
+
+  def sharding(self, axes: LogicalAxes, shape: Sequence[int] | None = None,
+               what: str = "array") -> NamedSharding:
+    """The NamedSharding of an array with logical `axes` (see `named_sharding`)."""
+    return named_sharding(self.mesh, self.rules, axes, shape, what)
+
+  def shardings(self, abstract: nnx.State) -> nnx.State:
+    """A State of the same structure whose Variables hold NamedShardings, from each
+    Variable's `logical_axes` metadata.
+
+    Raises ValueError (naming the parameter) if the rules make two axes of one parameter
+    share a mesh axis or a logical axis has no rule.
+    """
+    def one(path: tuple[Any, ...], var: nnx.Variable) -> nnx.Variable:
+      axes, name = tuple(var.get_metadata().get("logical_axes")), path_name(path)
+      sharding = self.sharding(axes, var.shape, name)
+      wanted = partition_spec(axes, self.rules, what=name)
+      if sharding.spec != wanted:
+        log.warning("%s %s: mesh axes do not divide the shape; %s instead of %s", name,
+                    var.shape, sharding.spec, wanted)
+      return var.replace(sharding)
+    return jax.tree.map_with_path(one, abstract,
+                                  is_leaf=lambda x: isinstance(x, nnx.Variable))
+
+  def init(self, make: Callable[[], nnx.Module]) -> tuple[nnx.Module, nnx.State]:
+    """`make()`'s module with its parameters created directly in their shardings: the state
+    is built abstractly first, its shardings derived, and only then materialised by
+    `jax.jit(..., out_shardings=...)`, so no device ever holds an unsharded copy.
+
+    Returns (module, shardings): shardings mirrors `nnx.state(module)` with NamedShardings.
+    """
+    graphdef, abstract = nnx.split(nnx.eval_shape(make))
+    shardings = self.shardings(abstract)
+    state = jax.jit(lambda: nnx.state(make()), out_shardings=shardings)()
+    return nnx.merge(graphdef, state), shardings
+
+  def place(self, x: Any, axes: LogicalAxes) -> jax.Array:
+    """`x` put on the mesh by its logical `axes`."""
+    return jax.device_put(x, self.sharding(axes, x.shape))
+
+  def activate(self) -> contextlib.AbstractContextManager[None]:
+    """The mesh and rules active for `constrain` (see `use_mesh`): trace the model in it."""
+    return use_mesh(self.mesh, self.rules)

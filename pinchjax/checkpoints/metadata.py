@@ -1,10 +1,6 @@
-"""Loading what a training run wrote: its model config and a model from its checkpoints.
-
-    model, cfg = load_model("runs/p10/checkpoints")        # latest step, default mesh
-    logits, _ = model(tokens, positions, segment_ids)
-
-The run's `checkpoints/` directory holds, next to the step directories, what it takes to use
-the model with nothing else (inference, serving, the judge, conversion, further tuning):
+"""What a run's checkpoints directory says about itself: the model config, the vocabulary
+and the chat template, saved next to the orbax step directories so that the checkpoint can be
+used with nothing else (inference, serving, the judge, conversion, further tuning):
 
   model_config.json   the ModelConfig fields
   vocab.model         the sentencepiece vocabulary, or
@@ -14,11 +10,10 @@ the model with nothing else (inference, serving, the judge, conversion, further 
                       "bos_token", "chat_template": a pinchjax template name, "tokenizer" (the
                       tokenizer's own jinja template) or null (examples had no chat frame)}
 
-  lora_base.json      (LoRA runs) the base the adapters go on; see pinchjax.train.adapters
+  lora_base.json      (LoRA runs) the base the adapters go on; see pinchjax.checkpoints.adapters
 
 Checkpoints written before vocabularies were saved have only model_config.json;
-`load_tokenization` returns None for them. A LoRA run's steps hold the adapters only;
-`load_model` adds the base its `lora_base.json` names.
+`load_tokenization` returns None for them.
 """
 from __future__ import annotations
 
@@ -29,21 +24,14 @@ import os
 import shutil
 from typing import Any
 
-import jax
 import seqio
-from flax import nnx
-from jax.sharding import Mesh
 
 from pinchjax import atomic_file
+from pinchjax.checkpoints.hf import TOKENIZER_FILES
 from pinchjax.data import chat
 from pinchjax.data import vocab as vocab_lib
+from pinchjax.model import hf_config
 from pinchjax.model.config import ModelConfig
-from pinchjax.model.hf import TOKENIZER_FILES
-from pinchjax.model.transformer import Transformer
-from pinchjax.parallel import mesh as mesh_lib
-from pinchjax.parallel import partition
-from pinchjax.parallel import rules as rules_lib
-from pinchjax.train import adapters, checkpoint
 
 MODEL_CONFIG = "model_config.json"
 VOCABULARY = "vocabulary.json"
@@ -108,44 +96,13 @@ def load_tokenization(checkpoint_dir: str) -> tuple[seqio.Vocabulary, str | None
     raise ValueError(f"{path}: field {e.args[0]!r} is missing") from None
 
 
-def abstract_params(cfg: ModelConfig, mesh: Mesh, rules: rules_lib.Rules) -> Any:
-  """The parameters as a plain dict of ShapeDtypeStructs with their shardings on `mesh`."""
-  _, abstract = partition.abstract_model(cfg)
-  shardings = nnx.to_pure_dict(partition.state_shardings(abstract, mesh, rules))
-  return jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                      nnx.to_pure_dict(abstract), shardings)
+def is_hf_dir(path: str) -> bool:
+  """Whether `path` is a Hugging Face directory (config.json) rather than a run's."""
+  return os.path.isfile(os.path.join(path, "config.json"))
 
 
-def load_base(ref: dict[str, Any], cfg: ModelConfig, target: Any, mesh: Mesh,
-              rules: rules_lib.Rules) -> Any:
-  """The frozen base parameters of a LoRA model `cfg` (a plain dict shaped like `target`,
-  the abstract non-adapter parameters) from the base reference `ref` (adapters.py)."""
-  if ref["kind"] == "hf":
-    from pinchjax.model import hf  # pylint: disable=import-outside-toplevel
-    _, params = hf.load_hf(ref["path"], mesh, rules, dtype=cfg.param_dtype,
-                           scan_layers=cfg.scan_layers)
-    return nnx.to_pure_dict(params)
-  return checkpoint.load_params(ref["path"], target, ref["step"])
-
-
-def load_model(checkpoint_dir: str, mesh: Mesh | None = None,
-               rules: rules_lib.Rules | None = None, step: int | None = None,
-               lora_base: str | None = None) -> tuple[Transformer, ModelConfig]:
-  """The Transformer of a run's checkpoint (latest step by default), sharded on `mesh`
-  (default: the gin-configured `make_mesh()`), whatever mesh it was trained on. A LoRA
-  run's adapters come on the base its `lora_base.json` names, or on `lora_base` (the same
-  base moved elsewhere; its fingerprint is checked)."""
-  cfg = load_model_config(checkpoint_dir)
-  mesh = mesh if mesh is not None else mesh_lib.make_mesh()
-  rules = rules if rules is not None else rules_lib.logical_axis_rules()
-  target = abstract_params(cfg, mesh, rules)
-  if cfg.lora_rank:
-    _, abstract = partition.abstract_model(cfg)
-    target, frozen_target = adapters.split(target, adapters.trainable_mask(abstract))
-    ref = adapters.read_reference(checkpoint_dir, lora_base)
-    frozen = load_base(ref, cfg, frozen_target, mesh, rules)
-  params = checkpoint.load_params(checkpoint_dir, target, step)
-  if cfg.lora_rank:
-    params = adapters.merge(frozen, params)
-  graphdef, _ = partition.abstract_model(cfg)
-  return nnx.merge(graphdef, nnx.State(params)), cfg
+def model_config(checkpoint: str) -> ModelConfig:
+  """The ModelConfig of a Hugging Face directory or of a run's checkpoints directory."""
+  if is_hf_dir(checkpoint):
+    return hf_config.from_hf(checkpoint)
+  return load_model_config(checkpoint)

@@ -104,3 +104,13 @@ def load_params(directory: str, target: Any, step: int | None = None) -> Any:
     return ckpt.restore_params(target, step)
   finally:
     ckpt.close()
+
+
+def save_params(directory: str, params: Any, step: int = 0) -> None:
+  """Writes `params` (a plain nested dict) as step `step` of a checkpoints directory that
+  holds parameters only: what a conversion writes and `load_params` reads."""
+  manager = ocp.CheckpointManager(directory, item_names=("params",),
+                                  options=ocp.CheckpointManagerOptions(create=True))
+  manager.save(step, args=ocp.args.Composite(params=ocp.args.StandardSave(params)))
+  manager.wait_until_finished()
+  manager.close()
