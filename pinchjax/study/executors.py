@@ -14,6 +14,7 @@ Outputs, relative to the step's directory:
   train   {"checkpoint"}                the run's checkpoints directory
   infer   {"generations"}               generations JSONL of the eval task
   judge   {"cell", "scores", "verdicts"} cell.json (read by the report), the judge's files
+  diagnose {"diagnostics"}              the base model's diagnostics (study/diagnostics.py)
 """
 from __future__ import annotations
 
@@ -114,4 +115,6 @@ def judge(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
 
 
 def default() -> dict[str, runner.Executor]:
-  return {"data": data, "train": train, "infer": infer, "judge": judge}
+  from pinchjax.study import diagnostics  # pylint: disable=import-outside-toplevel
+  return {"data": data, "train": train, "infer": infer, "judge": judge,
+          "diagnose": diagnostics.execute}

@@ -28,6 +28,7 @@ from pinchjax.data import mixtures
 EXPERIMENTS = ("mono", "pinch", "seen", "num_langs", "pairs")
 BASE = "base"  # the untuned starting checkpoint, scored like any model
 DATA = "data"  # the id of the step that writes the study's data
+DIAGNOSE = "diagnose/base"  # the id of the step that measures the base model
 
 
 def _spec(value: str | Sequence[str]) -> str | list[str]:
@@ -73,6 +74,9 @@ class Study:
   # `data`, when set, is one step that writes the study's data (e.g. builds the toy world);
   # every train and infer step then depends on it and sees its directory as DATA_DIR.
   data: dict[str, Any] | None = None
+  # `diagnose`, when set with a base_checkpoint, is one step that measures the base before
+  # tuning (pinchjax.study.diagnostics.execute: its `fn`, `vocabulary` and `kwargs`).
+  diagnose: dict[str, Any] | None = None
   train: dict[str, Any] = dataclasses.field(default_factory=dict)
   infer: dict[str, Any] = dataclasses.field(default_factory=dict)
   judge: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -269,6 +273,10 @@ def expand(study: Study, study_gin: str = "") -> Grid:
   everywhere = {"study_bindings": [study_gin]} if study_gin else {}
   if study.data is not None:
     steps.append(Step(DATA, "data", {**everywhere, **study.data}))
+  if study.diagnose is not None and study.base_checkpoint:
+    steps.append(Step(DIAGNOSE, "diagnose",
+                      {"checkpoint": study.base_checkpoint, "languages": list(study.languages),
+                       **everywhere, **study.diagnose}, data))
   registering = {"study_bindings": [study_gin] * bool(study_gin) + registration_bindings(study)}
   for m in b.models.values():
     if m.mixture is not None:
