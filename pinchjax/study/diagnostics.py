@@ -175,17 +175,19 @@ def toyworld(model, vocab: seqio.Vocabulary, languages: Sequence[str], seed: int
 
 
 def execute(step, inputs: dict[str, dict[str, str]], out_dir: str) -> dict[str, str]:
-  """The study's `diagnose` step (grid.DIAGNOSE): loads the base checkpoint and its
-  `vocabulary`, runs `fn(model, vocab, languages, **kwargs)` and writes FILE."""
+  """The study's `diagnose` step (grid.DIAGNOSE): loads the base (the pretrain step's, else
+  the named checkpoint and `vocabulary`), runs `fn(model, vocab, languages, **kwargs)` and writes FILE."""
   # pylint: disable=import-outside-toplevel
   from pinchjax.data import vocab as vocab_lib
   from pinchjax.judge import dotted
-  from pinchjax.study import executors, runner
+  from pinchjax.study import executors, grid, runner
   from pinchjax.train import load
   p = step.params
   executors.configure(step, inputs)
-  model, _ = load.load_model(runner.find_file(p["checkpoint"]))
-  vocab = vocab_lib.get_vocabulary(runner.find_file(p["vocabulary"]))
+  base = inputs.get(grid.PRETRAIN)  # a pretrained base's own files, else the named ones
+  model, _ = load.load_model(base["checkpoint"] if base else runner.find_file(p["checkpoint"]))
+  vocab = vocab_lib.get_vocabulary(base["vocabulary"] if base
+                                   else runner.find_file(p["vocabulary"]))
   result = dotted.resolve(p["fn"])(model, vocab, p["languages"], **p.get("kwargs", {}))
   runner.write_json(os.path.join(out_dir, FILE), result)
   return {"diagnostics": FILE}

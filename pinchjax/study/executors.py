@@ -14,6 +14,7 @@ Outputs, relative to the step's directory:
   train   {"checkpoint"}                the run's checkpoints directory
   infer   {"generations"}               generations JSONL of the eval task
   judge   {"cell", "scores", "verdicts"} cell.json (read by the report), the judge's files
+  pretrain {"checkpoint", "vocabulary", "facts"}  the base (study/toy_base.py)
   diagnose {"diagnostics"}              the base model's diagnostics (study/diagnostics.py)
 """
 from __future__ import annotations
@@ -37,6 +38,10 @@ def configure(step: grid_lib.Step, inputs: dict[str, dict[str, str]],
   bindings = [*step.params.get("study_bindings", ()), *step.params.get("bindings", ())]
   if grid_lib.DATA in inputs:
     bindings.append(f"DATA_DIR = {inputs[grid_lib.DATA]['dir']!r}")
+  if grid_lib.PRETRAIN in inputs:
+    base = inputs[grid_lib.PRETRAIN]
+    bindings += [f"BASE_CHECKPOINT = {base['checkpoint']!r}",
+                 f"BASE_VOCABULARY = {base['vocabulary']!r}"]
   gin.clear_config()
   cli.parse_gin([runner.find_file(f) for f in step.params.get("gin_files", ())],
                 bindings + list(extra))
@@ -72,6 +77,7 @@ def infer(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
   from pinchjax.infer import run  # pylint: disable=import-outside-toplevel
   p = step.params
   checkpoint = (runner.find_file(p["checkpoint"]) if p["checkpoint"]
+                else inputs[grid_lib.PRETRAIN]["checkpoint"] if p["model"] == grid_lib.BASE
                 else inputs[f"train/{p['model']}"]["checkpoint"])
   configure(step, inputs)
   _register_data()
@@ -115,6 +121,6 @@ def judge(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
 
 
 def default() -> dict[str, runner.Executor]:
-  from pinchjax.study import diagnostics  # pylint: disable=import-outside-toplevel
+  from pinchjax.study import diagnostics, toy_base  # pylint: disable=import-outside-toplevel
   return {"data": data, "train": train, "infer": infer, "judge": judge,
-          "diagnose": diagnostics.execute}
+          "pretrain": toy_base.execute, "diagnose": diagnostics.execute}
