@@ -53,7 +53,10 @@ def run_base(study: str, bindings: Sequence[str], out: str) -> dict[str, Any]:
 
 
 def summarise(out: str) -> dict[str, Any]:
-  """One base's row: pretraining facts, diagnostics and the transfer of mono_en."""
+  """One base's row: pretraining facts, diagnostics and the transfer of mono_en (empty when
+  its study never started)."""
+  if not os.path.exists(os.path.join(out, runner.STUDY)):
+    return {"gain": {}, "accuracy": {}, "transfers_to": []}
   r = Results(out)
   steps = r.manifest["steps"]
 
