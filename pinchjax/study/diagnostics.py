@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import seqio
+from flax import nnx
 
 from pinchjax.data.toyworld import concepts, lexicon, sentences, tasks
 
@@ -62,9 +63,14 @@ def _positions(tokens: np.ndarray) -> jax.Array:
   return jnp.broadcast_to(jnp.arange(tokens.shape[1], dtype=jnp.int32), tokens.shape)
 
 
+@nnx.jit
+def _log_probs_jit(model, tokens: jax.Array, segments: jax.Array) -> jax.Array:
+  logits, _ = model(tokens, _positions(tokens), segments)
+  return jax.nn.log_softmax(logits, axis=-1)
+
+
 def _log_probs(model, tokens: np.ndarray, segments: np.ndarray) -> np.ndarray:
-  logits, _ = model(jnp.asarray(tokens), _positions(tokens), jnp.asarray(segments))
-  return np.asarray(jax.nn.log_softmax(logits, axis=-1))
+  return np.asarray(_log_probs_jit(model, jnp.asarray(tokens), jnp.asarray(segments)))
 
 
 def continuation_scores(model, pairs: Sequence[tuple[list[int], list[int]]]
@@ -88,15 +94,21 @@ def layer_states(model, tokens: np.ndarray, segments: np.ndarray) -> list[np.nda
 
   Transformer.__call__ returns only logits; this runs its blocks one by one (the toy models
   are small, unscanned float32 decoders without a cache)."""
-  cfg = model.cfg
-  if cfg.scan_layers or cfg.embed_scale:
+  if model.cfg.scan_layers or model.cfg.embed_scale:
     raise ValueError("layer_states handles unscanned models without embedding scaling")
-  x = jnp.take(model.embed[...], jnp.asarray(tokens), axis=0).astype(cfg.jnp_dtype)
-  positions, seg = _positions(tokens), jnp.asarray(segments)
-  states = [np.asarray(x)]
+  return [np.asarray(s) for s in _layer_states_jit(model, jnp.asarray(tokens),
+                                                   jnp.asarray(segments))]
+
+
+@nnx.jit
+def _layer_states_jit(model, tokens: jax.Array, segments: jax.Array) -> list[jax.Array]:
+  cfg = model.cfg
+  x = jnp.take(model.embed[...], tokens, axis=0).astype(cfg.jnp_dtype)
+  positions = _positions(tokens)
+  states = [x]
   for i, block in enumerate(model.layers):
-    x, _ = block(x, positions, seg, None, cfg.layer_kind(i) == "local")
-    states.append(np.asarray(x))
+    x, _ = block(x, positions, segments, None, cfg.layer_kind(i) == "local")
+    states.append(x)
   return states
 
 
