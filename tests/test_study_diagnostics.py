@@ -55,6 +55,8 @@ def test_parallel_sentences_are_closer_than_shuffled_ones(measured):
   trained, _ = measured
   layers = trained["languages"]["fi"]["similarity"]
   assert len(layers) == 4  # embeddings and 3 blocks
+  by_family = trained["languages"]["fi"]["cloze_by_family"]
+  assert set(by_family) <= set(facts.RELATIONS) and len(by_family) >= 4
   best = layers[trained["languages"]["fi"]["best_layer"]]
   assert best["parallel"] > best["shuffled"] + 0.05
   assert "similarity" not in trained["languages"]["en"]  # the pivot itself

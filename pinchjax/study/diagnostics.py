@@ -173,7 +173,9 @@ def toyworld(model, vocab: seqio.Vocabulary, languages: Sequence[str], seed: int
   for lang in languages:
     cloze, _ = continuation_scores(
         model, [_encode(vocab, *sentences.cloze(f, lang)) for f in held_out])
-    row: dict[str, Any] = {"cloze": float(cloze.mean())}
+    row: dict[str, Any] = {"cloze": float(cloze.mean()), "cloze_by_family": {
+        family: float(np.mean([ok for f, ok in zip(held_out, cloze) if f.relation == family]))
+        for family in dict.fromkeys(f.relation for f in held_out)}}
     if lang != PIVOT:
       row["dictionary"] = dictionary_accuracy(model, vocab, lang, distractors, seed)
       states = pooled_states(model, [vocab.encode(sentences.statement(f, lang))

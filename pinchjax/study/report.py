@@ -154,6 +154,10 @@ def _diagnostics(r: Results) -> list[str]:
                  "-" if best is None else f"{x['best_layer']}",
                  "-" if best is None else f"{best['parallel']:.2f} / {best['shuffled']:.2f}",
                  _pct(best and best["retrieval"]), per_layer])
+  families = list(next(iter(d["languages"].values())).get("cloze_by_family", {}))
+  by_family = ([*_table(["cloze % by family", *families],
+                        [[lang, *(_pct(x["cloze_by_family"].get(f)) for f in families)]
+                         for lang, x in d["languages"].items()])] if families else [])
   return ["## The base model's knowledge and links between languages", "",
           f"Measured on the base before tuning, over {d['items']} held-out facts (the eval "
           "items' facts). Cloze: % of fact statements whose answer the base predicts greedily "
@@ -167,7 +171,7 @@ def _diagnostics(r: Results) -> list[str]:
           "facts known in the target language and shared representations.", "",
           *_table(["language", "cloze %", "dictionary %", "best layer",
                    "parallel / shuffled cosine", "retrieval %",
-                   "parallel - shuffled per layer"], rows)]
+                   "parallel - shuffled per layer"], rows), *by_family]
 
 
 def _sweep(r: Results, out: str, experiment: str, groups: dict[str, list[str]], title: str,
