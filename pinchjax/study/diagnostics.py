@@ -190,7 +190,8 @@ def toyworld(model, vocab: seqio.Vocabulary, languages: Sequence[str], seed: int
 
 def execute(step, inputs: dict[str, dict[str, str]], out_dir: str) -> dict[str, str]:
   """The study's `diagnose` step (grid.DIAGNOSE): loads the base (the pretrain step's, else
-  the named checkpoint and `vocabulary`), runs `fn(model, vocab, languages, **kwargs)` and writes FILE."""
+  the named checkpoint and `vocabulary`), runs `fn(model, vocab, languages, **kwargs)` and
+  writes FILE."""
   # pylint: disable=import-outside-toplevel
   from pinchjax.data import vocab as vocab_lib
   from pinchjax.judge import dotted
@@ -199,6 +200,9 @@ def execute(step, inputs: dict[str, dict[str, str]], out_dir: str) -> dict[str, 
   p = step.params
   executors.configure(step, inputs)
   base = inputs.get(grid.PRETRAIN)  # a pretrained base's own files, else the named ones
+  if base is None and "vocabulary" not in p:
+    raise ValueError("Study.diagnose needs 'vocabulary' (the base's tokenizer file) when the "
+                     "study does not pretrain its base")
   model, _ = load.load_model(base["checkpoint"] if base else runner.find_file(p["checkpoint"]))
   vocab = vocab_lib.get_vocabulary(base["vocabulary"] if base
                                    else runner.find_file(p["vocabulary"]))

@@ -79,8 +79,8 @@ class Study:
   # data (pinchjax.study.toy_base.execute: its `gin_files` and `bindings`); it replaces
   # base_checkpoint, and every step sees its files as BASE_CHECKPOINT and BASE_VOCABULARY.
   pretrain: dict[str, Any] | None = None
-  # `diagnose`, when set with a base (base_checkpoint or pretrain), is one step that measures the base before
-  # tuning (pinchjax.study.diagnostics.execute: its `fn`, `vocabulary` and `kwargs`).
+  # `diagnose`, when set with a base (base_checkpoint or pretrain), is one step that measures
+  # the base before tuning (pinchjax.study.diagnostics.execute: `fn`, `vocabulary`, `kwargs`).
   diagnose: dict[str, Any] | None = None
   train: dict[str, Any] = dataclasses.field(default_factory=dict)
   infer: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -266,7 +266,8 @@ def expand(study: Study, study_gin: str = "") -> Grid:
   b = _Builder(study)
   for seed in study.seeds:
     _add_experiments(b, seed)
-  if study.base_checkpoint or study.pretrain is not None:  # one base model, judged against the first seed's baselines
+  # One base model (given or pretrained), judged against the first seed's baselines.
+  if study.base_checkpoint or study.pretrain is not None:
     b.score(b.model(BASE, study.seeds[0], BASE, None, None), study.languages)
   # Every scored language needs its baseline M_L, tuned with the same seed.
   baselines: dict[tuple[str, str], str] = {}

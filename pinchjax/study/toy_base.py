@@ -115,7 +115,8 @@ def pretrain(data_dir: str, out: str, run_dir: str, seed: int = 0) -> dict:
     seconds = json.load(f)
   step_dir = export_params(result.checkpoint_dir, os.path.join(out, "checkpoint"))
   return {"steps": result.step, "final_loss": final_loss(run_dir), "seconds": round(seconds, 1),
-          "parameters": count_params(), "vocabulary_size": vocab_lib.get_vocabulary(vocab).vocab_size,
+          "parameters": count_params(),
+          "vocabulary_size": vocab_lib.get_vocabulary(vocab).vocab_size,
           "checkpoint_step_dir": os.path.relpath(step_dir, out)}
 
 
