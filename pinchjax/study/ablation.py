@@ -9,7 +9,7 @@ in DIR/NAME with those bindings, so every base is resumable, preflighted and rep
 study. DIR/ablation.md (and .json) then tabulates, per base, its pretraining (parameters,
 steps, seconds, final loss), its diagnostics (pinchjax.study.diagnostics) and the paired IF gain
 of the English-tuned model over the base in every other language (95% bootstrap interval),
-with the machine's load average while it ran.
+its checker accuracy and language fidelity, with the machine's load average while it ran.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def summarise(out: str) -> dict[str, Any]:
   """One base's row: pretraining facts, diagnostics and the transfer of mono_en (empty when
   its study never started)."""
   if not os.path.exists(os.path.join(out, runner.STUDY)):
-    return {"gain": {}, "accuracy": {}, "transfers_to": []}
+    return {"gain": {}, "accuracy": {}, "fidelity": {}, "transfers_to": []}
   r = Results(out)
   steps = r.manifest["steps"]
 
@@ -75,12 +75,12 @@ def summarise(out: str) -> dict[str, Any]:
     row["dictionary"] = {l: x["dictionary"] for l, x in langs.items() if "dictionary" in x}
     row["similarity_gap"] = {l: max(s["parallel"] - s["shuffled"] for s in x["similarity"])
                              for l, x in langs.items() if "similarity" in x}
-  row["gain"] = {}
-  row["accuracy"] = {}
+  row["gain"], row["accuracy"], row["fidelity"] = {}, {}, {}
   for lang in r.languages:
     g = r.gain(TUNED, grid.BASE, [lang]) if r.has(TUNED, lang) and r.has(grid.BASE, lang) else None
     row["gain"][lang] = None if g is None else dataclasses.asdict(g)
     row["accuracy"][lang] = r.metric(TUNED, lang, "accuracy")
+    row["fidelity"][lang] = r.metric(TUNED, lang, "fidelity")
   row["transfers_to"] = [l for l, g in row["gain"].items() if l != "en" and g and g["lo"] > 0]
   return row
 
@@ -94,7 +94,7 @@ def table(rows: dict[str, dict[str, Any]], langs: Sequence[str]) -> list[str]:
   header = ["base", "params", "pretrain steps", "pretrain s", "load", "final loss",
             *(f"cloze {l} %" for l in langs), *(f"dict {l} %" for l in others),
             *(f"sim gap {l}" for l in others), *(f"gain {l} [95%]" for l in others),
-            *(f"acc {l} %" for l in langs)]
+            *(f"acc {l} %" for l in langs), *(f"fidelity {l} %" for l in others)]
   lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
   for name, row in rows.items():
     p = row.get("pretraining") or {}
@@ -108,7 +108,8 @@ def table(rows: dict[str, dict[str, Any]], langs: Sequence[str]) -> list[str]:
              *(_cell(row.get("cloze", {}).get(l)) for l in langs),
              *(_cell(row.get("dictionary", {}).get(l)) for l in others),
              *(_cell(row.get("similarity_gap", {}).get(l), 1) for l in others),
-             *gains, *(_cell(row["accuracy"].get(l)) for l in langs)]
+             *gains, *(_cell(row["accuracy"].get(l)) for l in langs),
+             *(_cell(row["fidelity"].get(l)) for l in others)]
     lines.append("| " + " | ".join(cells) + " |")
   return lines
 
