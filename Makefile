@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test install demo toy-base
+.PHONY: test install demo toy-base toy-ablation
 
 # setup.py states compatible ranges; constraints.txt holds the exact set the tests ran with.
 $(STAMP): setup.py constraints.txt
@@ -25,3 +25,9 @@ demo: $(STAMP)
 # Rebuilds the shipped toy base model (toy_base/): toy world, vocabulary, pretraining.
 toy-base: $(STAMP)
 	$(PY) -m pinchjax.study.toy_base
+
+# Pretrains the toy ablation's bases (one resumable study each) and tabulates their diagnostics
+# against transfer: results/toy_ablation/ablation.md. ONLY=four,four_long runs some.
+toy-ablation: $(STAMP)
+	$(PY) -m pinchjax.study.ablation gin/studies/toy_ablation.gin --results results/toy_ablation \
+	  $(if $(ONLY),--only $(ONLY))

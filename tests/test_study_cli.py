@@ -59,8 +59,8 @@ def test_report_command(tmp_path, capsys):
 
 @pytest.mark.parametrize("name, steps, models, cells, problems", [
     # data, 3 mono, P=10, P=100, seen P=10, base; the data step's data is checked once built.
-    ("toy_demo", 1 + 6 + 2 * 21, 7, 21, []),
-    ("toy_full", 1 + 57 + 2 * 588, 58, 588, []),
+    ("toy_demo", 2 + 6 + 2 * 21, 7, 21, []),  # data and diagnose/base, then the models
+    ("toy_full", 2 + 57 + 2 * 588, 58, 588, []),
     # Here the paper's data, model and judge server are all missing.
     ("paper", 57 + 2 * 588, 58, 588, [
         "tokenizer models/gemma-3-1b-pt/tokenizer.json does not exist [645 steps",

@@ -10,7 +10,7 @@ import pytest
 from pinchjax import cli
 from pinchjax.data import canonical, registry, synthetic
 from pinchjax.study import cli as study_cli
-from pinchjax.study import executors, grid, preflight, runner
+from pinchjax.study import grid, preflight, runner, step_gin
 from scripted_openai_server import ScriptedServer
 
 LANGS = ["en", "fi", "es", "ru"]
@@ -71,7 +71,7 @@ def test_subset_registers_the_studys_mixtures_and_passes_preflight(tmp_path, dat
   cli.parse_gin([str(tmp_path / "study.gin")], [])
   g = grid.expand(grid.Study(), grid.study_level_gin())
   step = next(s for s in g.steps if s.id == "train/pinch_p50_s0")
-  executors.configure(step, {})
+  step_gin.configure(step, {})
   done = {r.name: r for r in registry.register_configured()}
   assert "tsub_pinch_p50" in done["tsub"].mixtures
   assert "tsub_pinch_p10" not in done["tsub"].mixtures  # only the study's P values
@@ -89,16 +89,16 @@ def test_study_level_and_command_line_bindings_reach_every_step(tmp_path, data):
   study = grid.Study()
   g = grid.expand(study, grid.study_level_gin())
   steps = {s.id: s for s in g.steps}
-  executors.configure(steps["train/mono_fi_s0"], {})
+  step_gin.configure(steps["train/mono_fi_s0"], {})
   assert preflight._bound("register_configured.data_dir") == "/from/the/command/line"
   assert preflight._bound("register_configured.vocabulary") == "elsewhere.model"  # beat the file
   assert gin.query_parameter("register_dataset.languages") == LANGS
   assert gin.query_parameter("register_dataset.budget") == 20
   assert preflight._bound("train.num_steps") == 3  # the kind's own bindings still win
-  executors.configure(steps["judge/mono_fi_s0/fi"], {})
+  step_gin.configure(steps["judge/mono_fi_s0/fi"], {})
   assert gin.query_parameter("%DATA_DIR") == "/from/the/command/line"
   # A data step's directory is the data of that study, whatever the study-level DATA_DIR.
-  executors.configure(steps["infer/base/fi"], {grid.DATA: {"dir": "/built"}})
+  step_gin.configure(steps["infer/base/fi"], {grid.DATA: {"dir": "/built"}})
   assert preflight._bound("register_configured.data_dir") == "/built"
 
   # Study-level bindings are in every step's config hash; Study fields only in the steps

@@ -122,7 +122,7 @@ def test_accelerator_steps_get_a_fresh_worker_process():
 
 
 def test_toy_demo_on_ray_gives_the_sequential_report(tmp_path):
-  """`make demo`'s whole study (49 steps on the shipped toy base): 2 Ray workers reproduce the
+  """`make demo`'s whole study (50 steps on the shipped toy base): 2 Ray workers reproduce the
   sequential executor's report, generations and verdict cells byte for byte."""
   demo = os.path.join(cli.REPO_ROOT, "gin", "studies", "toy_demo.gin")
   runs = {}
@@ -132,7 +132,7 @@ def test_toy_demo_on_ray_gives_the_sequential_report(tmp_path):
     proc = start_study(demo, runs[name], *flags)
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out[-4000:]
-    assert "49 steps ran, 0 reused, 0 failed, 0 skipped" in out
+    assert "50 steps ran, 0 reused, 0 failed, 0 skipped" in out
   seq, on_ray = (manifest(runs[n])["steps"] for n in ("sequential", "ray"))
   assert {k: v["config_hash"] for k, v in seq.items()} == {
       k: v["config_hash"] for k, v in on_ray.items()}

@@ -133,3 +133,18 @@ def test_manifest_and_lexicon_files(world):
     lex = json.load(f)
   assert lex["fi"]["content"]["monday"] == lexicon.get("fi").word("monday")
   assert lex["hi"]["typology"]["order"] == "SOV"
+
+
+def test_corpus_knobs_digits_and_parallel_kinds():
+  plain = list(corpus.generate(0, ["en", "fi"], 800))
+  assert not any(ch.isdigit() for l in plain for ch in l.text)
+  lines = list(corpus.generate(0, ["en", "fi"], 800, parallel_fraction=0.2,
+                               parallel_kinds={"dictionary": 1.0}, digit_fraction=0.5))
+  assert {l.kind for l in lines} == {"fact", "question", "dictionary"}
+  facts_with_digits = [l for l in lines if l.kind == "fact" and any(c.isdigit() for c in l.text)]
+  # Digits are shared anchors: the same "19" in both languages' statements.
+  assert {l.langs[0] for l in facts_with_digits if " 19" in f" {l.text}"} == {"en", "fi"}
+  with pytest.raises(ValueError, match="parallel_kinds"):
+    list(corpus.generate(0, ["en", "fi"], 800, parallel_kinds={"poem": 1.0}))
+  with pytest.raises(ValueError, match="digit_fraction"):
+    list(corpus.generate(0, ["en", "fi"], 800, digit_fraction=1.0))

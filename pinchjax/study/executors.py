@@ -14,32 +14,21 @@ Outputs, relative to the step's directory:
   train   {"checkpoint"}                the run's checkpoints directory
   infer   {"generations"}               generations JSONL of the eval task
   judge   {"cell", "scores", "verdicts"} cell.json (read by the report), the judge's files
+  pretrain {"checkpoint", "vocabulary", "facts"}  the base (study/toy_base.py)
+  diagnose {"diagnostics"}              the base model's diagnostics (study/diagnostics.py)
 """
 from __future__ import annotations
 
 import os
-from typing import Sequence
 
-import gin
 import numpy as np
 
-from pinchjax import gin_config
 from pinchjax.study import dotted
 from pinchjax.study import grid as grid_lib
 from pinchjax.study import multihost, results, runner
+from pinchjax.study.step_gin import configure
 
 GENERATIONS = "generations.jsonl"
-
-
-def configure(step: grid_lib.Step, inputs: dict[str, dict[str, str]],
-              extra: Sequence[str] = ()) -> None:
-  """gin as the stage's command would have it for this step."""
-  bindings = [*step.params.get("study_bindings", ()), *step.params.get("bindings", ())]
-  if grid_lib.DATA in inputs:
-    bindings.append(f"DATA_DIR = {inputs[grid_lib.DATA]['dir']!r}")
-  gin.clear_config()
-  gin_config.parse_gin([runner.find_file(f) for f in step.params.get("gin_files", ())],
-                bindings + list(extra))
 
 
 def _register_data() -> None:
@@ -71,6 +60,7 @@ def infer(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
   from pinchjax.infer import run  # pylint: disable=import-outside-toplevel
   p = step.params
   checkpoint = (runner.find_file(p["checkpoint"]) if p["checkpoint"]
+                else inputs[grid_lib.PRETRAIN]["checkpoint"] if p["model"] == grid_lib.BASE
                 else inputs[f"train/{p['model']}"]["checkpoint"])
   configure(step, inputs)
   _register_data()
@@ -115,4 +105,6 @@ def judge(step: grid_lib.Step, inputs: dict[str, dict[str, str]], out_dir: str
 
 
 def default() -> dict[str, runner.Executor]:
-  return {"data": data, "train": train, "infer": infer, "judge": judge}
+  from pinchjax.study import diagnostics, toy_base  # pylint: disable=import-outside-toplevel
+  return {"data": data, "train": train, "infer": infer, "judge": judge,
+          "pretrain": toy_base.execute, "diagnose": diagnostics.execute}

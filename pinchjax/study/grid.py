@@ -7,7 +7,7 @@ is an `infer` step on the eval task `{evalset}_{lang}` and a `judge` step agains
 baseline M_L, the model tuned on the full set in L: IF_L(M) = SxS(M, M_L). Models shared by
 experiments (the monolingual baselines above all) are one step, however many use them.
 
-Every step is configured from three layers, later ones winning (see executors.configure):
+Every step is configured from three layers, later ones winning (see step_gin.configure):
 its kind's gin files (`Study.train['gin_files']`, ...); the study-level configuration, i.e.
 every binding of the study file outside `Study` (macros such as DATA_DIR, MODEL_DIR_HF,
 TOKENIZER, TEMPLATE) with the command line's `--gin_file` / `--gin.X=Y` applied, followed by
@@ -28,6 +28,8 @@ from pinchjax.data import mixtures
 EXPERIMENTS = ("mono", "pinch", "seen", "num_langs", "pairs")
 BASE = "base"  # the untuned starting checkpoint, scored like any model
 DATA = "data"  # the id of the step that writes the study's data
+DIAGNOSE = "diagnose/base"  # the id of the step that measures the base model
+PRETRAIN = "pretrain/base"  # the id of the step that pretrains the base model
 
 
 def _spec(value: str | Sequence[str]) -> str | list[str]:
@@ -73,11 +75,21 @@ class Study:
   # `data`, when set, is one step that writes the study's data (e.g. builds the toy world);
   # every train and infer step then depends on it and sees its directory as DATA_DIR.
   data: dict[str, Any] | None = None
+  # `pretrain`, when set (with `data`), is one step that pretrains the base on the study's
+  # data (pinchjax.study.toy_base.execute: its `gin_files` and `bindings`); it replaces
+  # base_checkpoint, and every step sees its files as BASE_CHECKPOINT and BASE_VOCABULARY.
+  pretrain: dict[str, Any] | None = None
+  # `diagnose`, when set with a base (base_checkpoint or pretrain), is one step that measures
+  # the base before tuning (pinchjax.study.diagnostics.execute: `fn`, `vocabulary`, `kwargs`).
+  diagnose: dict[str, Any] | None = None
   train: dict[str, Any] = dataclasses.field(default_factory=dict)
   infer: dict[str, Any] = dataclasses.field(default_factory=dict)
   judge: dict[str, Any] = dataclasses.field(default_factory=dict)
 
   def __post_init__(self):
+    if self.pretrain is not None and (self.data is None or self.base_checkpoint):
+      raise ValueError("Study.pretrain needs Study.data (the corpus) and no "
+                       "Study.base_checkpoint (the pretrained base replaces it)")
     for exp in self.experiments:
       if exp not in EXPERIMENTS:
         raise ValueError(f"Study.experiments: unknown experiment {exp!r}; "
@@ -254,7 +266,8 @@ def expand(study: Study, study_gin: str = "") -> Grid:
   b = _Builder(study)
   for seed in study.seeds:
     _add_experiments(b, seed)
-  if study.base_checkpoint:  # one base model, judged against the first seed's baselines
+  # One base model (given or pretrained), judged against the first seed's baselines.
+  if study.base_checkpoint or study.pretrain is not None:
     b.score(b.model(BASE, study.seeds[0], BASE, None, None), study.languages)
   # Every scored language needs its baseline M_L, tuned with the same seed.
   baselines: dict[tuple[str, str], str] = {}
@@ -269,6 +282,13 @@ def expand(study: Study, study_gin: str = "") -> Grid:
   everywhere = {"study_bindings": [study_gin]} if study_gin else {}
   if study.data is not None:
     steps.append(Step(DATA, "data", {**everywhere, **study.data}))
+  if study.pretrain is not None:
+    steps.append(Step(PRETRAIN, "pretrain", {**everywhere, **study.pretrain}, data))
+    data += (PRETRAIN,)  # every later step starts from the base or reads its vocabulary
+  if study.diagnose is not None and "base" in b.models:
+    steps.append(Step(DIAGNOSE, "diagnose",
+                      {"checkpoint": study.base_checkpoint, "languages": list(study.languages),
+                       **everywhere, **study.diagnose}, data))
   registering = {"study_bindings": [study_gin] * bool(study_gin) + registration_bindings(study)}
   for m in b.models.values():
     if m.mixture is not None:

@@ -25,7 +25,7 @@ import gin
 import httpx
 
 from pinchjax import languages as langreg
-from pinchjax.study import executors
+from pinchjax.study import step_gin
 from pinchjax.study import grid as grid_lib
 from pinchjax.study import runner as runner_lib
 
@@ -262,7 +262,7 @@ def check(run: runner_lib.Runner) -> list[Problem]:
     kind = steps[0].kind
     try:
       importlib.import_module(_STAGE_MODULES[kind])
-      executors.configure(steps[0], inputs)
+      step_gin.configure(steps[0], inputs)
       if kind == "judge":
         _check_judge(steps, servers, problems)
         continue

@@ -31,7 +31,8 @@ EXECUTORS = ("sequential", "ray")
 # Ray's task options a step kind may set (`ray.remote(...).options`).
 RAY_OPTIONS = ("num_cpus", "num_gpus", "memory", "resources", "accelerator_type")
 DEFAULT_RESOURCES = {"data": {"num_cpus": 1}, "train": {"num_cpus": 1},
-                     "infer": {"num_cpus": 1}, "judge": {"num_cpus": 1}}
+                     "infer": {"num_cpus": 1}, "judge": {"num_cpus": 1},
+                     "pretrain": {"num_cpus": 1}, "diagnose": {"num_cpus": 1}}
 
 
 @gin.configurable

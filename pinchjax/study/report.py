@@ -14,6 +14,7 @@ from typing import Sequence
 
 from pinchjax.judge import agreement, health, human_import
 from pinchjax.study import figures, findings, runner
+from pinchjax.study import grid as grid_lib
 from pinchjax.study.results import Estimate, Judged, Results
 
 REPORT_DIR = "report"
@@ -135,6 +136,44 @@ def _mono(r: Results, out: str) -> list[str]:
   return lines
 
 
+def _diagnostics(r: Results) -> list[str]:
+  """The base model's diagnostics (pinchjax.study.diagnostics), when the study measured
+  them: why monolingual transfer does or does not happen."""
+  entry = r.manifest["steps"].get(grid_lib.DIAGNOSE)
+  if not entry or entry["status"] != "done":
+    return []
+  d = runner.read_json(os.path.join(r.dir, "steps", *grid_lib.DIAGNOSE.split("/"),
+                                    entry["outputs"]["diagnostics"]))
+  pivot = d["pivot"]
+  rows = []
+  for lang, x in d["languages"].items():
+    best = x["similarity"][x["best_layer"]] if "similarity" in x else None
+    per_layer = (" ".join(f"{s['parallel'] - s['shuffled']:+.2f}" for s in x["similarity"])
+                 if best else "-")
+    rows.append([lang, _pct(x["cloze"]), _pct(x.get("dictionary")),
+                 "-" if best is None else f"{x['best_layer']}",
+                 "-" if best is None else f"{best['parallel']:.2f} / {best['shuffled']:.2f}",
+                 _pct(best and best["retrieval"]), per_layer])
+  families = list(next(iter(d["languages"].values())).get("cloze_by_family", {}))
+  by_family = ([*_table(["cloze % by family", *families],
+                        [[lang, *(_pct(x["cloze_by_family"].get(f)) for f in families)]
+                         for lang, x in d["languages"].items()])] if families else [])
+  return ["## The base model's knowledge and links between languages", "",
+          f"Measured on the base before tuning, over {d['items']} held-out facts (the eval "
+          "items' facts). Cloze: % of fact statements whose answer the base predicts greedily "
+          "from the words before it (does it know the facts in that language?). Dictionary: "
+          f"% of forced choices \"word = ?\" to and from {pivot} won by the right word "
+          f"(chance {100 * d['dictionary_chance']:.0f}%). Similarity: cosine of mean-pooled "
+          f"hidden states of parallel statements in {pivot} and the language, centred per "
+          "language, at the layer where it most exceeds shuffled pairs (layer 0: "
+          f"embeddings); retrieval: % of {pivot} statements whose nearest neighbour is their "
+          f"translation (chance {100 / d['items']:.1f}%). Transfer from {pivot} needs the "
+          "facts known in the target language and shared representations.", "",
+          *_table(["language", "cloze %", "dictionary %", "best layer",
+                   "parallel / shuffled cosine", "retrieval %",
+                   "parallel - shuffled per layer"], rows), *by_family]
+
+
 def _sweep(r: Results, out: str, experiment: str, groups: dict[str, list[str]], title: str,
            figure: str, draw) -> list[str]:
   points = figures.sweep(r, experiment, groups)
@@ -218,6 +257,7 @@ def build(results_dir: str) -> str:
            f"{', '.join(s['unseen']) or 'none'}); seeds {s['seeds']}; "
            f"{len(s['models'])} models, {len(r.cells)} scored (model, language) cells.", "",
            *_steps(r), *_health_summary(r), *_human(r), *_findings(r), *_mono(r, out),
+           *_diagnostics(r),
            *_sweep(r, out, "pinch", figures.pinch_groups(r), "Pinch sweep", "pinch_curve.png",
                    figures.pinch_curve),
            *_sweep(r, out, "seen", figures.seen_groups(r), "Pinch over the seen languages",

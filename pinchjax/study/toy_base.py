@@ -29,9 +29,9 @@ import numpy as np
 from pinchjax import atomic_file
 from pinchjax import gin_config
 from pinchjax import languages
+from pinchjax.data import vocab as vocab_lib
 
 PRETRAIN_GIN = "gin/studies/toy_pretrain.gin"
-VOCAB_SIZE = 2048
 
 
 def export_params(checkpoint_dir: str, out: str) -> str:
@@ -89,6 +89,48 @@ def _size(path: str) -> int:
   return sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(path) for f in fs)
 
 
+def pretrain(data_dir: str, out: str, run_dir: str, seed: int = 0) -> dict:
+  """Trains the vocabulary of the world in `data_dir` (OUT/vocab.model) and pretrains the
+  gin-configured model on its corpus in `run_dir` (resuming what is there); exports the
+  parameters to OUT/checkpoint. Returns the pretraining facts (steps, loss, wall time of the
+  run that trained from step 0)."""
+  # pylint: disable=import-outside-toplevel
+  from pinchjax.data.toyworld import build, registration, vocabulary
+  from pinchjax.train import trainer
+  os.makedirs(out, exist_ok=True)
+  vocab = vocabulary.train_vocabulary(data_dir, gin.query_parameter("%VOCAB_SIZE"),
+                                      os.path.join(out, "vocab"), "toy")
+  os.remove(os.path.join(out, "vocab.vocab"))  # a readable copy; the .model is the vocab
+  registration.register_pretraining(build.corpus_path(data_dir),
+                                    vocab_lib.get_vocabulary(vocab), replace=True)
+  timing = os.path.join(run_dir, "wall_seconds.json")
+  fresh = not os.path.exists(os.path.join(run_dir, "checkpoints"))
+  start = time.time()
+  result = trainer.train(model_dir=run_dir, mixture_or_task_name=registration.PRETRAIN_TASK,
+                         seed=seed)
+  if fresh:
+    atomic_file.write_json(timing, time.time() - start)
+  with open(timing, encoding="utf-8") as f:
+    seconds = json.load(f)
+  step_dir = export_params(result.checkpoint_dir, os.path.join(out, "checkpoint"))
+  return {"steps": result.step, "final_loss": final_loss(run_dir), "seconds": round(seconds, 1),
+          "parameters": count_params(),
+          "vocabulary_size": vocab_lib.get_vocabulary(vocab).vocab_size,
+          "checkpoint_step_dir": os.path.relpath(step_dir, out)}
+
+
+def execute(step, inputs: dict[str, dict[str, str]], out_dir: str) -> dict[str, str]:
+  """A study's `pretrain` step (grid.PRETRAIN): `pretrain` on the data step's world, with the
+  step's gin files (e.g. toy_pretrain.gin) and bindings; writes facts.json beside the base."""
+  # pylint: disable=import-outside-toplevel
+  from pinchjax.study import grid, runner, step_gin
+  step_gin.configure(step, inputs)
+  facts = pretrain(inputs[grid.DATA]["dir"], out_dir, os.path.join(out_dir, "run"),
+                   step.params.get("seed", 0))
+  runner.write_json(os.path.join(out_dir, "facts.json"), facts)
+  return {"checkpoint": "checkpoint", "vocabulary": "vocab.model", "facts": "facts.json"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
   files, bindings, rest = gin_config.split_gin_args(sys.argv[1:] if argv is None else argv)
   parser = argparse.ArgumentParser(prog="python -m pinchjax.study.toy_base")
@@ -98,38 +140,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="eval instructions per language for the pre-tuning check (0: skip)")
   args = parser.parse_args(rest)
   # pylint: disable=import-outside-toplevel
-  from pinchjax.data.toyworld import build, registration, vocabulary
+  from pinchjax.data.toyworld import build
   from pinchjax.infer import loading  # binds its vocabulary below
-  from pinchjax.train import trainer
 
   run_dir = os.path.join(args.work, "pretrain")
   # Parsed first: the gin files may also configure the world (build_toyworld.*).
   gin_config.parse_gin([PRETRAIN_GIN, *files], [f"MODEL_DIR = {run_dir!r}", *bindings])
   data_dir = os.path.join(args.work, "data")
   world = build.build_toyworld(data_dir, seed=0)
-  os.makedirs(args.out, exist_ok=True)
-  vocab = vocabulary.train_vocabulary(data_dir, VOCAB_SIZE, os.path.join(args.out, "vocab"), "toy")
-  os.remove(os.path.join(args.out, "vocab.vocab"))  # a readable copy; the .model is the vocab
-  registration.register_toyworld(data_dir, vocab)
-  timing = os.path.join(run_dir, "wall_seconds.json")  # of the run that trained from step 0
-  fresh = not os.path.exists(os.path.join(run_dir, "checkpoints"))
-  start = time.time()
-  result = trainer.train()
-  if fresh:
-    atomic_file.write_json(timing, time.time() - start)
-  with open(timing, encoding="utf-8") as f:
-    seconds = json.load(f)
-  step_dir = export_params(result.checkpoint_dir, os.path.join(args.out, "checkpoint"))
-  gin.bind_parameter(f"{loading.load_generator.__name__}.vocabulary", vocab)
+  pretraining = pretrain(data_dir, args.out, run_dir)
+  gin.bind_parameter(f"{loading.load_generator.__name__}.vocabulary",
+                     os.path.join(args.out, "vocab.model"))
   accuracy = (base_accuracy(os.path.join(args.out, "checkpoint"), data_dir,
                             os.path.join(args.work, "base_generations"), args.eval_items)
               if args.eval_items else {})
   facts = {
-      "pretraining": {"steps": result.step, "final_loss": final_loss(run_dir),
-                      "seconds": round(seconds, 1), "gin": [PRETRAIN_GIN, *files],
+      "pretraining": {"steps": pretraining["steps"], "final_loss": pretraining["final_loss"],
+                      "seconds": pretraining["seconds"], "gin": [PRETRAIN_GIN, *files],
                       "bindings": bindings, "corpus_lines": world["corpus"]["lines"]},
-      "parameters": count_params(),
-      "checkpoint_step_dir": os.path.relpath(step_dir, args.out),
+      "parameters": pretraining["parameters"],
+      "checkpoint_step_dir": pretraining["checkpoint_step_dir"],
       "size_bytes": _size(args.out),
       "pre_tuning_checker_accuracy": accuracy,
       "pre_tuning_checker_accuracy_mean": (float(np.mean(list(accuracy.values())))

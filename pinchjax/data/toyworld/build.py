@@ -47,7 +47,9 @@ def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int =
                    parallel_fraction: float = 0.1, question_fraction: float = 0.1,
                    max_sentences: int = 4, eval_fraction: float = 0.3,
                    list_items: int = 400, languages: Sequence[str] | str = "paper",
-                   language_weights: Mapping[str, float] | None = None) -> dict[str, Any]:
+                   language_weights: Mapping[str, float] | None = None,
+                   parallel_kinds: Mapping[str, float] | None = None,
+                   digit_fraction: float = 0.0) -> dict[str, Any]:
   """Generates and writes a toy world; returns the manifest (also written as manifest.json).
 
   Args:
@@ -61,10 +63,14 @@ def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int =
     list_items: items drawn for each list family (count, reverse), before the split.
     languages: toy-world languages (a set name such as "paper" or "seen", or codes).
     language_weights: relative amounts of pretraining text per language (default equal).
+    parallel_kinds: weights of dictionary, parallel and code-switched lines (default equal).
+    digit_fraction: share of pretraining statements with their numbers in digits (anchors
+      every language shares).
   """
   langs = langs_lib.resolve(languages)
   lines = list(corpus.generate(seed, langs, sentences_per_language, parallel_fraction,
-                               question_fraction, max_sentences, language_weights))
+                               question_fraction, max_sentences, language_weights,
+                               parallel_kinds, digit_fraction))
   path = corpus_path(out_dir)
   _write_text(path, (line.text for line in lines))
   items = tasks.split_items(seed, eval_fraction, list_items)
@@ -79,7 +85,9 @@ def build_toyworld(out_dir: str, seed: int = 0, *, sentences_per_language: int =
                     "question_fraction": question_fraction, "max_sentences": max_sentences,
                     "eval_fraction": eval_fraction,
                     "list_items": list_items, "languages": list(langs),
-                    "language_weights": dict(language_weights or {})},
+                    "language_weights": dict(language_weights or {}),
+                    "parallel_kinds": dict(parallel_kinds or {}),
+                    "digit_fraction": digit_fraction},
       "names": {"dataset": DATASET, "evalset": EVALSET, "corpus": CORPUS},
       "corpus": _corpus_stats(lines),
       "items": {split: {"per_language": len(split_items),

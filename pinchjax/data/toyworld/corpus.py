@@ -16,7 +16,11 @@ instruction frame.
 A `parallel_fraction` of the documents ties languages together, as incidental parallel text
 does in real corpora, in three equally likely kinds: a dictionary line "word = word"
 (content and function words), a parallel line "statement. = statement.", and a
-code-switched statement (one content word in another language).
+code-switched statement (one content word in another language); `parallel_kinds` weights
+them otherwise.
+
+A `digit_fraction` of the monolingual statements writes their numbers in digits ("three plus
+five is 8" in every language alike): shared anchors, as real languages share digits.
 """
 from __future__ import annotations
 
@@ -48,7 +52,9 @@ def finite_facts() -> tuple[facts.Fact, ...]:
 def generate(seed: int, langs: Sequence[str], sentences_per_language: int,
              parallel_fraction: float = 0.1, question_fraction: float = 0.1,
              max_sentences: int = 4,
-             language_weights: Mapping[str, float] | None = None) -> Iterator[Line]:
+             language_weights: Mapping[str, float] | None = None,
+             parallel_kinds: Mapping[str, float] | None = None,
+             digit_fraction: float = 0.0) -> Iterator[Line]:
   """Yields the corpus documents (one a line) in a shuffled, seed-determined order.
 
   Args:
@@ -61,11 +67,20 @@ def generate(seed: int, langs: Sequence[str], sentences_per_language: int,
     max_sentences: the most statements in one monolingual document.
     language_weights: relative amounts of monolingual text per language (default: equal),
       e.g. to study how a language's share of pretraining matters; unnamed languages 1.
+    parallel_kinds: relative amounts of the PARALLEL_KINDS among the parallel documents
+      (default: equal); unnamed kinds 0 when any is named.
+    digit_fraction: share of monolingual statements that write numbers as digits.
   """
   for name, value in (("parallel_fraction", parallel_fraction),
-                      ("question_fraction", question_fraction)):
+                      ("question_fraction", question_fraction),
+                      ("digit_fraction", digit_fraction)):
     if not 0 <= value < 1:
       raise ValueError(f"{name} must be in [0, 1), got {value}")
+  kinds = dict(parallel_kinds or dict.fromkeys(PARALLEL_KINDS, 1.0))
+  unknown = sorted(set(kinds) - set(PARALLEL_KINDS))
+  if unknown or not any(v > 0 for v in kinds.values()) or min(kinds.values()) < 0:
+    raise ValueError(f"parallel_kinds must weigh {list(PARALLEL_KINDS)} (non-negative, one "
+                     f"positive), got {kinds}")
   if max_sentences < 1:
     raise ValueError(f"max_sentences must be at least 1, got {max_sentences}")
   weights = dict(language_weights or {})
@@ -90,7 +105,10 @@ def generate(seed: int, langs: Sequence[str], sentences_per_language: int,
     while start < len(stated):
       end = start + rng.randint(1, max_sentences)
       run = stated[start:end]
-      text = " ".join(sentences.statement(f, lang) for f in run)
+      # (no draw without digits: the default corpus stays what it was)
+      text = " ".join(sentences.statement(f, lang, swap=_digits(f) if digit_fraction
+                                          and rng.random() < digit_fraction else None)
+                      for f in run)
       lines.append(Line(text, (lang,), "fact", len(run)))
       start = end
     lines += [Line(sentences.question(_random_fact(rng), lang), (lang,), "question")
@@ -98,7 +116,8 @@ def generate(seed: int, langs: Sequence[str], sentences_per_language: int,
   n_parallel = round(len(lines) * parallel_fraction / (1 - parallel_fraction))
   if n_parallel and len(langs) < 2:
     raise ValueError("parallel text needs at least two languages")
-  lines += [_parallel_line(rng, langs) for _ in range(n_parallel)]
+  weights = None if parallel_kinds is None else [kinds.get(k, 0.0) for k in PARALLEL_KINDS]
+  lines += [_parallel_line(rng, langs, weights) for _ in range(n_parallel)]
   rng.shuffle(lines)
   yield from lines
 
@@ -110,9 +129,17 @@ def _random_fact(rng: random.Random) -> facts.Fact:
   return rng.choice(facts.enumerate_finite(relation))
 
 
-def _parallel_line(rng: random.Random, langs: Sequence[str]) -> Line:
+def _digits(fact: facts.Fact) -> dict[str, str]:
+  """The fact's numbers written as digits, the same in every language."""
+  return {c: str(concepts.NUMBERS.index(c)) for c in fact.args + fact.answer
+          if c in concepts.NUMBERS}
+
+
+def _parallel_line(rng: random.Random, langs: Sequence[str],
+                   weights: Sequence[float] | None) -> Line:
   l1, l2 = rng.sample(list(langs), 2)
-  kind = rng.choice(PARALLEL_KINDS)
+  kind = (rng.choice(PARALLEL_KINDS) if weights is None  # the default corpus, as it was
+          else rng.choices(PARALLEL_KINDS, weights)[0])
   if kind == "dictionary":
     lex1, lex2 = lexicon.get(l1), lexicon.get(l2)
     shared_roles = tuple(r for r in lex1.function if r in lex2.function)

@@ -109,3 +109,15 @@ def response(fact: Fact, lang: str) -> str:
   """The reference answer: its words and the language's full stop ("tuesday.")."""
   r = _Renderer(lang)
   return _text(r.words(fact.answer)) + r.typ.full_stop
+
+
+def cloze(fact: Fact, lang: str) -> tuple[str, str]:
+  """The statement split at its answer: (the words before the answer, the answer's words).
+
+  In SOV languages the verb follows the answer and is left out: what precedes the answer
+  already determines it."""
+  r = _Renderer(lang)
+  subject, verb, answer = r.clause(fact)
+  marker = "\0"
+  before = r.order(subject, verb, [marker])
+  return _text(before[:before.index(marker)]), _text(answer)
