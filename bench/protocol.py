@@ -28,6 +28,17 @@ def snapshot() -> dict[str, Any]:
           "cpu_count": os.cpu_count()}
 
 
+def settle(max_s: float = 180.0, poll_s: float = 5.0) -> float:
+  """Waits (at most `max_s`) until the 1-minute load is no longer busy, e.g. after a previous
+  run of the same bench; returns the seconds waited. The load average trails the work by about
+  a minute, so back-to-back runs would otherwise each start on the last one's load."""
+  start = time.monotonic()
+  while (os.getloadavg()[0] > BUSY_FRACTION * (os.cpu_count() or 1)
+         and time.monotonic() - start < max_s):
+    time.sleep(poll_s)
+  return round(time.monotonic() - start, 1)
+
+
 class Host:
   """Load and CPUs before (at construction) and after (`report`) a measurement."""
 

@@ -5,7 +5,8 @@ and then 2 CPUs (one step per CPU), the same study, fresh results directories.
 
 Prints JSON: each run's wall time and per-kind step seconds (from its manifest), the ratio
 1-worker / 2-worker wall time, and the 1/5/15-minute load averages before and after each run
-(a busy machine makes the ratio smaller than the study's parallelism allows). `--gin`
+(a busy machine makes the ratio smaller than the study's parallelism allows). Each run first
+waits (up to 3 min) for the 1-minute load to fall to half the cores. `--gin`
 overrides reach the study as `--gin.X=Y` (e.g. `Study.seeds=[0]`).
 """
 from __future__ import annotations
@@ -25,6 +26,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run_study(study: str, results: str, workers: int, gin: list[str]) -> dict:
+  waited = protocol.settle()  # the previous run's load must not count against this one
   host = protocol.Host()
   start = time.perf_counter()
   proc = subprocess.run(
@@ -40,7 +42,8 @@ def run_study(study: str, results: str, workers: int, gin: list[str]) -> dict:
   per_kind: dict[str, float] = collections.defaultdict(float)
   for e in steps:
     per_kind[e["kind"]] += e["seconds"]
-  return {"workers": workers, "wall_s": round(wall, 1), "steps": len(steps),
+  return {"workers": workers, "settle_wait_s": waited, "wall_s": round(wall, 1),
+          "steps": len(steps),
           "step_seconds_by_kind": {k: round(v, 1) for k, v in sorted(per_kind.items())},
           "host": host.report()}
 

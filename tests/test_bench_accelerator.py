@@ -22,6 +22,20 @@ def test_busy_host_warns_above_half_the_cores(monkeypatch, capsys, load, warns):
   assert ("busy host: 1-minute load 1.1" in capsys.readouterr().err) == warns
 
 
+def test_settle_waits_for_the_load_to_fall_and_gives_up_at_its_limit(monkeypatch):
+  loads = iter([1.6, 1.3, 1.1, 0.9])  # falling below half of 2 cores on the fourth reading
+  monkeypatch.setattr(os, "getloadavg", lambda: (next(loads), 0.0, 0.0))
+  monkeypatch.setattr(os, "cpu_count", lambda: 2)
+  slept = []
+  monkeypatch.setattr(protocol.time, "sleep", slept.append)
+  protocol.settle(max_s=60, poll_s=5)
+  assert slept == [5, 5, 5]
+  monkeypatch.setattr(os, "getloadavg", lambda: (1.9, 0.0, 0.0))  # never settles
+  clock = iter(range(0, 1000, 5))  # each reading 5 s later
+  monkeypatch.setattr(protocol.time, "monotonic", lambda: next(clock))
+  assert 60 <= protocol.settle(max_s=60, poll_s=5) <= 65  # gave up at the limit
+
+
 def test_alternate_interleaves_rounds_after_warmup():
   calls = []
   times = protocol.alternate({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")},
